@@ -1,0 +1,44 @@
+"""The query service's routes and a standalone app (`viewstats api`)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from query_api.countries import CountriesEndpoint
+from query_api.openapi import OPENAPI
+from query_api.responses import error_response, internal_error, json_response
+from viewstats.keys import KeyStore
+from viewstats.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+async def _openapi(_: Request) -> Response:
+    return json_response(OPENAPI)
+
+
+def query_routes(storage: Storage, keys: KeyStore) -> list[BaseRoute]:
+    return [
+        Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys).get,
+              methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+    ]
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, [str(exc.detail)], exc.headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return internal_error()
+
+
+# Every error leaves in the seed's error shape: plain-text 404/405/500 would break clients.
+EXCEPTION_HANDLERS = {HTTPException: _http_error, Exception: _unhandled}

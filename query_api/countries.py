@@ -1,0 +1,78 @@
+"""`GET /streaming/statistics/countries`: views by country for the caller's client."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from query_api.auth import authenticate
+from query_api.country_names import country_name
+from query_api.plan import COUNTRIES_SQL, plan_window, query_params
+from query_api.responses import error_response, internal_error, json_response
+from query_api.window import Window, WindowError, parse_window
+from viewstats.keys import KeyStore
+from viewstats.storage import Storage
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("vod", "live", "playlist")
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
+
+
+def _single(request: Request, name: str, errors: list[str], *, required: bool) -> str | None:
+    values = request.query_params.getlist(name)
+    if not values:
+        if required:
+            errors.append(f"{name}: query param is not set")
+        return None
+    if len(values) > 1:
+        errors.append(f"{name}: query param is set more than once")
+        return None
+    if not values[0]:
+        errors.append(f"{name}: query param is empty")
+        return None
+    return values[0]
+
+
+def _parse(request: Request) -> tuple[Window | None, str | None, list[str]]:
+    errors: list[str] = []
+    date_from = _single(request, "date_from", errors, required=True)
+    date_to = _single(request, "date_to", errors, required=True)
+    event_type = _single(request, "type", errors, required=False)
+    if event_type is not None and event_type not in EVENT_TYPES:
+        errors.append(f"type: must be one of {', '.join(EVENT_TYPES)}")
+    window = None
+    if date_from is not None and date_to is not None:
+        try:
+            window = parse_window(date_from, date_to)
+        except WindowError as exc:
+            errors.append(str(exc))
+    return window, event_type, errors
+
+
+class CountriesEndpoint:
+    def __init__(self, storage: Storage, keys: KeyStore) -> None:
+        self._storage = storage
+        self._keys = keys
+
+    async def get(self, request: Request) -> Response:
+        client_id = authenticate(request, self._keys)
+        if client_id is None:
+            return error_response(401, ["authorization: a valid 'apikey <token>' is required"],
+                                  _UNAUTHORIZED_HEADERS)
+        window, event_type, errors = _parse(request)
+        if errors or window is None:
+            return error_response(400, errors)
+        params = query_params(plan_window(window), client_id, event_type)
+        try:
+            rows = await run_in_threadpool(self._storage.query, COUNTRIES_SQL, params)
+        except Exception:
+            log.exception("countries query failed for client %s", client_id)
+            return internal_error()
+        return json_response({"data": [
+            {"views": int(views), "country": str(country),
+             "country_name": country_name(str(country))}
+            for country, views in rows]})

@@ -1,0 +1,24 @@
+"""Responses in the seed's shapes: `{"data": [...]}` and `{"data": [], "errors": [...]}`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+from starlette.responses import Response
+
+
+def json_response(body: object, status_code: int = 200,
+                  headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status_code, headers=headers,
+                    media_type="application/json")
+
+
+def error_response(status_code: int, errors: Sequence[str],
+                   headers: Mapping[str, str] | None = None) -> Response:
+    return json_response({"data": [], "errors": list(errors)}, status_code, headers)
+
+
+def internal_error() -> Response:
+    """The cause is logged by the caller and never sent to the client."""
+    return error_response(500, ["internal server error"])

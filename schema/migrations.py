@@ -1,0 +1,65 @@
+"""Ordered SQL migrations (`NNNN_name.sql` beside this module), applied once each.
+
+Every statement is written with IF NOT EXISTS, so a migration interrupted half way is simply
+run again; `schema_migrations` records the versions that completed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from viewstats.storage import Storage
+
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def statements(self) -> list[str]:
+        """The file's statements; statements end with `;` at the end of a line."""
+        body = "\n".join(line for line in self.sql.splitlines()
+                         if not line.lstrip().startswith("--"))
+        return [part.strip() for part in re.split(r";\s*$", body, flags=re.MULTILINE)
+                if part.strip()]
+
+
+def load_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files(__package__).iterdir():
+        if match := _FILE_NAME.match(entry.name):
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migration versions must run 1..N without gaps, found {versions}")
+    return found
+
+
+def applied_versions(storage: Storage) -> set[int]:
+    return {int(row[0]) for row in storage.query("SELECT version FROM schema_migrations")}
+
+
+def migrate(storage: Storage) -> list[Migration]:
+    """Apply pending migrations in order; return those applied (empty when up to date)."""
+    migrations = load_migrations()
+    # The first migration creates the bookkeeping table itself and is safe to repeat.
+    for statement in migrations[0].statements:
+        storage.command(statement)
+    done = applied_versions(storage)
+    applied = []
+    for migration in migrations:
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            storage.command(statement)
+        storage.insert("schema_migrations", {"version": [migration.version],
+                                             "name": [migration.name]})
+        applied.append(migration)
+    return applied

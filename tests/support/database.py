@@ -1,0 +1,43 @@
+"""The chDB database for tests: one per test session, since a process can hold one chDB path."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schema.migrations import migrate
+from viewstats.storage import Storage
+from viewstats.storage.embedded import EmbeddedStorage
+
+ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily")
+_client_ids = itertools.count(100_000)
+
+
+def fresh_client_id() -> int:
+    """A client id no other test in this session uses, so tests sharing the database stay apart."""
+    return next(_client_ids)
+
+
+def truncate_events(storage: Storage) -> None:
+    for table in ROLLUP_TABLES:
+        storage.command(f"TRUNCATE TABLE {table}")
+
+
+@pytest.fixture(scope="session")
+def _session_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+    path: Path = tmp_path_factory.mktemp("chdb") / "clickhouse"
+    storage = EmbeddedStorage(path, pool_size=4)
+    migrate(storage)
+    yield storage
+    storage.close()
+
+
+@pytest.fixture
+def storage(request: pytest.FixtureRequest, _session_storage: Storage) -> Storage:
+    """The migrated test database; only tests marked `chdb` may use it."""
+    if request.node.get_closest_marker("chdb") is None:
+        pytest.fail("this test touches the database: mark it with @pytest.mark.chdb")
+    return _session_storage

@@ -1,0 +1,136 @@
+"""The `viewstats` command line (DESIGN §8). Command and flag names are a contract."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewstats.settings import Settings, SettingsError
+from viewstats.storage import StorageError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(data_dir=getattr(args, "data_dir", None))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from viewstats.server import serve_embedded
+    serve_embedded(_settings(args), args.host, args.port)
+    return 0
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    from viewstats.server import serve_api
+    serve_api(_settings(args), args.host, args.port)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from schema.migrations import migrate
+    from viewstats.storage import open_storage
+    storage = open_storage(_settings(args))
+    try:
+        applied = migrate(storage)
+    finally:
+        storage.close()
+    for migration in applied:
+        print(f"applied {migration.version:04d}_{migration.name}")
+    print(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from viewstats import keys
+    path = _settings(args).keys_path
+    if args.keys_command == "create":
+        key, token = keys.create_key(path, args.client_id)
+        print(f"created key {key.key_id} for client {key.client_id} in {path}", file=sys.stderr)
+        print("the token is shown once; use it as 'Authorization: apikey <token>'",
+              file=sys.stderr)
+        print(token)
+    elif args.keys_command == "list":
+        print(f"{'key_id':>8} {'client_id':>10}  {'created_at':<25} revoked_at")
+        for key in keys.read_keys(path):
+            print(f"{key.key_id:>8} {key.client_id:>10}  {key.created_at:<25} "
+                  f"{key.revoked_at or '-'}")
+    else:
+        revoked = keys.revoke_key(path, args.key_id)
+        print(f"revoked key {revoked.key_id} of client {revoked.client_id}")
+    return 0
+
+
+def _client_id(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError("client id must be between 0 and 4294967295")
+    return value
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the embedded database and the key file live "
+                             "(env VIEWSTATS_DATA_DIR, default ./data)")
+
+
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                        "(default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="viewstats",
+        description="Exact video views by country for a built-in HTML player. "
+                    "Configuration comes from environment variables: VIEWSTATS_DATA_DIR, "
+                    "CLICKHOUSE_URL (use a ClickHouse server instead of the embedded chDB), "
+                    "API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, CHDB_POOL_SIZE.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the whole platform in one process on the embedded "
+                         "database (migrates a fresh data dir first)")
+    _add_listen(run)
+    _add_data_dir(run)
+    run.set_defaults(handler=_cmd_run)
+
+    api = sub.add_parser("api", help="serve the query API alone (database migrated already)")
+    _add_listen(api)
+    _add_data_dir(api)
+    api.set_defaults(handler=_cmd_api)
+
+    mig = sub.add_parser("migrate", help="apply pending schema migrations; a no-op when none")
+    _add_data_dir(mig)
+    mig.set_defaults(handler=_cmd_migrate)
+
+    keys = sub.add_parser("keys", help="manage API keys (the server picks changes up in 2 s)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="make a key for a client; prints its token "
+                                 "once, alone on the last line")
+    create.add_argument("--client-id", type=_client_id, required=True)
+    _add_data_dir(create)
+    listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    _add_data_dir(listing)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", type=int, metavar="KEY_ID")
+    _add_data_dir(revoke)
+    keys.set_defaults(handler=_cmd_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    try:
+        result: int = args.handler(args)
+    except (SettingsError, StorageError, KeyError) as exc:
+        print(f"viewstats: error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""One typed settings object per process, read from the environment and validated at start."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A setting has a value the platform cannot use; the message names the variable."""
+
+
+def _networks(name: str, raw: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc} (expected comma-separated IPs or CIDRs)") from exc
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not an integer") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be a positive integer, got {value}")
+    return value
+
+
+def _url(name: str, raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}: {raw!r} must start with http:// or https://")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    clickhouse_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    api_keys_file: Path | None = None
+    geoip_db: Path | None = None
+    trusted_proxies: tuple[IPNetwork, ...] = field(
+        default_factory=lambda: _networks("TRUSTED_PROXIES", "127.0.0.0/8,::1/128"))
+    chdb_pool_size: int = 4
+
+    @property
+    def keys_path(self) -> Path:
+        return self.api_keys_file or self.data_dir / "api_keys"
+
+    @property
+    def chdb_path(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from `env` (default os.environ); CLI flags arrive as `overrides`."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if raw := env.get("VIEWSTATS_DATA_DIR"):
+            values["data_dir"] = Path(raw)
+        if raw := env.get("CLICKHOUSE_URL"):
+            values["clickhouse_url"] = _url("CLICKHOUSE_URL", raw)
+        if raw := env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            values["kafka_bootstrap_servers"] = raw
+        if raw := env.get("API_KEYS_FILE"):
+            values["api_keys_file"] = Path(raw)
+        if raw := env.get("GEOIP_DB"):
+            values["geoip_db"] = Path(raw)
+        if (raw := env.get("TRUSTED_PROXIES")) is not None:
+            values["trusted_proxies"] = _networks("TRUSTED_PROXIES", raw)
+        if raw := env.get("CHDB_POOL_SIZE"):
+            values["chdb_pool_size"] = _positive_int("CHDB_POOL_SIZE", raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

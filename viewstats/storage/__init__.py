@@ -1,0 +1,49 @@
+"""Storage: one small interface over the ClickHouse engine, in-process (chDB) or a server.
+
+Both backends take the same SQL with server-side bound parameters (`{name:Type}`) so the query
+layer never formats values into SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from viewstats.settings import Settings
+
+Row = tuple[Any, ...]
+Params = Mapping[str, str | int]
+QuerySettings = Mapping[str, str | int]
+
+
+class StorageError(RuntimeError):
+    """The database rejected a statement or could not be reached."""
+
+
+class Storage(Protocol):
+    def query(self, sql: str, params: Params | None = None,
+              settings: QuerySettings | None = None) -> list[Row]:
+        """Run a SELECT and return its rows (UInt64 as int, dates as ISO text)."""
+
+    def command(self, sql: str, settings: QuerySettings | None = None) -> None:
+        """Run a statement that returns nothing (DDL, INSERT ... SELECT)."""
+
+    def insert(self, table: str, columns: Mapping[str, Sequence[object]],
+               settings: QuerySettings | None = None, *,
+               millis: Collection[str] = ()) -> int:
+        """Insert one columnar block and return its row count.
+
+        `millis` names the columns holding epoch milliseconds for a DateTime64(3) column;
+        each backend encodes them in the form it parses exactly.
+        """
+
+    def close(self) -> None: ...
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The server named by CLICKHOUSE_URL, else the embedded engine under the data dir."""
+    if settings.clickhouse_url:
+        from viewstats.storage.clickhouse_server import ServerStorage
+        return ServerStorage(settings.clickhouse_url)
+    from viewstats.storage.embedded import EmbeddedStorage
+    return EmbeddedStorage(settings.chdb_path, settings.chdb_pool_size)

@@ -1,0 +1,104 @@
+"""chDB backend: the ClickHouse engine in this process, data under `<data-dir>/clickhouse`.
+
+One chDB connection runs one statement at a time, so a small pool of connections to the same
+path lets the query API and the writer work in parallel. chDB releases the GIL while a query runs.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import chdb
+import orjson
+
+from viewstats.storage import Params, QuerySettings, Row, StorageError
+
+# chDB defaults async_insert to 1, which would acknowledge before the data is written and
+# bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.
+_SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers": 0}
+
+
+def _settings_clause(settings: QuerySettings | None) -> str:
+    if not settings:
+        return ""
+    parts = []
+    for key, value in settings.items():
+        if not key.replace("_", "").isalnum():
+            raise StorageError(f"invalid setting name {key!r}")
+        rendered = str(value) if isinstance(value, int) else "'" + value.replace(
+            "\\", "\\\\").replace("'", "\\'") + "'"
+        parts.append(f"{key} = {rendered}")
+    return " SETTINGS " + ", ".join(parts)
+
+
+class EmbeddedStorage:
+    def __init__(self, path: Path, pool_size: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        try:
+            for _ in range(pool_size):
+                conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
+                for key, value in _SESSION_SETTINGS.items():
+                    conn.query(f"SET {key} = {value}")
+                self._pool.put(conn)
+        except Exception as exc:
+            self.close()
+            raise StorageError(f"cannot open chDB at {path}: {exc}") from exc
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn = self._pool.get()
+        try:
+            yield conn
+        finally:
+            self._pool.put(conn)
+
+    def query(self, sql: str, params: Params | None = None,
+              settings: QuerySettings | None = None) -> list[Row]:
+        with self._connection() as conn:
+            try:
+                raw = conn.query(sql + _settings_clause(settings), "JSONCompact",
+                                 params={k: str(v) for k, v in (params or {}).items()})
+            except Exception as exc:
+                raise StorageError(str(exc)) from exc
+        text = raw.bytes()
+        if not text:
+            return []
+        return [tuple(row) for row in orjson.loads(text)["data"]]
+
+    def command(self, sql: str, settings: QuerySettings | None = None) -> None:
+        with self._connection() as conn:
+            try:
+                conn.query(sql + _settings_clause(settings))
+            except Exception as exc:
+                raise StorageError(str(exc)) from exc
+
+    def insert(self, table: str, columns: Mapping[str, Sequence[object]],
+               settings: QuerySettings | None = None, *,
+               millis: Collection[str] = ()) -> int:
+        # JSONColumns keeps the block columnar end to end; DateTime64 parses a decimal number
+        # as seconds, and the shortest repr of ms/1000 is exactly the 3-decimal value.
+        payload = {name: ([v / 1000 for v in values]  # type: ignore[operator]
+                          if name in millis else values)
+                   for name, values in columns.items()}
+        body = orjson.dumps(payload)
+        names = ", ".join(columns)
+        with self._connection() as conn:
+            try:
+                with conn.send_insert(f"INSERT INTO {table} ({names})"
+                                      + _settings_clause(settings), "JSONColumns") as inserter:
+                    inserter.append(body)
+                    return int(inserter.finish().rows_written)
+            except Exception as exc:
+                raise StorageError(str(exc)) from exc
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                return
