@@ -28,6 +28,11 @@ def _cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_consumer(args: argparse.Namespace) -> int:
+    from ingest.consumer_process import run_consumer
+    return run_consumer(_settings(args))
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from schema.migrations import migrate
     from viewstats.storage import open_storage
@@ -100,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen(api)
     _add_data_dir(api)
     api.set_defaults(handler=_cmd_api)
+
+    consumer = sub.add_parser("consumer", help="consume player-events from Kafka "
+                              "(KAFKA_BOOTSTRAP_SERVERS) into the database, exactly once")
+    _add_data_dir(consumer)
+    consumer.set_defaults(handler=_cmd_consumer)
 
     mig = sub.add_parser("migrate", help="apply pending schema migrations; a no-op when none")
     _add_data_dir(mig)

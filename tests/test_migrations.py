@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schema.migrations import Migration, load_migrations
+from tests.support.api import COUNTRIES
+from tests.support.processes import serving, viewstats
+
+TABLES = {"schema_migrations", "player_events", "views_by_country_hourly",
+          "views_by_country_daily", "views_by_country_hourly_mv", "views_by_country_daily_mv",
+          "consumer_batches"}
+
+# Runs in its own process: this test process already holds the session's chDB path.
+_INSPECT = """
+import json, sys
+from pathlib import Path
+from viewstats.storage.embedded import EmbeddedStorage
+from ingest.events import PlayerEvent, insert_events
+storage = EmbeddedStorage(Path(sys.argv[1]), 1)
+if sys.argv[2] == "insert":
+    insert_events(storage, [PlayerEvent(17, 1714564800000, "watch", "vod", "v",
+        "00000000-0000-4000-8000-000000000001", "AU", "h")])
+tables = [r[0] for r in storage.query(
+    "SELECT name FROM system.tables WHERE database = currentDatabase()")]
+settings = storage.query("SELECT name, engine_full FROM system.tables "
+                         "WHERE database = currentDatabase() AND engine LIKE '%MergeTree'")
+print(json.dumps({"tables": tables, "engines": dict(settings)}))
+storage.close()
+"""
+
+
+def _inspect(data_dir: Path, action: str = "read") -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", _INSPECT, str(data_dir / "clickhouse"), action],
+                         capture_output=True, text=True, check=True, timeout=120)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert migrations[0].name == "schema_migrations"
+
+
+def test_statements_split_at_line_end_semicolons_and_drop_comments() -> None:
+    migration = Migration(9, "x", "-- a; comment\nCREATE TABLE a (s String DEFAULT ';')\n"
+                          "ENGINE = Memory;\n\nCREATE VIEW b AS SELECT 1;\n")
+    assert migration.statements == [
+        "CREATE TABLE a (s String DEFAULT ';')\nENGINE = Memory", "CREATE VIEW b AS SELECT 1"]
+
+
+@pytest.mark.chdb
+def test_migrate_applies_to_an_empty_data_dir_and_twice_is_a_no_op(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    first = viewstats("migrate", "--data-dir", str(data))
+    assert first.stdout.count("applied 0") == len(load_migrations())
+    assert viewstats("migrate", "--data-dir", str(data)).stdout.strip() == "schema is up to date"
+    state = _inspect(data)
+    assert isinstance(state["tables"], list)
+    assert set(state["tables"]) == TABLES
+    engines = state["engines"]
+    assert isinstance(engines, dict)
+    for table in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
+        # Without it insert deduplication is off on a plain MergeTree (DESIGN §4).
+        assert "non_replicated_deduplication_window = 10000" in engines[table]
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_data_survives_a_restart_of_the_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    viewstats("migrate", "--data-dir", str(data))
+    _inspect(data, "insert")
+    token = viewstats("keys", "create", "--client-id", "17", "--data-dir",
+                      str(data)).stdout.strip().splitlines()[-1]
+    params = {"date_from": "2024-05-01", "date_to": "2024-05-01"}
+    for _ in range(2):
+        with serving("run", data) as (base, _proc):
+            response = httpx.get(base + COUNTRIES, params=params,
+                                 headers={"Authorization": f"apikey {token}"})
+            assert response.json() == {"data": [
+                {"views": 1, "country": "AU", "country_name": "Australia"}]}

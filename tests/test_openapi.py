@@ -1,0 +1,83 @@
+"""The served `/openapi.json` matches Gcore's contract, and no generated request gets a 5xx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+import yaml  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
+from starlette.applications import Starlette
+
+from ingest.events import insert_events
+from query_api.app import query_routes
+from query_api.openapi import OPENAPI
+from tests.support.api import auth_header, watch
+from tests.support.database import fresh_client_id
+from viewstats.keys import KeyStore
+from viewstats.server import build_app
+from viewstats.storage import Storage
+
+pytestmark = pytest.mark.chdb
+# The contract lives in the steering repo's shared/ folder, beside this checkout (and CI's).
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "countries.openapi.yaml"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory,
+           _session_storage: Storage) -> tuple[Starlette, dict[str, str]]:
+    keys = tmp_path_factory.mktemp("openapi") / "api_keys"
+    client_id = fresh_client_id()
+    headers = auth_header(keys, client_id)
+    insert_events(_session_storage, [watch(client_id, 1_714_564_800_000, "AU", 1)])
+    return build_app(query_routes(_session_storage, KeyStore(keys))), headers
+
+
+def test_no_generated_request_is_a_server_error(
+        served: tuple[Starlette, dict[str, str]], storage: Storage) -> None:
+    del storage  # requested for the chdb marker check
+    app, headers = served
+    operation = schemathesis.openapi.from_asgi("/openapi.json", app)[
+        "/streaming/statistics/countries"]["GET"]
+    statuses: set[int] = set()
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: Any) -> None:
+        response = case.call(headers=headers)
+        # Dates are plain strings in the contract, so a schema-valid value can still be a 400:
+        # every check but "positive data is accepted".
+        case.validate_response(response, checks=[
+            checks.not_a_server_error, checks.status_code_conformance,
+            checks.content_type_conformance, checks.response_schema_conformance,
+            checks.negative_data_rejection])
+        assert response.status_code in (200, 400), response.text
+        statuses.add(response.status_code)
+
+    check()
+    assert statuses == {200, 400}
+
+
+def test_the_reference_contract_is_kept() -> None:
+    """Ours may add (401, `type`) but must keep every part of Gcore's description."""
+    reference = yaml.safe_load(REFERENCE.read_text())
+    theirs = reference["paths"]["/streaming/statistics/countries"]["get"]
+    ours = OPENAPI["paths"]["/streaming/statistics/countries"]["get"]
+    assert ours["operationId"] == theirs["operationId"]
+    for param in theirs["parameters"]:
+        mine = next(p for p in ours["parameters"] if p["name"] == param["name"])
+        assert (mine["in"], mine["required"], mine["schema"]) == (
+            param["in"], param["required"], param["schema"])
+    assert [p["name"] for p in ours["parameters"] if p["required"]] == [
+        p["name"] for p in theirs["parameters"]]
+    assert set(theirs["responses"]) <= set(ours["responses"])
+    for name in ("countries", "error_common"):
+        assert OPENAPI["components"]["schemas"][name] == {
+            k: v for k, v in reference["components"]["schemas"][name].items() if k != "example"}
+    scheme = reference["components"]["securitySchemes"]["APIKey"]
+    assert {k: OPENAPI["components"]["securitySchemes"]["APIKey"][k] for k in
+            ("type", "in", "name")} == {k: scheme[k] for k in ("type", "in", "name")}
+    assert OPENAPI["security"] == reference["security"]

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import viewstats
+from viewstats.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_platform() -> None:
+    settings = Settings.from_env({})
+    assert settings.data_dir == Path("data") and settings.clickhouse_url is None
+    assert settings.kafka_bootstrap_servers is None
+    assert settings.keys_path == Path("data/api_keys")
+    assert settings.chdb_path == Path("data/clickhouse")
+    assert ipaddress.ip_address("127.0.0.1") in settings.trusted_proxies[0]
+
+
+def test_flags_override_the_environment() -> None:
+    settings = Settings.from_env({"VIEWSTATS_DATA_DIR": "/srv/a", "API_KEYS_FILE": "/run/k"},
+                                 data_dir=Path("/srv/b"))
+    assert settings.data_dir == Path("/srv/b") and settings.keys_path == Path("/run/k")
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}, "TRUSTED_PROXIES"),
+    ({"CLICKHOUSE_URL": "localhost:8123"}, "CLICKHOUSE_URL"),
+    ({"CHDB_POOL_SIZE": "0"}, "CHDB_POOL_SIZE"),
+    ({"CHDB_POOL_SIZE": "four"}, "CHDB_POOL_SIZE"),
+])
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{variable}: "):
+        Settings.from_env(env)
+
+
+def test_the_cli_reports_a_bad_setting_and_exits_2(tmp_path: Path) -> None:
+    result = viewstats("migrate", "--data-dir", str(tmp_path), check=False,
+                       env={"CHDB_POOL_SIZE": "-3"})
+    assert result.returncode == 2
+    assert "CHDB_POOL_SIZE: must be a positive integer" in result.stderr
+
+
+def test_help_explains_every_command() -> None:
+    text = viewstats("--help").stdout
+    for command in ("run", "api", "consumer", "migrate", "keys"):
+        assert command in text
+    assert "--data-dir" in viewstats("run", "--help").stdout
