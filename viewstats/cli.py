@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest.geoip import GeoIPDatabaseError
 from viewstats.settings import Settings, SettingsError
 from viewstats.storage import StorageError
 
@@ -19,6 +20,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_run(args: argparse.Namespace) -> int:
     from viewstats.server import serve_embedded
     serve_embedded(_settings(args), args.host, args.port)
+    return 0
+
+
+def _cmd_collector(args: argparse.Namespace) -> int:
+    from viewstats.server import serve_collector
+    serve_collector(_settings(args), args.host, args.port)
     return 0
 
 
@@ -92,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exact video views by country for a built-in HTML player. "
                     "Configuration comes from environment variables: VIEWSTATS_DATA_DIR, "
                     "CLICKHOUSE_URL (use a ClickHouse server instead of the embedded chDB), "
-                    "API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, CHDB_POOL_SIZE.")
+                    "KAFKA_BOOTSTRAP_SERVERS (go through Kafka), VIEWSTATS_TOPIC, "
+                    "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, "
+                    "CHDB_POOL_SIZE.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the whole platform in one process on the embedded "
@@ -100,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen(run)
     _add_data_dir(run)
     run.set_defaults(handler=_cmd_run)
+
+    collector = sub.add_parser("collector", help="accept player beacons (POST /events) into "
+                               "Kafka, or straight into the database without it")
+    _add_listen(collector)
+    _add_data_dir(collector)
+    collector.set_defaults(handler=_cmd_collector)
 
     api = sub.add_parser("api", help="serve the query API alone (database migrated already)")
     _add_listen(api)
@@ -136,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "%(message)s")
     try:
         result: int = args.handler(args)
-    except (SettingsError, StorageError, KeyError) as exc:
+    except (SettingsError, StorageError, GeoIPDatabaseError, KeyError) as exc:
         print(f"viewstats: error: {exc}", file=sys.stderr)
         return 2
     return result

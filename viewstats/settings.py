@@ -49,10 +49,17 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = field(
         default_factory=lambda: _networks("TRUSTED_PROXIES", "127.0.0.0/8,::1/128"))
     chdb_pool_size: int = 4
+    kafka_topic: str = "player-events"
+    consumer_group: str = "viewstats-consumers"
 
     @property
     def keys_path(self) -> Path:
         return self.api_keys_file or self.data_dir / "api_keys"
+
+    @property
+    def geoip_path(self) -> Path:
+        """A .mmdb file, or a directory holding one (where `make setup` puts DB-IP's)."""
+        return self.geoip_db or self.data_dir / "geoip"
 
     @property
     def chdb_path(self) -> Path:
@@ -75,6 +82,10 @@ class Settings:
             values["geoip_db"] = Path(raw)
         if (raw := env.get("TRUSTED_PROXIES")) is not None:
             values["trusted_proxies"] = _networks("TRUSTED_PROXIES", raw)
+        if raw := env.get("VIEWSTATS_TOPIC"):
+            values["kafka_topic"] = raw
+        if raw := env.get("VIEWSTATS_CONSUMER_GROUP"):
+            values["consumer_group"] = raw
         if raw := env.get("CHDB_POOL_SIZE"):
             values["chdb_pool_size"] = _positive_int("CHDB_POOL_SIZE", raw)
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -8,7 +8,9 @@ The tree is IPv6 with IPv4 stored under ``::/96`` (``ipv4_compatible``), like th
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,3 +82,16 @@ def write_test_mmdb(
     make = dbip_record if shape == "dbip" else maxmind_record
     records = {cidr: make(code) for cidr, code in mapping.items()}
     return write_raw_mmdb(path, records, database_type or DATABASE_TYPES[shape])
+
+
+#: What the shared test database says: loopback is New Zealand, so a local browser or load
+#: generator has a country; a few documentation and public ranges for the rest.
+TEST_COUNTRIES = {"127.0.0.1/32": "NZ", "::1/128": "NZ", "1.1.1.0/24": "AU",
+                  "8.8.8.0/24": "US", "2001:db8::/32": "DE", "81.2.69.0/24": "GB"}
+
+
+@cache
+def shared_test_mmdb() -> Path:
+    """One DB-IP-shaped test database per test process, for servers started by tests."""
+    directory = Path(tempfile.mkdtemp(prefix="viewstats-geoip-"))
+    return write_test_mmdb(directory / "test-country.mmdb", TEST_COUNTRIES, "dbip")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.geoip_fixture import shared_test_mmdb
+
 VIEWSTATS = [sys.executable, "-m", "viewstats.cli"]
 
 
@@ -45,13 +47,17 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0
 @contextmanager
 def serving(command: str, data_dir: Path, env: Mapping[str, str] | None = None,
             log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`viewstats <command> --data-dir D --port P` until the block ends (SIGTERM, then wait)."""
+    """`viewstats <command> --data-dir D --port P` until the block ends (SIGTERM, then wait).
+
+    The server resolves countries with the shared test GeoIP database unless `env` says other.
+    """
     port = free_port()
     log = log or data_dir.parent / f"{command}-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([*VIEWSTATS, command, "--data-dir", str(data_dir),
                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, "GEOIP_DB": str(shared_test_mmdb()),
+                                     **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base + "/openapi.json", proc)

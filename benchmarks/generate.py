@@ -1,0 +1,108 @@
+"""Generate player events straight into `player_events` inside the engine (INSERT … SELECT),
+shaped like real traffic (DESIGN §10); the materialized views fill the rollups as it goes.
+
+    python -m benchmarks.generate --data-dir data-bench --events 1e9
+
+Shape: two years from 2024-01-01; client sizes Zipf-like (client 1 carries ~5%, the rest follow
+1/rank over `--clients`); countries skewed from each client's home region with a `ZZ` share;
+a daily cycle peaking in the evening UTC; 40% of events are `watch` (a view).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from schema.migrations import migrate
+from viewstats.settings import Settings
+from viewstats.storage import Storage, open_storage
+
+COUNTRIES = ("US IN BR GB DE FR JP ID MX RU TR IT ES CA KR PH VN PL AR TH EG NG PK BD CO UA SA "
+             "NL MY AU ZA CL PE RO SE BE CZ PT GR HU AT CH IL SG HK NZ IE DK FI NO KE MA DZ "
+             "IR IQ KZ VE EC").split()
+START = "2024-01-01 00:00:00"
+DAYS = 731
+
+# r1..r8 are independent uniform draws per row (distinct arguments keep them apart). The
+# values formatted in are this module's constants and integers, never outside input.
+INSERT = """
+INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host)
+SELECT
+    if(r1 < 0.05, 1, toUInt32(1 + floor(pow({clients}, r2)))) AS client,
+    toDateTime64('{start}', 3, 'UTC')
+        + toIntervalMillisecond(toInt64(floor(r3 * {days})) * 86400000
+            + toInt64(86400000 * (r4 - 0.2 * sin(2 * pi() * r4) / (2 * pi())))),
+    multiIf(r5 < 0.4, 'watch', r5 < 0.7, 'start', 'init'),
+    multiIf(r6 < 0.7, 'vod', r6 < 0.95, 'live', 'playlist'),
+    concat('v-', toString(client), '-', toString(number % 997)),
+    generateUUIDv4(number),
+    if(r7 < 0.02, 'ZZ', arrayElement({countries},
+        1 + toUInt32((cityHash64(client) % 8) * 7
+            + floor(pow({n_countries}, pow(r8, 1.6)) - 1)) % {n_countries})),
+    concat('site', toString(client % 100), '.example')
+FROM
+(
+    SELECT number,
+        randCanonical(1) AS r1, randCanonical(2) AS r2,
+        randCanonical(3) AS r3, randCanonical(4) AS r4,
+        randCanonical(5) AS r5, randCanonical(6) AS r6,
+        randCanonical(7) AS r7, randCanonical(8) AS r8
+    FROM numbers({offset}, {count})
+)
+"""
+
+
+def _disk(storage: Storage) -> tuple[int, int]:
+    row = storage.query("SELECT sum(rows), sum(bytes_on_disk) FROM system.parts "
+                        "WHERE active AND database = currentDatabase() "
+                        "AND table = 'player_events'")[0]
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def generate(storage: Storage, events: int, clients: int, chunk: int) -> None:
+    done = 0
+    started = time.monotonic()
+    while done < events:
+        count = min(chunk, events - done)
+        storage.command(INSERT.replace("{countries}", repr(list(COUNTRIES)))
+                        .replace("'{start}'", f"'{START}'")
+                        .replace("{days}", str(DAYS))
+                        .replace("{clients}", str(float(clients)))
+                        .replace("{n_countries}", str(len(COUNTRIES)))
+                        .replace("{offset}", str(done))
+                        .replace("{count}", str(count)),
+                        settings={"max_insert_threads": 2, "insert_deduplicate": 0})
+        done += count
+        rate = done / (time.monotonic() - started)
+        print(f"\r{done:,}/{events:,} events  {rate:,.0f} rows/s  "
+              f"eta {(events - done) / rate:,.0f} s   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    elapsed = time.monotonic() - started
+    rows, size = _disk(storage)
+    print(f"generated {events:,} events in {elapsed:,.1f} s: {events / elapsed:,.0f} rows/s; "
+          f"player_events holds {rows:,} rows, {size / 2**30:,.2f} GiB on disk, "
+          f"{size / max(rows, 1):.1f} bytes/row")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
+                        help="embedded data dir (ignored when CLICKHOUSE_URL is set)")
+    parser.add_argument("--events", type=float, default=1e6, help="how many (default 1e6)")
+    parser.add_argument("--clients", type=int, default=20_000, help="client count (default 20000)")
+    parser.add_argument("--chunk", type=float, default=2e7, help="rows per INSERT (default 2e7)")
+    args = parser.parse_args(argv)
+    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
+    try:
+        migrate(storage)
+        generate(storage, int(args.events), args.clients, int(args.chunk))
+    finally:
+        storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""`POST /events`: take player beacons, stamp them, and hand them to the sink (DESIGN section 3).
+
+Answers:
+
+* 202 ``{"accepted": N}``: every event was valid and is durable.
+* 400 ``{"accepted": N, "errors": [...]}``: some events were bad; the N good ones are durable.
+* 400 / 413 / 415 ``{"data": [], "errors": [...]}``: the request as a whole was refused (not
+  JSON or not a batch of events, larger than `max_body`, wrong Content-Type); nothing is stored.
+* 503 ``{"data": [], "errors": [...]}``: the sink could not store the events; retry.
+
+Every answer allows any origin, because the player page is usually on a customer's site. Beacons
+(`navigator.sendBeacon` with a string, sent as text/plain) need no preflight; `fetch` with
+application/json does, so OPTIONS is answered too. Credentialed CORS is not offered: a player
+should send strings, not an application/json Blob, through sendBeacon.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ingest.client_ip import IPNetwork, viewer_ip
+from ingest.events import PlayerEvent
+from ingest.geoip import UNKNOWN_COUNTRY, CountryResolver
+from ingest.sink import EventSink
+from ingest.validation import BodyError, parse_body, validate
+from query_api.responses import error_response, json_response
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+MAX_HOST = 253  # the longest DNS name; anything longer did not come from a real page
+
+_MEDIA_TYPES = frozenset({"text/plain", "application/json"})
+_CORS = {"Access-Control-Allow-Origin": "*"}
+# A client still sending a body we refused would otherwise be read to its end by the server.
+_CORS_CLOSE = {**_CORS, "Connection": "close"}
+_PREFLIGHT = {
+    **_CORS,
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def epoch_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _hostname(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname  # lower-cased by urllib
+    except ValueError:
+        return None
+    return host if host and len(host) <= MAX_HOST else None
+
+
+def request_host(origin: str | None, referer: str | None) -> str:
+    """The page's host name from Origin, else Referer ("null" and junk fall through), else ""."""
+    for url in (origin, referer):
+        if url and (host := _hostname(url)):
+            return host
+    return ""
+
+
+class Collector:
+    """The `POST /events` endpoint over a sink, a GeoIP resolver and the trusted proxies."""
+
+    def __init__(self, sink: EventSink, resolver: CountryResolver,
+                 trusted_proxies: Sequence[IPNetwork], *, max_body: int = MAX_BODY,
+                 clock: Callable[[], int] = epoch_ms) -> None:
+        self._sink = sink
+        self._resolver = resolver
+        self._trusted = tuple(trusted_proxies)
+        self._max_body = max_body
+        self._clock = clock
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/events", self.post_events, methods=["POST"]),
+            Route("/events", self.preflight, methods=["OPTIONS"]),
+        ]
+
+    async def preflight(self, _: Request) -> Response:
+        return Response(status_code=204, headers=_PREFLIGHT)
+
+    async def post_events(self, request: Request) -> Response:
+        ts_ms = self._clock()
+        headers = request.headers
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type not in _MEDIA_TYPES:
+            return error_response(
+                415, ["Content-Type must be text/plain or application/json"], _CORS_CLOSE)
+        try:
+            body = await self._read_body(request)
+        except ClientDisconnect:
+            # Nobody is left to read the answer; returning one keeps this out of the error log.
+            return error_response(400, ["body: incomplete"], _CORS)
+        if body is None:
+            return error_response(413, [f"body: larger than {self._max_body} bytes"],
+                                  _CORS_CLOSE)
+        try:
+            items = parse_body(body)
+        except BodyError as exc:
+            return error_response(400, [str(exc)], _CORS)
+
+        country = self._country(request)
+        host = request_host(headers.get("origin"), headers.get("referer"))
+        events: list[PlayerEvent] = []
+        errors: list[str] = []
+        for index, raw in enumerate(items):
+            checked = validate(raw, index, ts_ms=ts_ms, country=country, host=host)
+            if isinstance(checked, PlayerEvent):
+                events.append(checked)
+            else:
+                errors.extend(checked)
+        if events:
+            try:
+                await self._sink.submit(events)
+            except Exception:
+                log.exception("could not store %d events; answered 503", len(events))
+                return error_response(503, ["events could not be stored, retry"], _CORS)
+        if errors:
+            return json_response({"accepted": len(events), "errors": errors}, 400, _CORS)
+        return json_response({"accepted": len(events)}, 202, _CORS)
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The body, or None as soon as it is known to exceed `max_body` (the rest is unread)."""
+        length = request.headers.get("content-length")
+        if length is not None and length.isascii() and length.isdigit() \
+                and int(length) > self._max_body:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        # Content-Length can be absent (chunked) or lie, so the bytes themselves are counted.
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _country(self, request: Request) -> str:
+        client = request.client
+        address = viewer_ip(client.host if client else None,
+                            request.headers.getlist("x-forwarded-for"), self._trusted)
+        return UNKNOWN_COUNTRY if address is None else self._resolver.country(address)

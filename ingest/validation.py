@@ -1,0 +1,79 @@
+"""Turn a `POST /events` body into player events (DESIGN section 3).
+
+`parse_body` rejects a body that is unusable as a whole; `validate` checks one event and names
+every bad field, so the good events of a request can be kept while the bad ones are reported.
+The fields the collector adds (`ts`, `country`, `host`) are never read from the client: a client
+that sends them is ignored like any other unknown field.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from ingest.events import EVENTS, VIDEO_TYPES, PlayerEvent
+
+MAX_EVENTS = 1000
+MAX_CLIENT_ID = 2**32 - 1
+MAX_VIDEO_ID = 256
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_EVENT_ERROR = "must be one of " + ", ".join(EVENTS)
+_TYPE_ERROR = "must be one of " + ", ".join(VIDEO_TYPES)
+_CLIENT_ID_ERROR = f"must be an integer from 0 to {MAX_CLIENT_ID}"
+_VIDEO_ID_ERROR = f"must be a non-empty string of at most {MAX_VIDEO_ID} characters"
+_VIEW_ID_ERROR = "must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+
+
+class BodyError(ValueError):
+    """The body as a whole is not a batch of events; the message is safe to show the client."""
+
+
+def parse_body(body: bytes) -> list[object]:
+    """The events of a body holding one JSON object or an array of 1 to `MAX_EVENTS` items."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BodyError("body: not valid JSON") from None
+    if isinstance(doc, dict):
+        return [doc]
+    if not isinstance(doc, list):
+        raise BodyError("body: must be a JSON object or an array of objects")
+    if not 1 <= len(doc) <= MAX_EVENTS:
+        raise BodyError(f"body: an array must hold 1 to {MAX_EVENTS} events, got {len(doc)}")
+    return doc
+
+
+def validate(raw: object, index: int, *, ts_ms: int, country: str,
+             host: str) -> PlayerEvent | list[str]:
+    """The event `raw` stamped with the collector's fields, or one error per bad field.
+
+    `ts_ms` is the collector's receive time (epoch ms, UTC); `country` and `host` are what the
+    collector derived from the request.
+    """
+    if not isinstance(raw, dict):
+        return [f"events[{index}]: must be a JSON object"]
+    event = raw.get("event")
+    client_id = raw.get("client_id")
+    video_id = raw.get("video_id")
+    kind = raw.get("type")
+    view_id = raw.get("view_id")
+    errors: list[tuple[str, str]] = []
+    # `type(x) is ...` rather than isinstance: JSON true is a Python bool, which is an int.
+    if type(event) is not str or event not in EVENTS:
+        errors.append(("event", _EVENT_ERROR))
+    if type(client_id) is not int or not 0 <= client_id <= MAX_CLIENT_ID:
+        errors.append(("client_id", _CLIENT_ID_ERROR))
+    if type(video_id) is not str or not 0 < len(video_id) <= MAX_VIDEO_ID:
+        errors.append(("video_id", _VIDEO_ID_ERROR))
+    if type(kind) is not str or kind not in VIDEO_TYPES:
+        errors.append(("type", _TYPE_ERROR))
+    if type(view_id) is not str or _UUID.fullmatch(view_id) is None:
+        errors.append(("view_id", _VIEW_ID_ERROR))
+    if errors:
+        return [f"events[{index}].{name}: {message if name in raw else 'is required'}"
+                for name, message in errors]
+    assert isinstance(client_id, int) and isinstance(event, str) and isinstance(kind, str)
+    assert isinstance(video_id, str) and isinstance(view_id, str)
+    return PlayerEvent(client_id, ts_ms, event, kind, video_id, view_id.lower(), country, host)

@@ -1,0 +1,361 @@
+"""POST /events through the ASGI app, with a recording sink in place of the batcher or Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from ipaddress import ip_network
+
+import httpx
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.types import Message, Scope
+
+from ingest.collector import Collector, request_host
+from ingest.events import PlayerEvent
+from ingest.geoip import CountryResolver
+from tests.support.geoip_fixture import write_test_mmdb
+from viewstats.server import build_app
+
+NOW_MS = 1_717_000_000_123
+VIEW_ID = "3f2b8c1e-9d4a-4f6b-8a2c-1e5d7b9f0a3c"
+GOOD = {"event": "watch", "client_id": 17, "video_id": "v-8812", "type": "vod",
+        "view_id": VIEW_ID}
+BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
+LOCAL = ("127.0.0.1", 123)
+GEO = {"127.0.0.1/32": "NZ", "1.1.1.0/24": "AU", "8.8.8.0/24": "US", "2001:db8::/32": "DE"}
+TRUSTED = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+SECRET = "password=hunter2 at /var/lib/secret"
+
+
+class RecordingSink:
+    """Stands in for the durable sink: what it records counts as stored."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[PlayerEvent]] = []
+        self.failure: Exception | None = None
+
+    async def start(self) -> None:
+        pass
+
+    async def submit(self, events: Sequence[PlayerEvent]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.batches.append(list(events))
+
+    async def stop(self) -> None:
+        pass
+
+    @property
+    def events(self) -> list[PlayerEvent]:
+        return [event for batch in self.batches for event in batch]
+
+
+@pytest.fixture(scope="module")
+def resolver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountryResolver]:
+    path = write_test_mmdb(tmp_path_factory.mktemp("geo") / "geo.mmdb", GEO, "dbip")
+    with CountryResolver(path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def app(sink: RecordingSink, resolver: CountryResolver) -> Starlette:
+    return build_app(Collector(sink, resolver, TRUSTED, clock=lambda: NOW_MS).routes())
+
+
+Body = bytes | AsyncIterator[bytes]
+
+
+def request(app: Starlette, body: Body = b"", *, headers: Mapping[str, str] = BEACON,
+            client: tuple[str, int] = LOCAL, method: str = "POST") -> httpx.Response:
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://collector") as http:
+            return await http.request(method, "/events", content=body, headers=headers)
+
+    return asyncio.run(send())
+
+
+def post(app: Starlette, doc: object, *, headers: Mapping[str, str] = BEACON,
+         client: tuple[str, int] = LOCAL) -> httpx.Response:
+    return request(app, orjson.dumps(doc), headers=headers, client=client)
+
+
+def event(**changes: object) -> dict[str, object]:
+    return {**GOOD, **changes}
+
+
+def test_one_beacon_is_accepted_and_stamped(app: Starlette, sink: RecordingSink) -> None:
+    response = post(app, GOOD)
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1}
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert sink.batches == [[PlayerEvent(17, NOW_MS, "watch", "vod", "v-8812", VIEW_ID,
+                                         "NZ", "")]]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "text/plain;charset=UTF-8", "application/json",
+     "application/json; charset=utf-8", "Application/JSON"],
+)
+def test_an_array_is_one_submission(app: Starlette, sink: RecordingSink,
+                                    content_type: str) -> None:
+    docs = [event(event=name) for name in ("init", "start", "watch")]
+    response = post(app, docs, headers={"Content-Type": content_type})
+    assert (response.status_code, response.json()) == (202, {"accepted": 3})
+    assert [[e.event for e in batch] for batch in sink.batches] == [["init", "start", "watch"]]
+
+
+def test_the_client_clock_is_never_used(app: Starlette, sink: RecordingSink) -> None:
+    assert post(app, event(ts=1, country="US", host="evil.example")).status_code == 202
+    assert (sink.events[0].ts_ms, sink.events[0].country) == (NOW_MS, "NZ")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Content-Type": "application/x-www-form-urlencoded"},
+     {"Content-Type": "multipart/form-data; boundary=x"}, {"Content-Type": "text/html"}],
+)
+def test_other_content_types_are_refused(app: Starlette, sink: RecordingSink,
+                                         headers: dict[str, str]) -> None:
+    response = post(app, GOOD, headers=headers)
+    assert response.status_code == 415
+    assert response.json() == {
+        "data": [], "errors": ["Content-Type must be text/plain or application/json"]}
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["connection"] == "close"  # so the server does not read the body
+    assert sink.batches == []
+
+
+def padded(size: int) -> bytes:
+    """A valid one-event body of exactly `size` bytes (JSON allows trailing white space)."""
+    body = orjson.dumps(GOOD)
+    return body + b" " * (size - len(body))
+
+
+def test_a_body_of_exactly_64_kib_is_accepted(app: Starlette, sink: RecordingSink) -> None:
+    assert post_raw(app, padded(64 * 1024)).status_code == 202
+    assert len(sink.events) == 1
+
+
+def post_raw(app: Starlette, body: Body, headers: Mapping[str, str] = BEACON) -> httpx.Response:
+    return request(app, body, headers=headers)
+
+
+def test_a_larger_body_is_refused_by_its_length(app: Starlette, sink: RecordingSink) -> None:
+    response = post_raw(app, padded(64 * 1024 + 1))
+    assert response.status_code == 413
+    assert response.json() == {"data": [], "errors": ["body: larger than 65536 bytes"]}
+    assert response.headers["connection"] == "close"
+    assert sink.batches == []
+
+
+class Chunks:
+    """A streamed body that records how much of it the server pulled."""
+
+    def __init__(self, count: int, size: int = 1024) -> None:
+        self.count, self.size, self.pulled = count, size, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.count):
+            self.pulled += 1
+            yield b" " * self.size
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread(app: Starlette) -> None:
+    body = Chunks(100)
+    headers = {**BEACON, "Content-Length": str(100 * 1024)}
+    assert post_raw(app, body.__aiter__(), headers).status_code == 413
+    assert body.pulled == 0
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(app: Starlette, sink: RecordingSink) -> None:
+    body = Chunks(1000)
+    response = post_raw(app, body.__aiter__())
+    assert response.status_code == 413
+    assert body.pulled == 65  # 64 KiB fit; the 65th chunk crosses the line and stops the read
+    assert sink.batches == []
+
+
+def test_a_chunked_body_within_the_limit_is_read(app: Starlette, sink: RecordingSink) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"[", orjson.dumps(GOOD), b",", orjson.dumps(GOOD), b"]"):
+            yield part
+
+    assert post_raw(app, chunks()).json() == {"accepted": 2}
+
+
+def test_a_client_gone_mid_body_is_no_error(app: Starlette, sink: RecordingSink,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/events", "root_path": "",
+                    "query_string": b"", "headers": [(b"content-type", b"text/plain")],
+                    "client": LOCAL}
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert sink.batches == []
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"", "body: not valid JSON"),
+        (b'{"event": "watch",', "body: not valid JSON"),
+        (b'"watch"', "body: must be a JSON object or an array of objects"),
+        (b"[]", "body: an array must hold 1 to 1000 events, got 0"),
+        (orjson.dumps([{}] * 1001), "body: an array must hold 1 to 1000 events, got 1001"),
+    ],
+)
+def test_a_body_that_is_not_a_batch_is_refused(app: Starlette, sink: RecordingSink,
+                                               body: bytes, error: str) -> None:
+    response = post_raw(app, body)
+    assert (response.status_code, response.json()) == (400, {"data": [], "errors": [error]})
+    assert sink.batches == []
+
+
+def test_a_full_batch_of_1000_is_accepted(sink: RecordingSink,
+                                          resolver: CountryResolver) -> None:
+    # 1000 events need ~95 KB, more than the default 64 KiB: the two limits are separate.
+    app = build_app(Collector(sink, resolver, TRUSTED, max_body=256 * 1024).routes())
+    docs = [event(video_id=f"v{i}") for i in range(1000)]
+    assert post(app, docs).json() == {"accepted": 1000}
+    assert len(sink.events) == 1000
+
+
+def test_good_events_of_a_mixed_batch_are_stored(app: Starlette, sink: RecordingSink) -> None:
+    docs = [event(video_id="a"), event(client_id="17"), "junk", event(video_id="b"),
+            event(view_id="nope", type="movie")]
+    response = post(app, docs)
+    assert response.status_code == 400
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.json() == {"accepted": 2, "errors": [
+        "events[1].client_id: must be an integer from 0 to 4294967295",
+        "events[2]: must be a JSON object",
+        "events[4].type: must be one of vod, live, playlist",
+        "events[4].view_id: must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+    ]}
+    assert [e.video_id for e in sink.events] == ["a", "b"]
+
+
+def test_an_all_bad_batch_stores_nothing(app: Starlette, sink: RecordingSink) -> None:
+    response = post(app, {"event": "watch"})
+    assert response.status_code == 400
+    assert response.json()["accepted"] == 0
+    assert sink.batches == []
+
+
+@pytest.mark.parametrize(
+    ("client", "forwarded", "country"),
+    [
+        (LOCAL, None, "NZ"),  # a trusted peer without a header is the viewer itself
+        (("8.8.8.8", 5000), None, "US"),
+        (("8.8.8.8", 5000), "1.1.1.1", "US"),  # an untrusted peer's header is ignored
+        (LOCAL, "8.8.8.8", "US"),
+        (LOCAL, "8.8.8.8, 1.1.1.1", "AU"),  # the right-most hop; the rest is client-written
+        (LOCAL, "1.1.1.1:4242", "AU"),
+        (LOCAL, "[2001:db8::5]:443", "DE"),
+        (("::ffff:127.0.0.1", 5000), "::ffff:8.8.8.8", "US"),
+        (("2001:db8::9", 5000), None, "DE"),
+        (("10.1.2.3", 5000), None, "ZZ"),  # not in the database
+        (LOCAL, "unknown", "NZ"),  # garbage is not believed: the trusted peer stands
+        (("testclient", 50000), "8.8.8.8", "ZZ"),  # Starlette TestClient's peer: no address
+    ],
+)
+def test_country_of_the_viewer(app: Starlette, sink: RecordingSink, client: tuple[str, int],
+                               forwarded: str | None, country: str) -> None:
+    headers = {**BEACON, **({"X-Forwarded-For": forwarded} if forwarded else {})}
+    assert post(app, GOOD, headers=headers, client=client).status_code == 202
+    assert sink.events[0].country == country
+
+
+def test_several_forwarded_for_headers_are_read_in_order(app: Starlette,
+                                                         sink: RecordingSink) -> None:
+    headers = httpx.Headers([("Content-Type", "text/plain"), ("X-Forwarded-For", "8.8.8.8"),
+                             ("X-Forwarded-For", "1.1.1.1")])
+    assert post(app, GOOD, headers=headers).status_code == 202
+    assert sink.events[0].country == "AU"
+
+
+@pytest.mark.parametrize(
+    ("origin", "referer", "host"),
+    [
+        ("https://Player.Example.COM", "https://other.example/page", "player.example.com"),
+        (None, "https://www.example.org:8443/watch?v=1#t", "www.example.org"),
+        ("null", "https://www.example.org/watch", "www.example.org"),
+        ("null", None, ""),
+        (None, None, ""),
+        ("http://[2001:db8::1]:8080", None, "2001:db8::1"),
+        ("https://" + "a" * 254, "https://fallback.example/", "fallback.example"),
+        ("http://[broken", None, ""),
+    ],
+)
+def test_host_of_the_page(app: Starlette, sink: RecordingSink, origin: str | None,
+                          referer: str | None, host: str) -> None:
+    headers = dict(BEACON)
+    if origin is not None:
+        headers["Origin"] = origin
+    if referer is not None:
+        headers["Referer"] = referer
+    assert post(app, GOOD, headers=headers).status_code == 202
+    assert sink.events[0].host == host
+
+
+def test_request_host_keeps_a_253_character_name() -> None:
+    name = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(name) == 253
+    assert request_host(f"https://{name}", None) == name
+
+
+def test_a_sink_failure_is_a_503_that_leaks_nothing(
+        app: Starlette, sink: RecordingSink, caplog: pytest.LogCaptureFixture) -> None:
+    sink.failure = OSError(SECRET)
+    with caplog.at_level(logging.ERROR, logger="ingest.collector"):
+        response = post(app, [GOOD, GOOD])
+    assert response.status_code == 503
+    assert response.json() == {"data": [], "errors": ["events could not be stored, retry"]}
+    assert SECRET not in response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert any(record.exc_info and record.exc_info[1] is sink.failure
+               for record in caplog.records)
+
+
+def test_cors_preflight(app: Starlette) -> None:
+    headers = {"Origin": "https://player.example", "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type"}
+    response = request(app, headers=headers, method="OPTIONS")
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert response.headers["access-control-allow-headers"].lower() == "content-type"
+    assert int(response.headers["access-control-max-age"]) > 0
+
+
+def test_other_methods_are_refused_in_the_error_shape(app: Starlette) -> None:
+    response = request(app, method="GET")
+    assert response.status_code == 405
+    assert response.json()["data"] == []
+
+
+def test_the_default_limit_and_clock(sink: RecordingSink, resolver: CountryResolver) -> None:
+    app = build_app(Collector(sink, resolver, TRUSTED).routes())
+    assert post(app, GOOD).status_code == 202
+    stamped = sink.events[0].ts_ms
+    assert 1_700_000_000_000 < stamped < 4_102_444_800_000
+    assert post_raw(app, padded(64 * 1024 + 1)).status_code == 413
