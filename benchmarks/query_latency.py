@@ -1,0 +1,142 @@
+"""Query latency of the countries endpoint over HTTP, per DESIGN §10's matrix.
+
+    python -m benchmarks.query_latency --data-dir data-bench --requests 2000
+
+Cells: the heaviest and the median client × windows of 1, 31 and 365 days whose ends fall
+inside hours (so every part of the plan is used: raw edges, hours, days). For each cell the
+same answer is first computed from `player_events` alone (the speed-up baseline, timed in this
+run), then `viewstats api` is started on the data and loaded at a fixed concurrency; the API's
+answer must equal the baseline. Results go to stdout and to a JSON file for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.http_load import get_request, run_load
+from tests.support.processes import serving
+from viewstats.keys import create_key
+from viewstats.settings import Settings
+from viewstats.storage import Storage, open_storage
+
+RAW_SQL = """
+SELECT toString(country) AS c, count() AS views FROM player_events
+WHERE client_id = {client:UInt32} AND event = 'watch'
+  AND ts >= parseDateTime64BestEffort({start:String}, 3, 'UTC')
+  AND ts <= parseDateTime64BestEffort({end:String}, 3, 'UTC')
+GROUP BY c
+"""
+WINDOWS = {"1d": 1, "31d": 31, "365d": 365}
+
+
+def _clients(storage: Storage) -> dict[str, int]:
+    rows = storage.query("SELECT client_id, sum(views) AS v FROM views_by_country_daily "
+                         "GROUP BY client_id ORDER BY v DESC")
+    if not rows:
+        raise SystemExit("no views in the database: run benchmarks.generate first")
+    return {"heaviest": int(rows[0][0]), "median": int(rows[len(rows) // 2][0])}
+
+
+def _windows(storage: Storage) -> dict[str, tuple[str, str]]:
+    last = storage.query("SELECT toString(max(day)) FROM views_by_country_daily")[0][0]
+    end = datetime.fromisoformat(last).replace(tzinfo=UTC) - timedelta(days=2)
+    end = end.replace(hour=17, minute=42, second=55, microsecond=750_000)
+    return {name: ((end - timedelta(days=days, hours=7, minutes=25, seconds=52)).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z"),
+        end.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+        for name, days in WINDOWS.items()}
+
+
+def _raw(storage: Storage, client: int, window: tuple[str, str], runs: int
+         ) -> tuple[dict[str, int], float]:
+    times = []
+    answer: dict[str, int] = {}
+    for _ in range(runs):
+        started = time.perf_counter()
+        rows = storage.query(RAW_SQL, {"client": client, "start": window[0], "end": window[1]})
+        times.append((time.perf_counter() - started) * 1000)
+        answer = {str(c): int(v) for c, v in rows}
+    return answer, statistics.median(times)
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
+    try:
+        clients, windows = _clients(storage), _windows(storage)
+        baselines = {}
+        for who, client in clients.items():
+            for name, window in windows.items():
+                _progress(f"baseline from player_events: {who} client {client}, {name}")
+                baselines[who, name] = _raw(storage, client, window, args.raw_runs)
+    finally:
+        storage.close()  # the API process needs the embedded data path
+    keys = args.data_dir / "bench_api_keys"
+    tokens = {who: create_key(keys, client)[1] for who, client in clients.items()}
+    cells = []
+    with serving("api", args.data_dir, env={"API_KEYS_FILE": str(keys)}) as (base, _):
+        port = int(base.rsplit(":", 1)[1])
+        for (who, name), (expected, raw_ms) in baselines.items():
+            start, end = windows[name]
+            target = f"/streaming/statistics/countries?date_from={start}&date_to={end}"
+            request = get_request("127.0.0.1", port, target,
+                                  {"Authorization": f"apikey {tokens[who]}"})
+            asyncio.run(run_load("127.0.0.1", port, request, concurrency=args.concurrency,
+                                 total=args.warmup))
+            load = asyncio.run(run_load("127.0.0.1", port, request,
+                                        concurrency=args.concurrency, total=args.requests))
+            got = {r["country"]: r["views"] for r in orjson.loads(load.last_body)["data"]}
+            cell = {"client": who, "client_id": clients[who], "window": name,
+                    "date_from": start, "date_to": end, "requests": len(load.latencies_ms),
+                    "statuses": load.statuses, "p50_ms": load.percentile(50),
+                    "p95_ms": load.percentile(95), "p99_ms": load.percentile(99),
+                    "max_ms": max(load.latencies_ms), "rps": load.per_second,
+                    "raw_ms": raw_ms, "speedup": raw_ms / load.percentile(50),
+                    "views": sum(got.values()), "equal": got == expected}
+            cells.append(cell)
+            _progress(f"{who:>8} {name:>4}: p50 {cell['p50_ms']:6.2f} ms  p99 "
+                      f"{cell['p99_ms']:6.2f} ms  {cell['rps']:7.0f} req/s  raw "
+                      f"{raw_ms:8.1f} ms  equal={cell['equal']}")
+    return cells
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
+                        help="embedded data dir made by benchmarks.generate")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
+    parser.add_argument("--requests", type=int, default=400, help="measured per cell (400)")
+    parser.add_argument("--warmup", type=int, default=40, help="unmeasured per cell (40)")
+    parser.add_argument("--raw-runs", type=int, default=3, help="baseline runs per cell (3)")
+    parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+    args = parser.parse_args(argv)
+    cells = measure(args)
+    result = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "machine": f"{platform.node()} {platform.machine()} cpus={len(__import__('os').sched_getaffinity(0))}",
+              "command": " ".join(sys.argv), "cells": cells}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+    failed = [c for c in cells if not c["equal"] or set(c["statuses"]) != {200}]
+    if failed:
+        print(f"{len(failed)} cell(s) answered differently from player_events", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
