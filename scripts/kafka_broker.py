@@ -129,7 +129,7 @@ def ensure_jars() -> Path:
             "-DincludeScope=runtime",
             f"-DoutputDirectory={staging}",
         ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"mvn failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
         shutil.rmtree(libs, ignore_errors=True)
@@ -229,11 +229,11 @@ def start_broker(port: int, log_dir: Path) -> subprocess.Popen[bytes]:
         # (C1-only would start it ~1 s sooner but slow it down for benchmarks).
         quick = [java[0], "-XX:TieredStopAtLevel=1", *java[1:]]
         fmt = [*quick, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config)]
-        done = subprocess.run(fmt, capture_output=True, text=True, check=False)  # noqa: S603
+        done = subprocess.run(fmt, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"storage format failed:\n{done.stdout}\n{done.stderr}")
     with (log_dir / "broker.out").open("ab") as out:
-        return subprocess.Popen(  # noqa: S603
+        return subprocess.Popen(
             [*java, "kafka.Kafka", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=out,

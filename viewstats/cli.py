@@ -41,11 +41,17 @@ def _cmd_consumer(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from schema.cluster import cluster_script, migrate_cluster
     from schema.migrations import migrate
     from viewstats.storage import open_storage
+    if args.print:
+        if not args.cluster:
+            raise SettingsError("--print: only with --cluster NAME")
+        print(cluster_script(args.cluster), end="")
+        return 0
     storage = open_storage(_settings(args))
     try:
-        applied = migrate(storage)
+        applied = migrate_cluster(storage, args.cluster) if args.cluster else migrate(storage)
     finally:
         storage.close()
     for migration in applied:
@@ -128,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     mig = sub.add_parser("migrate", help="apply pending schema migrations; a no-op when none")
     _add_data_dir(mig)
+    mig.add_argument("--cluster", metavar="NAME", help="the Replicated + Distributed schema, "
+                     "ON CLUSTER NAME (a ClickHouse cluster through CLICKHOUSE_URL)")
+    mig.add_argument("--print", action="store_true",
+                     help="with --cluster: print the SQL instead of applying it")
     mig.set_defaults(handler=_cmd_migrate)
 
     keys = sub.add_parser("keys", help="manage API keys (the server picks changes up in 2 s)")
@@ -151,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "%(message)s")
     try:
         result: int = args.handler(args)
-    except (SettingsError, StorageError, GeoIPDatabaseError, KeyError) as exc:
+    except (SettingsError, StorageError, GeoIPDatabaseError, KeyError, ValueError) as exc:
         print(f"viewstats: error: {exc}", file=sys.stderr)
         return 2
     return result

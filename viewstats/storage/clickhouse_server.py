@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import clickhouse_connect
 
 from viewstats.storage import Params, QuerySettings, Row, StorageError
 
+# Rows as the Storage protocol gives them on every backend (chDB's JSON): text, not bytes or
+# uuid.UUID, for these types; dates are converted in `_plain`, as no text format exists for them.
+_TEXT_FORMATS = {"FixedString": "string", "UUID": "string"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
 
 class ServerStorage:
     def __init__(self, url: str) -> None:
         try:
             # No session id: without one the client is safe to share between threads.
+            # Inserts return once stored, also through a cluster's Distributed tables (see
+            # schema/cluster.py): a background send would acknowledge before the data is written
+            # and would split a batch's dedup token off from the block it protects.
             self._client: Any = clickhouse_connect.get_client(
                 dsn=url, autogenerate_session_id=False,
-                settings={"async_insert": 0})
+                settings={"async_insert": 0, "distributed_foreground_insert": 1})
         except Exception as exc:
             raise StorageError(f"cannot connect to ClickHouse at {url}: {exc}") from exc
 
@@ -24,10 +40,11 @@ class ServerStorage:
               settings: QuerySettings | None = None) -> list[Row]:
         try:
             result = self._client.query(sql, parameters=dict(params or {}),
-                                        settings=dict(settings or {}))
+                                        settings=dict(settings or {}),
+                                        query_formats=_TEXT_FORMATS)
         except Exception as exc:
             raise StorageError(str(exc)) from exc
-        return [tuple(row) for row in result.result_rows]
+        return [tuple(_plain(value) for value in row) for row in result.result_rows]
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         try:
@@ -42,11 +59,12 @@ class ServerStorage:
         del millis
         names = list(columns)
         try:
-            summary = self._client.insert(table, [columns[n] for n in names], column_names=names,
-                                          column_oriented=True, settings=dict(settings or {}))
+            # The summary's written_rows would also count the materialized views' rows.
+            self._client.insert(table, [columns[n] for n in names], column_names=names,
+                                column_oriented=True, settings=dict(settings or {}))
         except Exception as exc:
             raise StorageError(str(exc)) from exc
-        return int(summary.written_rows)
+        return len(columns[names[0]]) if names else 0
 
     def close(self) -> None:
         self._client.close()

@@ -92,9 +92,11 @@ class EmbeddedStorage:
                 with conn.send_insert(f"INSERT INTO {table} ({names})"
                                       + _settings_clause(settings), "JSONColumns") as inserter:
                     inserter.append(body)
-                    return int(inserter.finish().rows_written)
+                    inserter.finish()
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
+        # rows_written would also count the rows the materialized views wrote.
+        return len(next(iter(columns.values()), ()))
 
     def close(self) -> None:
         while True:

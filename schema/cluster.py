@@ -1,0 +1,130 @@
+"""The cluster variant of the schema (DESIGN §4), generated from the same migration files.
+
+Each `CREATE TABLE t` becomes a replicated `t_local` on every node plus a Distributed `t` under
+the original name, so readers and writers keep using the names they use on one server; each
+`CREATE MATERIALIZED VIEW` is attached to the local tables. Every statement runs `ON CLUSTER`.
+
+Why the rollups shard by the same key as `player_events`: an insert through the Distributed
+`player_events` lands in one shard's `player_events_local`, and the materialized views fire there,
+on that node, writing into that shard's rollup tables. A client's raw rows and rollup rows
+therefore live on the same shard only if every Distributed table routes by the same
+`cityHash64(client_id)`; then a query for one client (`optimize_skip_unused_shards=1`) or a
+direct rollup insert goes to the shard the views wrote to.
+
+Deduplication: replicated tables deduplicate inserts by default (insert_deduplicate=1), so the
+single-node `non_replicated_deduplication_window` becomes `replicated_deduplication_window` with
+the same size, explicit so the window does not depend on the server's default. A batch's token
+reaches every shard's part of the block only when the Distributed insert is synchronous, which
+is why ServerStorage inserts with `distributed_foreground_insert = 1` (a background send would
+also acknowledge before the data is stored).
+
+`schema_migrations` is not sharded: one replicated table whose Keeper path has no `{shard}`,
+so every node of every shard holds the same list and `viewstats migrate` reads it from any node.
+"""
+
+from __future__ import annotations
+
+import re
+
+from schema.migrations import Migration, applied_versions, load_migrations
+from viewstats.storage import Storage
+
+BOOKKEEPING = "schema_migrations"
+SHARDING_KEYS = {
+    "player_events": "cityHash64(client_id)",
+    "views_by_country_hourly": "cityHash64(client_id)",
+    "views_by_country_daily": "cityHash64(client_id)",
+    "consumer_batches": "cityHash64(topic, partition)",  # read by exact (topic, partition)
+}
+LOCAL_SUFFIX = "_local"
+
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)(\s.*?)ENGINE = (\w*MergeTree)"
+                           r"(?:\(([^)]*)\))?(.*)$", re.DOTALL)
+_CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(.*)$",
+                          re.DOTALL)
+_TABLE_REFERENCE = re.compile(r"\b(FROM|JOIN)\s+(\w+)\b")
+
+
+def _replicated(engine: str, args: str | None, path: str, replica: str) -> str:
+    own = f"'{path}', '{replica}'"
+    return f"Replicated{engine}({own}{', ' + args if args else ''})"
+
+
+def _dedup_settings(rest: str) -> str:
+    return rest.replace("non_replicated_deduplication_window", "replicated_deduplication_window")
+
+
+def _table(cluster: str, match: re.Match[str]) -> list[str]:
+    name, columns, engine, args, rest = match.groups()
+    on = f"ON CLUSTER `{cluster}`"
+    if name == BOOKKEEPING:
+        path = f"/clickhouse/tables/all/{{database}}/{name}"
+        return [f"CREATE TABLE IF NOT EXISTS {name} {on}{columns}ENGINE = "
+                f"{_replicated(engine, args, path, '{shard}-{replica}')}{_dedup_settings(rest)}"]
+    if name not in SHARDING_KEYS:
+        raise ValueError(f"table {name}: name its sharding key in schema/cluster.py SHARDING_KEYS")
+    local = name + LOCAL_SUFFIX
+    path = f"/clickhouse/tables/{{shard}}/{{database}}/{local}"
+    return [f"CREATE TABLE IF NOT EXISTS {local} {on}{columns}ENGINE = "
+            f"{_replicated(engine, args, path, '{replica}')}{_dedup_settings(rest)}",
+            f"CREATE TABLE IF NOT EXISTS {name} {on} AS {local}\nENGINE = Distributed('{cluster}', "
+            f"currentDatabase(), {local}, {SHARDING_KEYS[name]})"]
+
+
+def _view(cluster: str, match: re.Match[str]) -> list[str]:
+    name, target, select = match.groups()
+
+    def local(ref: re.Match[str]) -> str:
+        keyword, table = ref.groups()
+        return f"{keyword} {table + LOCAL_SUFFIX if table in SHARDING_KEYS else table}"
+
+    if target not in SHARDING_KEYS:
+        raise ValueError(f"view {name}: its target {target} is not a sharded table")
+    return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} ON CLUSTER `{cluster}` "
+            f"TO {target + LOCAL_SUFFIX} AS\n{_TABLE_REFERENCE.sub(local, select)}"]
+
+
+def translate(statement: str, cluster: str) -> list[str]:
+    """The cluster statements for one single-server statement."""
+    if match := _CREATE_TABLE.match(statement):
+        return _table(cluster, match)
+    if match := _CREATE_VIEW.match(statement):
+        return _view(cluster, match)
+    # Anything else (ALTER, a plain VIEW, a dictionary...) needs its own rule here rather than
+    # a guess: applying a half-translated schema to a cluster is hard to take back.
+    raise ValueError(f"no cluster translation for: {statement.splitlines()[0]}")
+
+
+def cluster_statements(cluster: str) -> list[tuple[Migration, list[str]]]:
+    """Every migration with its statements for the cluster named in the server's config."""
+    if not _CLUSTER_NAME.match(cluster):
+        raise ValueError(f"cluster name {cluster!r}: letters, digits, '_', '-' and '.' only")
+    return [(m, [out for statement in m.statements for out in translate(statement, cluster)])
+            for m in load_migrations()]
+
+
+def cluster_script(cluster: str) -> str:
+    """The cluster DDL as one SQL script, for `viewstats migrate --cluster NAME --print`."""
+    parts = []
+    for migration, statements in cluster_statements(cluster):
+        parts.append(f"-- {migration.version:04d}_{migration.name}")
+        parts.extend(statement + ";\n" for statement in statements)
+    return "\n".join(parts)
+
+
+def migrate_cluster(storage: Storage, cluster: str) -> list[Migration]:
+    """Apply the pending migrations to the cluster, through any one node; as `migrate`."""
+    plan = cluster_statements(cluster)
+    for statement in plan[0][1]:  # the bookkeeping table, safe to create again
+        storage.command(statement)
+    done = applied_versions(storage)
+    applied = []
+    for migration, statements in plan:
+        if migration.version in done:
+            continue
+        for statement in statements:
+            storage.command(statement)
+        storage.insert(BOOKKEEPING, {"version": [migration.version], "name": [migration.name]})
+        applied.append(migration)
+    return applied
