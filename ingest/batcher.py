@@ -10,10 +10,12 @@ in a worker thread, while the next batch fills.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from ingest.dedup import RecentEvents
 from ingest.events import PlayerEvent, insert_events
+from viewstats.metrics import BATCH_ROWS, INSERT_SECONDS
 from viewstats.storage import Storage
 
 # Batches are unique by construction (server timestamps, deduplicated views), and ClickHouse's
@@ -67,7 +69,10 @@ class EmbeddedBatcher:
             try:
                 rows = self._dedup.unseen(batch.events)
                 if rows:
+                    started = time.perf_counter()
                     await asyncio.to_thread(insert_events, self._storage, rows, _INSERT_SETTINGS)
+                    INSERT_SECONDS.observe(time.perf_counter() - started)
+                    BATCH_ROWS.observe(len(rows))
                 self._dedup.remember(rows)
             except Exception as exc:
                 batch.done.set_exception(exc)

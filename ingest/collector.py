@@ -31,6 +31,7 @@ from ingest.geoip import UNKNOWN_COUNTRY, CountryResolver
 from ingest.sink import EventSink
 from ingest.validation import BodyError, parse_body, validate
 from query_api.responses import error_response, json_response
+from viewstats.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Collector:
         headers = request.headers
         media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
         if media_type not in _MEDIA_TYPES:
+            EVENTS_REJECTED.labels("content_type").inc()
             return error_response(
                 415, ["Content-Type must be text/plain or application/json"], _CORS_CLOSE)
         try:
@@ -103,11 +105,13 @@ class Collector:
             # Nobody is left to read the answer; returning one keeps this out of the error log.
             return error_response(400, ["body: incomplete"], _CORS)
         if body is None:
+            EVENTS_REJECTED.labels("too_large").inc()
             return error_response(413, [f"body: larger than {self._max_body} bytes"],
                                   _CORS_CLOSE)
         try:
             items = parse_body(body)
         except BodyError as exc:
+            EVENTS_REJECTED.labels("body").inc()
             return error_response(400, [str(exc)], _CORS)
 
         country = self._country(request)
@@ -120,12 +124,16 @@ class Collector:
                 events.append(checked)
             else:
                 errors.extend(checked)
+        if len(events) < len(items):
+            EVENTS_REJECTED.labels("invalid").inc(len(items) - len(events))
         if events:
             try:
                 await self._sink.submit(events)
             except Exception:
+                EVENTS_REJECTED.labels("unavailable").inc(len(events))
                 log.exception("could not store %d events; answered 503", len(events))
                 return error_response(503, ["events could not be stored, retry"], _CORS)
+            EVENTS_ACCEPTED.inc(len(events))
         if errors:
             return json_response({"accepted": len(events), "errors": errors}, 400, _CORS)
         return json_response({"accepted": len(events)}, 202, _CORS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from query_api.plan import COUNTRIES_SQL, plan_window, query_params
 from query_api.responses import error_response, internal_error, json_response
 from query_api.window import Window, WindowError, parse_window
 from viewstats.keys import KeyStore
+from viewstats.metrics import QUERY_SECONDS
 from viewstats.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,12 @@ class CountriesEndpoint:
         self._keys = keys
 
     async def get(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._answer(request)
+        QUERY_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    async def _answer(self, request: Request) -> Response:
         client_id = authenticate(request, self._keys)
         if client_id is None:
             return error_response(401, ["authorization: a valid 'apikey <token>' is required"],

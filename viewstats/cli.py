@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.geoip import GeoIPDatabaseError
+from viewstats.logs import configure_logging
 from viewstats.settings import Settings, SettingsError
 from viewstats.storage import StorageError
 
@@ -157,8 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    configure_logging()
     try:
         result: int = args.handler(args)
     except (SettingsError, StorageError, GeoIPDatabaseError, KeyError, ValueError) as exc:

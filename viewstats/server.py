@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from ingest.batcher import EmbeddedBatcher
 from ingest.collector import Collector
@@ -25,11 +25,17 @@ from ingest.kafka_sink import KafkaSink
 from ingest.sink import EventSink
 from query_api.app import EXCEPTION_HANDLERS, query_routes
 from schema.migrations import migrate
+from viewstats.health import Check, database_check, health_routes
 from viewstats.keys import KeyStore
+from viewstats.metrics import metrics_endpoint
 from viewstats.settings import Settings
 from viewstats.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
+
+
+def ops_routes(checks: dict[str, Check]) -> list[BaseRoute]:
+    return [*health_routes(checks), Route("/metrics", metrics_endpoint, methods=["GET"])]
 
 
 def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
@@ -81,7 +87,8 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
                             topic=settings.kafka_topic, group_id=settings.consumer_group
                             ) if settings.kafka_bootstrap_servers else None
         routes = [*_collector(settings, sink).routes(),
-                  *query_routes(storage, KeyStore(settings.keys_path))]
+                  *query_routes(storage, KeyStore(settings.keys_path)),
+                  *ops_routes({"database": database_check(storage)})]
         _serve(build_app(routes, sink, consumer), host, port)
     finally:
         storage.close()
@@ -92,7 +99,9 @@ def serve_collector(settings: Settings, host: str, port: int) -> None:
     storage = open_storage(settings)
     try:
         sink = _sink(settings, storage)
-        _serve(build_app(_collector(settings, sink).routes(), sink), host, port)
+        routes = [*_collector(settings, sink).routes(),
+                  *ops_routes({"database": database_check(storage)})]
+        _serve(build_app(routes, sink), host, port)
     finally:
         storage.close()
 
@@ -101,12 +110,15 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
     """`viewstats api`: the query service alone, on a database migrated by `viewstats migrate`."""
     storage = open_storage(settings)
     try:
-        _serve(build_app(query_routes(storage, KeyStore(settings.keys_path))), host, port)
+        routes = [*query_routes(storage, KeyStore(settings.keys_path)),
+                  *ops_routes({"database": database_check(storage)})]
+        _serve(build_app(routes), host, port)
     finally:
         storage.close()
 
 
 def _serve(app: Starlette, host: str, port: int) -> None:
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
+    # log_config=None keeps the JSON logging the CLI set up.
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                proxy_headers=False)
+                proxy_headers=False, log_config=None)

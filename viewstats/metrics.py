@@ -1,0 +1,29 @@
+"""Prometheus series of DESIGN §8, shared by every role a process runs.
+
+One process runs one uvicorn worker, so the default registry is the process's own.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+EVENTS_ACCEPTED = Counter("viewstats_events_accepted", "Player events accepted by the collector")
+EVENTS_REJECTED = Counter("viewstats_events_rejected",
+                          "Player events refused by the collector, by reason (a request refused "
+                          "whole - content_type, too_large, body - counts once)", ["reason"])
+BATCH_ROWS = Histogram("viewstats_batch_rows", "Rows per insert into player_events",
+                       buckets=(1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000))
+INSERT_SECONDS = Histogram("viewstats_insert_seconds", "Time to insert one batch",
+                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+CONSUMER_LAG = Gauge("viewstats_consumer_lag", "Messages behind the partition's end",
+                     ["partition"])
+DEAD_LETTERED = Counter("viewstats_dead_lettered", "Undecodable messages sent to the DLQ")
+QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency, by status",
+                          ["status"],
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1))
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
