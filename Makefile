@@ -28,9 +28,24 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 $(DATA_DIR)/geoip/dbip-country.mmdb: scripts/fetch_geoip.sh
 	bash scripts/fetch_geoip.sh $(DATA_DIR)/geoip
 
-setup: $(VENV)/.runtime $(DATA_DIR)/geoip/dbip-country.mmdb
+# Debian packages: ffmpeg makes the player's test stream, Chromium runs the browser tests.
+/usr/bin/ffmpeg /usr/bin/chromium:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(notdir $@)
 
-setup-test: $(VENV)/.test $(DATA_DIR)/geoip/dbip-country.mmdb
+$(DATA_DIR)/player-assets/hls.min.js: scripts/fetch_player_assets.sh
+	bash scripts/fetch_player_assets.sh $(DATA_DIR)/player-assets
+
+# Idempotent by itself (an existing stream is kept).
+$(DATA_DIR)/media/test/index.m3u8: | /usr/bin/ffmpeg $(VENV)/.runtime
+	$(BIN)/python -m player.test_stream $(DATA_DIR)/media
+
+PLATFORM_DATA := $(DATA_DIR)/geoip/dbip-country.mmdb $(DATA_DIR)/player-assets/hls.min.js \
+	$(DATA_DIR)/media/test/index.m3u8
+
+setup: $(VENV)/.runtime $(PLATFORM_DATA)
+
+setup-test: $(VENV)/.test $(PLATFORM_DATA) /usr/bin/chromium
 	$(BIN)/python scripts/kafka_broker.py fetch
 
 run: setup

@@ -2,7 +2,7 @@
 
     python -m benchmarks.query_latency --data-dir data-bench --requests 2000
 
-Cells: the heaviest and the median client × windows of 1, 31 and 365 days whose ends fall
+Cells: the heaviest and the median client by windows of 1, 31 and 365 days whose ends fall
 inside hours (so every part of the plan is used: raw edges, hours, days). For each cell the
 same answer is first computed from `player_events` alone (the speed-up baseline, timed in this
 run), then `viewstats api` is started on the data and loaded at a fixed concurrency; the API's
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cells = measure(args)
     result = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.node()} {platform.machine()} cpus={len(__import__('os').sched_getaffinity(0))}",
+              "machine": f"{platform.machine()} cpus={os.cpu_count()}",
               "command": " ".join(sys.argv), "cells": cells}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

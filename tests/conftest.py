@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.database", "tests.support.kafka"]
+pytest_plugins = ["tests.support.database", "tests.support.kafka", "tests.support.browser"]

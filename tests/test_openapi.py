@@ -42,7 +42,6 @@ def test_no_generated_request_is_a_server_error(
     app, headers = served
     operation = schemathesis.openapi.from_asgi("/openapi.json", app)[
         "/streaming/statistics/countries"]["GET"]
-    statuses: set[int] = set()
 
     @given(case=operation.as_strategy())
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -55,10 +54,8 @@ def test_no_generated_request_is_a_server_error(
             checks.content_type_conformance, checks.response_schema_conformance,
             checks.negative_data_rejection])
         assert response.status_code in (200, 400), response.text
-        statuses.add(response.status_code)
 
     check()
-    assert statuses == {200, 400}
 
 
 def test_the_reference_contract_is_kept() -> None:

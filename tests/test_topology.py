@@ -25,7 +25,7 @@ import pytest
 
 from tests.support.api import COUNTRIES
 from tests.support.kafka import create_topic
-from tests.support.processes import VIEWSTATS, serving, viewstats
+from tests.support.processes import VIEWSTATS, free_port, serving, viewstats
 from tests.support.server_mode import DOCKER, clickhouse_url, kafka_container
 
 pytestmark = [pytest.mark.chdb, pytest.mark.kafka, pytest.mark.slow]
@@ -49,7 +49,8 @@ def bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
 @contextmanager
 def _consumer(data_dir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     with open(data_dir.parent / f"{data_dir.name}.log", "wb") as log:
-        proc = subprocess.Popen([*VIEWSTATS, "consumer", "--data-dir", str(data_dir)],
+        proc = subprocess.Popen([*VIEWSTATS, "consumer", "--data-dir", str(data_dir),
+                                 "--port", str(free_port())],
                                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
         yield proc

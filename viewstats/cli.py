@@ -36,8 +36,15 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
 
 def _cmd_consumer(args: argparse.Namespace) -> int:
-    from ingest.consumer_process import run_consumer
-    return run_consumer(_settings(args))
+    from viewstats.server import serve_consumer
+    serve_consumer(_settings(args), args.host, args.port)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from viewstats.demo import run_demo
+    return run_demo(args.url, _settings(args).data_dir, args.players,
+                    keep_serving=args.keep_serving)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -87,6 +94,13 @@ def _client_id(raw: str) -> int:
     return value
 
 
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="where the embedded database and the key file live "
@@ -128,9 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(handler=_cmd_api)
 
     consumer = sub.add_parser("consumer", help="consume player-events from Kafka "
-                              "(KAFKA_BOOTSTRAP_SERVERS) into the database, exactly once")
+                              "(KAFKA_BOOTSTRAP_SERVERS) into the database, exactly once; "
+                              "serves /healthz, /readyz and /metrics")
+    _add_listen(consumer)
     _add_data_dir(consumer)
     consumer.set_defaults(handler=_cmd_consumer)
+
+    demo = sub.add_parser("demo", help="simulate players from many countries, then print the "
+                          "country table and the player's URL")
+    demo.add_argument("--url", default=None, help="a running platform (it must read the key "
+                      "file of --data-dir); default: start `viewstats run` for the demo")
+    demo.add_argument("--players", type=_positive, default=500, help="players (default 500)")
+    demo.add_argument("--keep-serving", action="store_true",
+                      help="keep the platform the demo started until Ctrl+C")
+    _add_data_dir(demo)
+    demo.set_defaults(handler=_cmd_demo)
 
     mig = sub.add_parser("migrate", help="apply pending schema migrations; a no-op when none")
     _add_data_dir(mig)

@@ -1,9 +1,10 @@
 """Assemble what each process role serves (DESIGN §2, §8).
 
 `run` is everything in one process: collector, writer (the embedded batcher, or Kafka and a
-consumer task when KAFKA_BOOTSTRAP_SERVERS is set), query API, player pages. `collector` and
-`api` are the scaled-out roles. Every role's background work starts and stops in the app's
-lifespan, so SIGTERM stops taking requests, then flushes and commits before the process exits.
+consumer task when KAFKA_BOOTSTRAP_SERVERS is set), query API, player pages. `collector`,
+`consumer` and `api` are the scaled-out roles; each serves /healthz, /readyz and /metrics.
+Every role's background work starts and stops in the app's lifespan, so SIGTERM stops taking
+requests, then flushes and commits before the process exits.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -23,12 +26,13 @@ from ingest.consumer import Consumer
 from ingest.geoip import CountryResolver
 from ingest.kafka_sink import KafkaSink
 from ingest.sink import EventSink
+from player.routes import media_routes, player_routes
 from query_api.app import EXCEPTION_HANDLERS, query_routes
 from schema.migrations import migrate
 from viewstats.health import Check, database_check, health_routes
 from viewstats.keys import KeyStore
 from viewstats.metrics import metrics_endpoint
-from viewstats.settings import Settings
+from viewstats.settings import Settings, SettingsError
 from viewstats.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -62,14 +66,30 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
 
 def _report_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
-        log.error("the consumer stopped on an error; events are no longer written",
-                  exc_info=exc)
+        # A process that no longer writes must not look alive: shut down (as on SIGTERM) so
+        # the supervisor restarts it.
+        log.error("the consumer stopped on an error; shutting down", exc_info=exc)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _sink(settings: Settings, storage: Storage) -> EventSink:
     if settings.kafka_bootstrap_servers:
         return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
     return EmbeddedBatcher(storage)
+
+
+def _consumer(settings: Settings, storage: Storage) -> Consumer | None:
+    if not settings.kafka_bootstrap_servers:
+        return None
+    return Consumer(storage, settings.kafka_bootstrap_servers, topic=settings.kafka_topic,
+                    group_id=settings.consumer_group)
+
+
+def _checks(storage: Storage, kafka: KafkaSink | Consumer | None = None) -> dict[str, Check]:
+    checks = {"database": database_check(storage)}
+    if kafka is not None:
+        checks["kafka"] = kafka.check
+    return checks
 
 
 def _collector(settings: Settings, sink: EventSink) -> Collector:
@@ -82,13 +102,12 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
     try:
         for migration in migrate(storage):
             log.info("applied migration %04d_%s", migration.version, migration.name)
-        sink = _sink(settings, storage)
-        consumer = Consumer(storage, settings.kafka_bootstrap_servers,
-                            topic=settings.kafka_topic, group_id=settings.consumer_group
-                            ) if settings.kafka_bootstrap_servers else None
+        sink, consumer = _sink(settings, storage), _consumer(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *query_routes(storage, KeyStore(settings.keys_path)),
-                  *ops_routes({"database": database_check(storage)})]
+                  *player_routes(settings.data_dir / "player-assets"),
+                  *media_routes(settings.data_dir / "media"),
+                  *ops_routes(_checks(storage, consumer))]
         _serve(build_app(routes, sink, consumer), host, port)
     finally:
         storage.close()
@@ -100,8 +119,21 @@ def serve_collector(settings: Settings, host: str, port: int) -> None:
     try:
         sink = _sink(settings, storage)
         routes = [*_collector(settings, sink).routes(),
-                  *ops_routes({"database": database_check(storage)})]
+                  *ops_routes(_checks(storage, sink if isinstance(sink, KafkaSink) else None))]
         _serve(build_app(routes, sink), host, port)
+    finally:
+        storage.close()
+
+
+def serve_consumer(settings: Settings, host: str, port: int) -> None:
+    """`viewstats consumer`: Kafka into the database, exactly once, with ops endpoints."""
+    if not settings.kafka_bootstrap_servers:
+        raise SettingsError("KAFKA_BOOTSTRAP_SERVERS: must be set for the consumer")
+    storage = open_storage(settings)
+    try:
+        migrate(storage)  # a fresh data dir just works
+        consumer = _consumer(settings, storage)
+        _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer), host, port)
     finally:
         storage.close()
 
@@ -111,14 +143,28 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
     storage = open_storage(settings)
     try:
         routes = [*query_routes(storage, KeyStore(settings.keys_path)),
-                  *ops_routes({"database": database_check(storage)})]
+                  *ops_routes(_checks(storage))]
         _serve(build_app(routes), host, port)
     finally:
         storage.close()
 
 
+class _DrainingServer(uvicorn.Server):
+    """SIGTERM or SIGINT: stop taking requests, run the lifespan's shutdown (flush, commit),
+    exit 0. Plain uvicorn re-raises the signal after that, turning a clean stop into 143."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
 def _serve(app: Starlette, host: str, port: int) -> None:
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
-                proxy_headers=False, log_config=None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
+                            proxy_headers=False, log_config=None)
+    _DrainingServer(config).run()

@@ -1,0 +1,147 @@
+"""The consumer's writer (DESIGN §5): stores cut batches one at a time, then commits them.
+
+Per batch: dead-letter the undecodable messages, record the range, drop duplicates, insert with
+the range's dedup token (in a worker thread, so the event loop keeps heartbeating) and only
+then commit `last + 1`. The commit overlaps the next batch's store, but a partition's next
+range is recorded only after its previous one is committed: a replay then finds at most one
+recorded range past the committed offset, and cutting its first batch there rebuilds
+everything that may already have been inserted.
+
+Duplicates are dropped here, not when a batch is cut: a batch that is never written (its
+partition was revoked) must not leave its events marked as seen, or their replay would be
+dropped as duplicates if the partition came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from ingest.batch_state import insert_settings, record_range
+from ingest.batches import Batch
+from ingest.dedup import RecentEvents
+from ingest.events import PlayerEvent, insert_events
+from viewstats.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
+from viewstats.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)  # well inside the consumer's rebalance timeout
+
+
+@dataclass
+class ConsumerStats:
+    consumed: int = 0  # messages fetched, replays included
+    inserted: int = 0  # rows sent in inserts (a replayed block is then dropped by ClickHouse)
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    store_seconds: float = 0.0  # recording ranges and inserting, in the worker thread
+
+
+class BatchWriter:
+    def __init__(self, storage: Storage, kafka: Any, producer: Any, dlq_topic: str,
+                 dedup: RecentEvents, stats: ConsumerStats) -> None:
+        self._storage, self._kafka, self._producer = storage, kafka, producer
+        self._dlq_topic, self._dedup, self.stats = dlq_topic, dedup, stats
+        self._lock = asyncio.Lock()  # held while a batch is written
+        self._commits: dict[TopicPartition, asyncio.Task[None]] = {}  # in flight
+
+    async def run(self, queue: asyncio.Queue[Batch | None]) -> None:
+        """Write the queued batches until None; batches of revoked partitions are skipped."""
+        while (batch := await queue.get()) is not None:
+            async with self._lock:
+                if not batch.owner.revoked:
+                    await self._write(batch)
+        await self.settle()
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    async def settle(self) -> None:
+        """Return once no batch is being written and every stored batch is committed."""
+        async with self._lock:
+            for tp in list(self._commits):
+                await self._committed(tp)
+
+    async def _write(self, batch: Batch) -> None:
+        tp = TopicPartition(batch.owner.topic, batch.owner.partition)
+        await self._committed(tp)
+        if batch.owner.revoked:
+            return  # its previous commit failed: the group is taking the partition away
+        if batch.rejected:
+            await self._dead_letter(batch)
+        started = time.monotonic()
+        rows = await _retrying(self._store, batch)
+        self.stats.store_seconds += time.monotonic() - started
+        INSERT_SECONDS.observe(time.monotonic() - started)
+        BATCH_ROWS.observe(len(rows))
+        self.stats.duplicates += len(batch.events) - len(rows)
+        self.stats.inserted += len(rows)
+        self._commits[tp] = asyncio.create_task(self._commit(tp, batch))
+        self.stats.batches += 1
+
+    async def _committed(self, tp: TopicPartition) -> None:
+        if (commit := self._commits.pop(tp, None)) is not None:
+            await commit
+
+    async def _dead_letter(self, batch: Batch) -> None:
+        source = f"{batch.owner.topic}:{batch.owner.partition}"
+        sends = [await self._producer.send(
+            self._dlq_topic, r.value, key=r.key,
+            headers=[("reason", r.reason.encode()), ("source", f"{source}:{r.offset}".encode())])
+            for r in batch.rejected]
+        await asyncio.gather(*sends)
+        self.stats.dead_lettered += len(sends)
+        DEAD_LETTERED.inc(len(sends))
+
+    def _store(self, batch: Batch) -> list[PlayerEvent]:
+        """In a worker thread, one hop: record the range, insert the rows not seen before.
+
+        Safe to retry whole: recording again is harmless, the insert carries the range's token,
+        and the window learns the rows only once they are stored.
+        """
+        self._record(batch)
+        rows = self._dedup.unseen(batch.events)
+        if rows:
+            self._insert(batch, rows)
+            self._dedup.remember(rows)
+        return rows
+
+    def _record(self, batch: Batch) -> None:
+        owner = batch.owner
+        record_range(self._storage, owner.topic, owner.partition, batch.first, batch.last)
+
+    def _insert(self, batch: Batch, rows: list[PlayerEvent]) -> None:
+        owner = batch.owner
+        insert_events(self._storage, rows,
+                      insert_settings(owner.topic, owner.partition, batch.first, batch.last))
+
+    async def _commit(self, tp: TopicPartition, batch: Batch) -> None:
+        try:
+            await self._kafka.commit({tp: batch.last + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on (a revoke follows). Inserted but not committed: the next owner
+            # replays the recorded range with the same token and ClickHouse drops the block.
+            # Nothing more of this partition may be recorded here.
+            batch.owner.revoked = True
+            log.warning("%s: commit of %d-%d failed: %s", tp, batch.first, batch.last, exc)
+
+
+async def _retrying(fn: Callable[..., T], *args: Any) -> T:
+    """Run an idempotent storage call in a thread, retrying while the database fails."""
+    for delay in RETRY_DELAYS:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except StorageError as exc:
+            log.warning("%s failed, retrying in %.2f s: %s", fn.__name__, delay, exc)
+            await asyncio.sleep(delay)
+    return await asyncio.to_thread(fn, *args)

@@ -1,0 +1,203 @@
+"""The exactly-once Kafka consumer (DESIGN §5): fetch, decode, batch, then hand to the writer.
+
+The fetch loop cuts each owned partition into batches of contiguous offset ranges and hands
+them through a bounded queue to one `BatchWriter`, so a slow database stops the fetching
+instead of growing memory: at most one batch's worth of messages is open across partitions,
+`QUEUE_BATCHES` wait, and one is being written.
+
+Rebalance: on revoke, the revoked partitions' open and queued batches are dropped (their new
+owner replays them) and the callback waits until the batch being written is written and every
+stored batch committed, so no range of theirs is recorded or committed here afterwards; the
+group's next owner starts only after every member's revoke returned. A partition's state is
+built when its first records arrive: its start is the committed offset, and a range recorded
+as starting there is the exact cut of its first batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from ingest.batch_state import recorded_last
+from ingest.batch_writer import BatchWriter, ConsumerStats
+from ingest.batches import Batch, PartitionBatcher
+from ingest.dedup import DEFAULT_CAPACITY, RecentEvents
+from ingest.wire import TOPIC
+from viewstats.metrics import CONSUMER_LAG
+from viewstats.storage import Storage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP = "viewstats-consumers"
+DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_BATCH_MS = 200
+QUEUE_BATCHES = 2  # cut batches waiting for the writer; with the open ones, bounds memory
+POLL_MS = 50
+MAX_POLL_RECORDS = 1_000  # one poll's decoding (~8 ms) holds up the writer's commits
+BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
+REBALANCE_TIMEOUT_MS = 60_000  # a revoke waits for the batch being written
+
+
+class Consumer:
+    Writer: ClassVar[type[BatchWriter]] = BatchWriter
+
+    def __init__(self, storage: Storage, bootstrap: str, *, topic: str = TOPIC,
+                 group_id: str = DEFAULT_GROUP, dlq_topic: str | None = None,
+                 batch_rows: int = DEFAULT_BATCH_ROWS, batch_ms: int = DEFAULT_BATCH_MS,
+                 dedup_capacity: int = DEFAULT_CAPACITY) -> None:
+        self.stats = ConsumerStats()
+        self._storage, self._bootstrap, self._group_id = storage, bootstrap, group_id
+        self._topic, self._dlq_topic = topic, dlq_topic or f"{topic}-dlq"
+        self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
+        self._dedup = RecentEvents(dedup_capacity)
+        self._batchers: dict[TopicPartition, PartitionBatcher] = {}
+        self._generation = 0  # bumped by every revoke: records fetched before it are stale
+        self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
+        self._writer: BatchWriter | None = None
+        self._stopping, self._finished = asyncio.Event(), asyncio.Event()
+        self._kafka: Any = None
+        self._producer: Any = None
+
+    async def run(self) -> None:
+        """Consume until `stop()`; raises if Kafka or the database fails for good."""
+        self._kafka = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=self._group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                          enable_idempotence=True)
+        writer: asyncio.Task[None] | None = None
+        try:
+            await self._producer.start()
+            await self._kafka.start()
+            self._writer = self.Writer(self._storage, self._kafka, self._producer,
+                                       self._dlq_topic, self._dedup, self.stats)
+            self._kafka.subscribe([self._topic], listener=_Rebalance(self))
+            writer = asyncio.create_task(self._writer.run(self._queue))
+            await self._fetch_loop(writer)
+            now = time.monotonic()
+            for batch in [b.cut_now(now) for b in self._batchers.values()]:
+                if batch is not None:
+                    await self._enqueue(batch, writer)
+            await self._enqueue(None, writer)
+            await writer
+        finally:
+            if writer is not None and not writer.done():
+                writer.cancel()
+            await self._kafka.stop()  # leaves the group
+            await self._producer.stop()
+            self._finished.set()
+
+    async def check(self) -> None:
+        """Raise unless the brokers answer a metadata request (for /readyz)."""
+        if self._producer is None:
+            raise RuntimeError("the consumer is not started")
+        await self._producer.client.fetch_all_metadata()
+
+    def request_stop(self) -> None:
+        """Stop fetching; `run()` then writes and commits the batches it can, and returns."""
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._kafka is not None:
+            await self._finished.wait()
+
+    async def _fetch_loop(self, writer: asyncio.Task[None]) -> None:
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                fetch = asyncio.ensure_future(self._kafka.getmany(
+                    timeout_ms=POLL_MS, max_records=MAX_POLL_RECORDS))
+                await asyncio.wait((fetch, stopping, writer), return_when=asyncio.FIRST_COMPLETED)
+                if writer.done():
+                    fetch.cancel()
+                    writer.result()  # the writer failed: raise its error
+                if not fetch.done():
+                    fetch.cancel()  # only ever waiting, never holding records
+                    break
+                for batch in await self._take(fetch.result()):
+                    await self._enqueue(batch, writer)
+        finally:
+            stopping.cancel()
+
+    async def _take(self, fetched: dict[TopicPartition, list[Any]]) -> list[Batch]:
+        generation, done = self._generation, []
+        for tp, messages in fetched.items():
+            batcher = self._batchers.get(tp)
+            if batcher is None and generation == self._generation:
+                batcher = await self._own(tp, messages[0].offset)
+            if batcher is None or generation != self._generation:
+                break  # revoked meanwhile: the rest is stale, the new owner reads it again
+            self.stats.consumed += len(messages)
+            done += batcher.add(messages, time.monotonic())
+            if (end := self._kafka.highwater(tp)) is not None:
+                CONSUMER_LAG.labels(str(tp.partition)).set(max(0, end - messages[-1].offset - 1))
+        done += self._cut_fullest(time.monotonic())
+        # While the writer is busy a batch cut now would only wait; letting it grow a while
+        # makes fewer, cheaper inserts without holding any partition's events back for long.
+        idle = self._queue.empty() and self._writer is not None and not self._writer.busy
+        age = self._batch_age * (1 if idle else BUSY_AGE_FACTOR)
+        return done + [b for b in (p.due(time.monotonic(), age) for p in self._batchers.values())
+                       if b is not None]
+
+    async def _own(self, tp: TopicPartition, first_fetched: int) -> PartitionBatcher | None:
+        generation = self._generation
+        committed = await self._kafka.committed(tp)
+        start = first_fetched if committed is None else committed
+        cut_at = await asyncio.to_thread(recorded_last, self._storage, tp.topic, tp.partition,
+                                         start)
+        if generation != self._generation:
+            return None
+        log.info("%s: from offset %d%s", tp, start,
+                 "" if cut_at is None else f", first batch cut at recorded {start}-{cut_at}")
+        batcher = PartitionBatcher(tp.topic, tp.partition, start, cut_at, self._batch_rows)
+        self._batchers[tp] = batcher
+        return batcher
+
+    def _cut_fullest(self, now: float) -> list[Batch]:
+        """Cut the fullest open batches until all together hold at most one batch's worth."""
+        done = []
+        while sum(p.pending for p in self._batchers.values()) > self._batch_rows:
+            fullest = max((p for p in self._batchers.values() if p.may_cut),
+                          key=lambda p: p.pending, default=None)
+            batch = fullest.cut_now(now) if fullest else None
+            if batch is None:
+                break
+            done.append(batch)
+        return done
+
+    async def _enqueue(self, batch: Batch | None, writer: asyncio.Task[None]) -> None:
+        if not self._queue.full():
+            self._queue.put_nowait(batch)
+            return
+        put = asyncio.ensure_future(self._queue.put(batch))
+        await asyncio.wait((put, writer), return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            writer.result()
+
+    async def _revoke(self, revoked: Iterable[TopicPartition]) -> None:
+        self._generation += 1
+        for tp in revoked:
+            if (batcher := self._batchers.pop(tp, None)) is not None:
+                batcher.revoked = True
+        if self._writer is not None:
+            await self._writer.settle()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._consumer._revoke(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("assigned %s", sorted(tp.partition for tp in assigned))

@@ -1,0 +1,1 @@
+"""The built-in HTML player: its page and static files, and the HLS test stream it plays."""

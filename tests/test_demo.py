@@ -1,0 +1,68 @@
+"""`viewstats demo` against the real platform, with the real DB-IP database from setup."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+
+from ingest.geoip import CountryResolver
+from tests.support.processes import serving
+from viewstats.demo import country_ips, run_demo
+
+DBIP = Path(__file__).resolve().parents[1] / "data" / "geoip" / "dbip-country.mmdb"
+
+
+@pytest.fixture
+def dbip(monkeypatch: pytest.MonkeyPatch) -> Path:
+    assert DBIP.is_file(), f"{DBIP} is missing: run `make setup` (scripts/fetch_geoip.sh)"
+    monkeypatch.setenv("GEOIP_DB", str(DBIP))
+    return DBIP
+
+
+def test_viewer_addresses_are_public_and_in_the_country_they_stand_for(dbip: Path) -> None:
+    ips = country_ips(dbip)
+    assert len(ips) == 30
+    with CountryResolver(dbip) as resolver:
+        for code, addresses in ips.items():
+            for address in addresses:
+                assert ipaddress.ip_address(address).is_global
+                assert resolver.country(ipaddress.ip_address(address)) == code
+
+
+def _table(out: str) -> dict[str, int]:
+    return {code: int(views) for views, code in re.findall(r"^ +(\d+)  ([A-Z]{2})  ", out, re.M)}
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_the_demo_shows_the_views_its_players_made(
+        dbip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    with serving("run", data, {"GEOIP_DB": str(dbip)}) as (base, _):
+        assert run_demo(base, data, 60) == 0
+    out, err = capsys.readouterr()
+    views = _table(out)
+    assert len(views) >= 5
+    assert re.search(rf"^ +{sum(views.values())}  total$", out, re.M)
+    assert re.search(rf"^{sum(views.values())} of 60 players watched 5 s", out, re.M)
+    assert f"player: {base}/player/17/demo?src={base}/media/test/index.m3u8&type=vod" in out
+    assert "IP geolocation by DB-IP (https://db-ip.com)" in out
+    assert "players [##############################] 60/60" in err
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_the_demo_starts_and_stops_its_own_platform(
+        dbip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert run_demo(None, data, 20) == 0
+    out, err = capsys.readouterr()
+    assert "starting `viewstats run" in err
+    assert sum(_table(out).values()) > 0
+    assert (data / "media" / "test" / "index.m3u8").is_file()  # for the player it points to
+    # Stopped: the data dir can be opened by the next owner.
+    with serving("run", data, {"GEOIP_DB": str(dbip)}):
+        pass
