@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from query_api.auth import authenticate
+from query_api.cache import AnswerCache, Key
 from query_api.country_names import country_name
 from query_api.plan import COUNTRIES_SQL, plan_window, query_params
 from query_api.responses import error_response, internal_error, json_response
 from query_api.window import Window, WindowError, parse_window
 from viewstats.keys import KeyStore
-from viewstats.metrics import QUERY_SECONDS
+from viewstats.metrics import QUERY_ANSWERS, QUERY_SECONDS
 from viewstats.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class CountriesEndpoint:
     def __init__(self, storage: Storage, keys: KeyStore) -> None:
         self._storage = storage
         self._keys = keys
+        cache = AnswerCache()
+        self._cache = cache if storage.watch_writes(cache.on_write) else None
 
     async def get(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -74,13 +77,22 @@ class CountriesEndpoint:
         window, event_type, errors = _parse(request)
         if errors or window is None:
             return error_response(400, errors)
-        params = query_params(plan_window(window), client_id, event_type)
-        try:
-            rows = await run_in_threadpool(self._storage.query, COUNTRIES_SQL, params)
-        except Exception:
-            log.exception("countries query failed for client %s", client_id)
-            return internal_error()
+        key = Key(client_id, event_type, window.start_ms, window.end_ms)
+        rows = self._cache.get(key) if self._cache is not None else None
+        if rows is None:
+            token = self._cache.begin() if self._cache is not None else 0
+            params = query_params(plan_window(window), client_id, event_type)
+            try:
+                result = await run_in_threadpool(self._storage.query, COUNTRIES_SQL, params)
+            except Exception:
+                log.exception("countries query failed for client %s", client_id)
+                return internal_error()
+            rows = [(str(country), int(views)) for country, views in result]
+            if self._cache is not None:
+                self._cache.store(key, rows, token)
+            QUERY_ANSWERS.labels("database").inc()
+        else:
+            QUERY_ANSWERS.labels("cache").inc()
         return json_response({"data": [
-            {"views": int(views), "country": str(country),
-             "country_name": country_name(str(country))}
+            {"views": views, "country": country, "country_name": country_name(country)}
             for country, views in rows]})

@@ -19,7 +19,7 @@ from schema.cluster import (
     translate,
 )
 from schema.migrations import load_migrations
-from viewstats.storage import Params, QuerySettings, Row
+from viewstats.storage import Params, QuerySettings, Row, WriteListener
 
 CLUSTER = "views_cluster"
 STATEMENTS = [s for _, statements in cluster_statements(CLUSTER) for s in statements]
@@ -129,6 +129,10 @@ class RecordingStorage:
         assert table == BOOKKEEPING
         self.versions.extend(v for v in columns["version"] if isinstance(v, int))
         return 1
+
+    def watch_writes(self, listener: WriteListener) -> bool:
+        del listener
+        return False
 
     def close(self) -> None: ...
 

@@ -24,6 +24,9 @@ QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency
                           ["status"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1))
 
+QUERY_ANSWERS = Counter("viewstats_query_answers", "Countries answers, by where they came from "
+                        "(cache or database)", ["source"])
+
 
 async def metrics_endpoint(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

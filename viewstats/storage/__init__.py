@@ -6,7 +6,7 @@ layer never formats values into SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from viewstats.settings import Settings
@@ -14,6 +14,11 @@ from viewstats.settings import Settings
 Row = tuple[Any, ...]
 Params = Mapping[str, str | int]
 QuerySettings = Mapping[str, str | int]
+
+
+# Called after every successful write with the table and the block, or (None, None) when a
+# statement may have changed anything (DDL, INSERT ... SELECT, TRUNCATE).
+WriteListener = Callable[[str | None, Mapping[str, Sequence[object]] | None], None]
 
 
 class StorageError(RuntimeError):
@@ -36,6 +41,10 @@ class Storage(Protocol):
         `millis` names the columns holding epoch milliseconds for a DateTime64(3) column;
         each backend encodes them in the form it parses exactly.
         """
+
+    def watch_writes(self, listener: WriteListener) -> bool:
+        """Call `listener` after each write; True only if every write to the database is seen
+        (the embedded engine: no other process can open its data path)."""
 
     def close(self) -> None: ...
 

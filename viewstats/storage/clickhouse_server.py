@@ -8,7 +8,7 @@ from typing import Any
 
 import clickhouse_connect
 
-from viewstats.storage import Params, QuerySettings, Row, StorageError
+from viewstats.storage import Params, QuerySettings, Row, StorageError, WriteListener
 
 # Rows as the Storage protocol gives them on every backend (chDB's JSON): text, not bytes or
 # uuid.UUID, for these types; dates are converted in `_plain`, as no text format exists for them.
@@ -65,6 +65,10 @@ class ServerStorage:
         except Exception as exc:
             raise StorageError(str(exc)) from exc
         return len(columns[names[0]]) if names else 0
+
+    def watch_writes(self, listener: WriteListener) -> bool:
+        del listener  # other processes write to a server too: nothing here sees them all
+        return False
 
     def close(self) -> None:
         self._client.close()

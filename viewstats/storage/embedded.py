@@ -15,7 +15,7 @@ from typing import Any
 import chdb
 import orjson
 
-from viewstats.storage import Params, QuerySettings, Row, StorageError
+from viewstats.storage import Params, QuerySettings, Row, StorageError, WriteListener
 
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
 # bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.
@@ -39,6 +39,7 @@ class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._listeners: list[WriteListener] = []
         try:
             for _ in range(pool_size):
                 conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
@@ -76,6 +77,8 @@ class EmbeddedStorage:
                 conn.query(sql + _settings_clause(settings))
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
+        for listener in self._listeners:
+            listener(None, None)
 
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
@@ -95,8 +98,15 @@ class EmbeddedStorage:
                     inserter.finish()
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
+        for listener in self._listeners:
+            listener(table, columns)
         # rows_written would also count the rows the materialized views wrote.
         return len(next(iter(columns.values()), ()))
+
+    def watch_writes(self, listener: WriteListener) -> bool:
+        # One process owns a chDB path, so every write goes through this object.
+        self._listeners.append(listener)
+        return True
 
     def close(self) -> None:
         while True:
