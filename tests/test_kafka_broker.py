@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.support.kafka import KafkaBroker, create_topic, missing_marker_message
+from tests.support.kafka import MARKER, USES, KafkaBroker, create_topic
+from tests.support.markers import missing_marker_message
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COUNT = 1000
@@ -109,6 +110,6 @@ def test_unmarked_test_cannot_reach_kafka(tmp_path: Path) -> None:
     assert done.returncode == 1, out
     assert "1 passed, 3 errors" in out, out
     for name in ("test_uses_kafka", "test_uses_session_broker", "test_uses_it_indirectly"):
-        assert missing_marker_message(f"test_unmarked.py::{name}") in out, out
+        assert missing_marker_message(f"test_unmarked.py::{name}", MARKER, USES) in out, out
     # Refused before the session fixture ran: no broker was started for them.
     assert not list(basetemp.glob("kafka*")), out

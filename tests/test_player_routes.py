@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 
 from player.routes import media_routes, player_routes
 from player.test_stream import make_test_stream, playlist_path
-from tests.support.browser import REPO, missing_marker_message
+from tests.support.browser import MARKER, REPO, USES
+from tests.support.markers import missing_marker_message
 
 DBIP_CREDIT = "<a href='https://db-ip.com'>IP Geolocation by DB-IP</a>"
 
@@ -98,4 +99,4 @@ def test_a_test_reaching_the_browser_without_the_marker_errors_before_chromium_s
     assert "1 passed, 3 errors" in out, out
     assert "test_marked - AssertionError: Chromium started" in out, out
     for name in ("test_uses_page", "test_uses_chromium"):
-        assert missing_marker_message(f"test_unmarked.py::{name}") in out, out
+        assert missing_marker_message(f"test_unmarked.py::{name}", MARKER, USES) in out, out

@@ -28,6 +28,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from player.test_stream import make_test_stream
+from tests.support.markers import require_marker
 
 MARKER = "browser"
 GUARDED_FIXTURES = frozenset({"page", "chromium"})
@@ -43,22 +44,12 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 
-def missing_marker_message(nodeid: str) -> str:
-    return (
-        f"{nodeid} drives Chromium but is not marked @pytest.mark.{MARKER}: "
-        f"mark it so that `-m 'not {MARKER}'` really leaves the browser out"
-    )
-
-
-def _require_marker(item: pytest.Item) -> None:
-    if item.get_closest_marker(MARKER) is None:
-        pytest.fail(missing_marker_message(item.nodeid), pytrace=False)
+USES = "drives Chromium"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if GUARDED_FIXTURES & set(getattr(item, "fixturenames", ())):
-        _require_marker(item)
+    require_marker(item, MARKER, GUARDED_FIXTURES, USES)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +73,6 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture
 def page(request: pytest.FixtureRequest, chromium: Browser) -> Iterator[Page]:
     """A page in a fresh browser context (no shared cookies, cache or storage)."""
-    _require_marker(request.node)
     context = chromium.new_context()
     try:
         yield context.new_page()

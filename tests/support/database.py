@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from schema.migrations import migrate
+from tests.support.markers import require_marker
 from viewstats.storage import Storage
 from viewstats.storage.embedded import EmbeddedStorage
 
@@ -35,9 +36,13 @@ def _session_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stora
     storage.close()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    require_marker(item, "chdb", frozenset({"storage", "_session_storage"}),
+                   "touches the database")
+
+
 @pytest.fixture
-def storage(request: pytest.FixtureRequest, _session_storage: Storage) -> Storage:
+def storage(_session_storage: Storage) -> Storage:
     """The migrated test database; only tests marked `chdb` may use it."""
-    if request.node.get_closest_marker("chdb") is None:
-        pytest.fail("this test touches the database: mark it with @pytest.mark.chdb")
     return _session_storage

@@ -31,6 +31,7 @@ from scripts.kafka_broker import (
     stop_broker,
     wait_until_ready,
 )
+from tests.support.markers import require_marker
 
 MARKER = "kafka"
 GUARDED_FIXTURES = frozenset({"kafka", "kafka_broker"})
@@ -47,24 +48,14 @@ class KafkaBroker:
     startup_seconds: float
 
 
-def missing_marker_message(nodeid: str) -> str:
-    return (
-        f"{nodeid} uses the Kafka broker but is not marked @pytest.mark.{MARKER}: "
-        f"mark it so that `-m 'not {MARKER}'` really leaves Kafka out"
-    )
-
-
-def _require_marker(item: pytest.Item) -> None:
-    if item.get_closest_marker(MARKER) is None:
-        pytest.fail(missing_marker_message(item.nodeid), pytrace=False)
+USES = "uses the Kafka broker"
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Also covers tests reaching `kafka_broker` directly or through another fixture,
-    # and fails them before the session fixture would start a broker.
-    if GUARDED_FIXTURES & set(getattr(item, "fixturenames", ())):
-        _require_marker(item)
+    # Also covers tests reaching the session fixture directly or through another fixture,
+    # and fails them before it would start the service.
+    require_marker(item, MARKER, GUARDED_FIXTURES, USES)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +82,6 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 @pytest.fixture
 def kafka(request: pytest.FixtureRequest) -> KafkaBroker:
     """The session's broker, for tests marked `@pytest.mark.kafka` only."""
-    _require_marker(request.node)
     broker: KafkaBroker = request.getfixturevalue("kafka_broker")
     return broker
 
