@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 class Load:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    last_body: bytes = b""
     seconds: float = 0.0
 
     def percentile(self, p: float) -> float:
@@ -47,22 +46,23 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return status, await reader.readexactly(length)
 
 
-async def run_load(host: str, port: int, request: bytes, *, concurrency: int,
+async def run_load(host: str, port: int, requests: list[bytes], *, concurrency: int,
                    total: int) -> Load:
+    """Send `total` requests, cycling through `requests`, `concurrency` at a time."""
     load = Load()
-    remaining = total
+    sent = 0
 
     async def worker() -> None:
-        nonlocal remaining
+        nonlocal sent
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while remaining > 0:
-                remaining -= 1
+            while sent < total:
+                request = requests[sent % len(requests)]
+                sent += 1
                 started = time.perf_counter()
-                status, body = await _exchange(reader, writer, request)
+                status, _ = await _exchange(reader, writer, request)
                 load.latencies_ms.append((time.perf_counter() - started) * 1000)
                 load.statuses[status] = load.statuses.get(status, 0) + 1
-                load.last_body = body
         finally:
             writer.close()
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
+import httpx
 
 from benchmarks.http_load import get_request, run_load
 from tests.support.processes import serving
@@ -75,7 +75,26 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _shifted(window: tuple[str, str], ms: int) -> tuple[str, str]:
+    """The window with its start `ms` earlier: a distinct question with a near-equal answer."""
+    start = datetime.fromisoformat(window[0].replace("Z", "+00:00")) - timedelta(milliseconds=ms)
+    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z"), window[1]
+
+
+def _target(window: tuple[str, str]) -> str:
+    return f"/streaming/statistics/countries?date_from={window[0]}&date_to={window[1]}"
+
+
+def _answer(base: str, token: str, window: tuple[str, str]) -> dict[str, int]:
+    body = httpx.get(base + _target(window), headers={"Authorization": f"apikey {token}"}).json()
+    return {r["country"]: r["views"] for r in body["data"]}
+
+
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per cell and mode: `repeated` asks one window again and again (answers come from the
+    cache after the first); `distinct` shifts the start by 1 ms per request, so every answer
+    is computed by the database."""
+    count = args.warmup + args.requests
     storage = open_storage(Settings.from_env(data_dir=args.data_dir))
     try:
         clients, windows = _clients(storage), _windows(storage)
@@ -83,7 +102,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         for who, client in clients.items():
             for name, window in windows.items():
                 _progress(f"baseline from player_events: {who} client {client}, {name}")
-                baselines[who, name] = _raw(storage, client, window, args.raw_runs)
+                baselines[who, name] = (_raw(storage, client, window, args.raw_runs),
+                                        _raw(storage, client, _shifted(window, count), 1)[0])
     finally:
         storage.close()  # the API process needs the embedded data path
     keys = args.data_dir / "bench_api_keys"
@@ -91,27 +111,31 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     cells = []
     with serving("api", args.data_dir, env={"API_KEYS_FILE": str(keys)}) as (base, _):
         port = int(base.rsplit(":", 1)[1])
-        for (who, name), (expected, raw_ms) in baselines.items():
-            start, end = windows[name]
-            target = f"/streaming/statistics/countries?date_from={start}&date_to={end}"
-            request = get_request("127.0.0.1", port, target,
-                                  {"Authorization": f"apikey {tokens[who]}"})
-            asyncio.run(run_load("127.0.0.1", port, request, concurrency=args.concurrency,
-                                 total=args.warmup))
-            load = asyncio.run(run_load("127.0.0.1", port, request,
-                                        concurrency=args.concurrency, total=args.requests))
-            got = {r["country"]: r["views"] for r in orjson.loads(load.last_body)["data"]}
-            cell = {"client": who, "client_id": clients[who], "window": name,
-                    "date_from": start, "date_to": end, "requests": len(load.latencies_ms),
-                    "statuses": load.statuses, "p50_ms": load.percentile(50),
-                    "p95_ms": load.percentile(95), "p99_ms": load.percentile(99),
-                    "max_ms": max(load.latencies_ms), "rps": load.per_second,
-                    "raw_ms": raw_ms, "speedup": raw_ms / load.percentile(50),
-                    "views": sum(got.values()), "equal": got == expected}
-            cells.append(cell)
-            _progress(f"{who:>8} {name:>4}: p50 {cell['p50_ms']:6.2f} ms  p99 "
-                      f"{cell['p99_ms']:6.2f} ms  {cell['rps']:7.0f} req/s  raw "
-                      f"{raw_ms:8.1f} ms  equal={cell['equal']}")
+        for (who, name), ((expected, raw_ms), expected_last) in baselines.items():
+            window = windows[name]
+            auth = {"Authorization": f"apikey {tokens[who]}"}
+            for mode in ("distinct", "repeated"):
+                shifts = range(1, count + 1) if mode == "distinct" else [0]
+                requests = [get_request("127.0.0.1", port, _target(_shifted(window, ms)), auth)
+                            for ms in shifts]
+                asyncio.run(run_load("127.0.0.1", port, requests[:args.warmup] or requests,
+                                     concurrency=args.concurrency, total=args.warmup))
+                load = asyncio.run(run_load("127.0.0.1", port, requests[args.warmup:] or requests,
+                                            concurrency=args.concurrency, total=args.requests))
+                equal = _answer(base, tokens[who], window) == expected and (
+                    _answer(base, tokens[who], _shifted(window, count)) == expected_last)
+                cell = {"client": who, "client_id": clients[who], "window": name, "mode": mode,
+                        "date_from": window[0], "date_to": window[1],
+                        "requests": len(load.latencies_ms), "statuses": load.statuses,
+                        "p50_ms": load.percentile(50), "p95_ms": load.percentile(95),
+                        "p99_ms": load.percentile(99), "max_ms": max(load.latencies_ms),
+                        "rps": load.per_second, "raw_ms": raw_ms,
+                        "speedup": raw_ms / load.percentile(50),
+                        "views": sum(expected.values()), "equal": equal}
+                cells.append(cell)
+                _progress(f"{who:>8} {name:>4} {mode:>8}: p50 {cell['p50_ms']:7.2f} ms  p99 "
+                          f"{cell['p99_ms']:7.2f} ms  {cell['rps']:6.0f} req/s  raw "
+                          f"{raw_ms:8.1f} ms  equal={equal}")
     return cells
 
 
