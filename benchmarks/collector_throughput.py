@@ -16,7 +16,9 @@ Load comes from client processes pinned to the other CPUs, each holding keep-ali
 connections written with bare asyncio protocols: a full HTTP client such as httpx spends several
 times the server's CPU per request, so on a small machine it would measure itself. The
 requests carry the headers a browser's sendBeacon sends. Reported: beacons/s, the server
-process's CPU use, and beacons per CPU-second of the server (the per-core figure).
+process's CPU use, and beacons per CPU-second of the server (the per-core figure); progress goes
+to stderr, the result to stdout and, with `--out FILE`, to JSON for benchmarks.report
+(benchmarks/results/collector_throughput.json).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from pathlib import Path
 from typing import NamedTuple, cast
 
 import orjson
+
+from benchmarks.record import write_result
 
 TARGET = 10_000
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -249,6 +253,7 @@ def _arguments() -> argparse.Namespace:
                         help="uvicorn event loop (default auto, as `viewstats` serves)")
     parser.add_argument("--geoip", type=Path, default=resolve_geoip_path(Path("data")),
                         help="GeoIP database (default $GEOIP_DB or data/geoip)")
+    parser.add_argument("--out", type=Path, help="write the result as JSON here")
     return parser.parse_args()
 
 
@@ -268,7 +273,7 @@ def main() -> None:
         _wait_ready(port, server)
         print(f"collector on 127.0.0.1:{port}, pid {server_pid}, CPU {args.server_cpu}; "
               f"{args.clients} client process(es) x {args.connections} connections on CPUs "
-              f"{sorted(client_cpus) or 'shared'}", flush=True)
+              f"{sorted(client_cpus) or 'shared'}", file=sys.stderr, flush=True)
         counters: list[tuple[Counter, Counter]] = [
             (spawn.RawValue(c_longlong, 0), spawn.RawValue(c_longlong, 0))
             for _ in range(args.clients)]
@@ -294,7 +299,7 @@ def main() -> None:
             print(f"  t={now.at - first.at:5.1f}s  {(now.ok - last.ok) / wall:9,.0f} beacons/s  "
                   f"server CPU {100 * (now.server_cpu - last.server_cpu) / wall:4.0f}%  "
                   f"clients CPU {100 * (now.clients_cpu - last.clients_cpu) / wall:4.0f}%",
-                  flush=True)
+                  file=sys.stderr, flush=True)
             last = now
         for client in clients:
             client.join()
@@ -307,6 +312,14 @@ def main() -> None:
               f"counted by the sink: {stored:,}")
         verdict = "meets" if beacons / cpu >= TARGET else "misses"
         print(f"{verdict} the target of {TARGET:,} beacons/s per core")
+        if args.out:
+            write_result(args.out, {
+                "benchmark": "collector_throughput", "seconds": wall, "beacons": beacons,
+                "beacons_per_s": beacons / wall, "server_cpu_cores": cpu / wall,
+                "beacons_per_cpu_second": beacons / cpu, "non_202_answers": last.failed,
+                "counted_by_sink": stored, "client_processes": args.clients,
+                "connections_per_client": args.connections, "http": args.http,
+                "loop": args.loop, "geoip": str(args.geoip)})
     finally:
         server.terminate()
         server.join(10)

@@ -1,10 +1,14 @@
 """Kafka -> ClickHouse throughput of one consumer (DESIGN §10: >= 250,000 events/s, RSS < 500 MB).
 
     python -m benchmarks.consumer_throughput --events 1000000
+    python -m benchmarks.consumer_throughput --events 1000000 --sweep 5000,20000,50000
 
 Pre-produces `--events` player events (a real broker: `--bootstrap`, or a private one started
-here), then drains them with one in-process `Consumer` into a fresh chDB and prints events/s
-and the consumer's peak RSS. The producer runs in a child process so its memory is not counted.
+here), then drains them with one `Consumer` into a fresh chDB and prints events/s, the
+consumer's CPU use and its peak RSS. `--sweep` drains the same events once per batch size, each
+time in a new consumer group. The producer and every consumer run in processes of their own, so
+each consumer's memory and CPU time are its own. `--out FILE` writes the results as JSON for
+benchmarks.report (benchmarks/results/consumer_throughput.json, or consumer_sweep.json).
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from benchmarks.broker import kafka_bootstrap
+from benchmarks.record import write_result
 from ingest.consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
 from ingest.dedup import DEFAULT_CAPACITY
 from ingest.events import PlayerEvent
 from ingest.kafka_sink import KafkaSink
 from schema.migrations import migrate
-from scripts.kafka_broker import free_ports, start_broker, stop_broker, wait_until_ready
 from tests.support.kafka import create_topic
 from viewstats.storage.embedded import EmbeddedStorage
 
@@ -52,8 +56,8 @@ def _produce(bootstrap: str, topic: str, count: int) -> None:
                 await sink.submit(_events(first, min(CHUNK, count - first)))
                 done = min(first + CHUNK, count)
                 print(f"\rproduced {done:>10,} ({done / (time.monotonic() - started):,.0f}/s)",
-                      end="", flush=True)
-            print()
+                      end="", file=sys.stderr, flush=True)
+            print(file=sys.stderr)
         finally:
             await sink.stop()
     asyncio.run(produce())
@@ -66,11 +70,12 @@ def _rss_mb(field: str) -> float:
     return 0.0
 
 
-async def _consume(args: argparse.Namespace, bootstrap: str, topic: str, path: Path) -> None:
+async def _consume(args: argparse.Namespace, bootstrap: str, topic: str, group: str,
+                   batch_rows: int, path: Path) -> dict[str, float | int]:
     storage = EmbeddedStorage(path, 4)
     migrate(storage)
-    consumer = Consumer(storage, bootstrap, topic=topic, group_id=f"bench-{topic}",
-                        batch_rows=args.batch_rows, batch_ms=args.batch_ms,
+    consumer = Consumer(storage, bootstrap, topic=topic, group_id=group,
+                        batch_rows=batch_rows, batch_ms=args.batch_ms,
                         dedup_capacity=args.dedup_capacity)
     started, cpu = time.monotonic(), _cpu_seconds()
     task = asyncio.create_task(consumer.run())
@@ -81,17 +86,35 @@ async def _consume(args: argparse.Namespace, bootstrap: str, topic: str, path: P
         took = time.monotonic() - started
         print(f"\rconsumed {consumer.stats.consumed:>10,}  inserted {consumer.stats.inserted:>10,}"
               f"  {consumer.stats.inserted / took:>9,.0f} events/s  RSS {peak:5.0f} MB",
-              end="", flush=True)
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
     took, cpu = time.monotonic() - started, _cpu_seconds() - cpu
     await consumer.stop()
     await task
     storage.close()
     stats = consumer.stats
-    print(f"\n{args.events:,} events in {took:.1f} s: {args.events / took:,.0f} events/s "
-          f"(from the consumer's start, group join included); {stats.batches} batches, "
-          f"{stats.store_seconds:.1f} s storing; {cpu / took:.2f} cores busy in this process; "
-          f"peak RSS {_rss_mb('VmHWM'):.0f} MB (anonymous {peak_anon:.0f} MB, the rest is "
-          "mostly chDB's 555 MB library mapped from disk)")
+    return {"batch_rows": batch_rows, "batch_ms": args.batch_ms, "seconds": took,
+            "events_per_s": args.events / took, "cpu_cores": cpu / took,
+            "peak_rss_mb": _rss_mb("VmHWM"), "peak_anon_mb": peak_anon,
+            "batches": stats.batches, "store_seconds": stats.store_seconds,
+            "duplicates": stats.duplicates}
+
+
+def _drain(args: argparse.Namespace, bootstrap: str, topic: str, group: str,
+           batch_rows: int) -> dict[str, float | int]:
+    """One consumer of the whole topic into a fresh chDB; runs in a process of its own."""
+    with tempfile.TemporaryDirectory(prefix="bench-consumer-") as data:
+        return asyncio.run(_consume(args, bootstrap, topic, group, batch_rows,
+                                    Path(data) / "clickhouse"))
+
+
+def _report(events: int, run: dict[str, float | int]) -> None:
+    print(f"batch_rows {run['batch_rows']:,}: {events:,} events in {run['seconds']:.1f} s: "
+          f"{run['events_per_s']:,.0f} events/s (from the consumer's start, group join "
+          f"included); {run['batches']} batches, {run['store_seconds']:.1f} s storing; "
+          f"{run['cpu_cores']:.2f} cores busy in the consumer's process; peak RSS "
+          f"{run['peak_rss_mb']:.0f} MB (anonymous {run['peak_anon_mb']:.0f} MB, the rest is "
+          "mostly chDB's 555 MB library mapped from disk)", flush=True)
 
 
 def _cpu_seconds() -> float:
@@ -99,42 +122,56 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-@contextmanager
-def _broker(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
-    (port,) = free_ports(1)
-    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as log_dir:
-        proc = start_broker(port, Path(log_dir))
-        try:
-            wait_until_ready(f"127.0.0.1:{port}", 120.0, proc)
-            yield f"127.0.0.1:{port}"
-        finally:
-            stop_broker(proc)
+def _batch_sizes(raw: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in raw.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated row counts") from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError("row counts must be positive")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="events to drain")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
     parser.add_argument("--bootstrap", help="an existing broker (default: start one here)")
-    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS)
-    parser.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS)
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help=f"rows that close a batch ({DEFAULT_BATCH_ROWS}, the consumer's)")
+    parser.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
+                        help=f"age that closes a batch ({DEFAULT_BATCH_MS}, the consumer's)")
+    parser.add_argument("--sweep", type=_batch_sizes, metavar="ROWS,ROWS,...",
+                        help="drain once per batch size (instead of --batch-rows)")
     parser.add_argument("--dedup-capacity", type=int, default=DEFAULT_CAPACITY,
                         help="the consumer's window of recent (view_id, event) pairs")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
-    with _broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as data:
+    spawn = multiprocessing.get_context("spawn")
+    runs = []
+    with kafka_bootstrap(args.bootstrap) as bootstrap:
         asyncio.run(create_topic(bootstrap, topic, args.partitions))
-        producer = multiprocessing.get_context("spawn").Process(
-            target=_produce, args=(bootstrap, topic, args.events))
+        producer = spawn.Process(target=_produce, args=(bootstrap, topic, args.events))
         producer.start()
         producer.join()
         if producer.exitcode != 0:
             print("producing failed", file=sys.stderr)
             return 1
-        asyncio.run(_consume(args, bootstrap, topic, Path(data) / "clickhouse"))
+        for index, batch_rows in enumerate(args.sweep or [args.batch_rows]):
+            print(f"draining with batch_rows={batch_rows:,}", file=sys.stderr, flush=True)
+            # A new process per run: VmHWM and CPU time then cover this consumer only.
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                run = pool.submit(_drain, args, bootstrap, topic, f"bench-{topic}-{index}",
+                                  batch_rows).result()
+            _report(args.events, run)
+            runs.append(run)
+    if args.out:
+        write_result(args.out, {
+            "benchmark": "consumer_throughput", "events": args.events,
+            "partitions": args.partitions, "dedup_capacity": args.dedup_capacity,
+            "default_batch_rows": DEFAULT_BATCH_ROWS, "runs": runs})
     return 0
 
 

@@ -1,0 +1,171 @@
+"""Every benchmark runs once at a tiny size, the way an operator runs it (`python -m`, a process
+of its own), so none can rot unnoticed: each must exit 0 and write the JSON keys that
+benchmarks.report reads, and the report must be written from them. The sizes are far too small
+for the numbers to mean anything, so no time or speed is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.report import NOT_MEASURED, checks, load
+from tests.support.geoip_fixture import shared_test_mmdb
+from tests.support.kafka import KafkaBroker
+
+REPO = Path(__file__).resolve().parent.parent
+RECORD_KEYS = {"command", "date", "machine"}
+CONSUMER_RUN_KEYS = {"batch_rows", "batch_ms", "seconds", "events_per_s", "cpu_cores",
+                     "peak_rss_mb", "peak_anon_mb", "batches", "store_seconds"}
+FRESHNESS_KEYS = {"benchmark", "path", "beacons", "missing", "poll_ms", "p50_ms", "p99_ms",
+                  "max_ms", "mean_ms", "ack_p50_ms", "ack_p99_ms", *RECORD_KEYS}
+
+
+def _bench(module: str, *args: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"{module} exited {done.returncode}:\n{done.stderr[-4000:]}"
+    return done
+
+
+def _json(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this module's benchmarks write, as benchmarks/results/ for the report."""
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def generated(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("bench") / "data"
+    _bench("generate", "--data-dir", data, "--events", 20_000, "--out", results / "generate.json")
+    return data
+
+
+@pytest.fixture(scope="module")
+def query_latency(generated: Path, results: Path) -> Path:
+    out = results / "query_latency.json"
+    _bench("query_latency", "--data-dir", generated, "--requests", 40, "--warmup", 5,
+           "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def collector(results: Path) -> Path:
+    out = results / "collector_throughput.json"
+    _bench("collector_throughput", "--seconds", 1, "--geoip", shared_test_mmdb(), "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def freshness(results: Path) -> Path:
+    out = results / "freshness.json"
+    _bench("freshness", "--beacons", 10, "--out", out)
+    return out
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_generate(generated: Path, results: Path) -> None:
+    assert _json(results / "generate.json").keys() >= {
+        "events", "seconds", "rows_per_s", "bytes_per_row", "disk_bytes", "command", "date"}
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_query_latency(query_latency: Path) -> None:
+    result = _json(query_latency)
+    assert result.keys() >= {"command", "date", "cells"}
+    assert {(c["client"], c["window"]) for c in result["cells"]} == {
+        (client, window) for client in ("heaviest", "median") for window in ("1d", "31d", "365d")}
+    for cell in result["cells"]:
+        assert cell.keys() >= {"p50_ms", "p95_ms", "p99_ms", "max_ms", "raw_ms", "speedup",
+                               "equal", "statuses"}
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.parametrize(("flags", "name", "runs"), [
+    (("--batch-rows", 1000), "consumer_throughput.json", 1),
+    (("--sweep", "500,2000"), "consumer_sweep.json", 2),
+])
+def test_consumer_throughput(kafka: KafkaBroker, results: Path, flags: tuple[object, ...],
+                             name: str, runs: int) -> None:
+    _bench("consumer_throughput", "--bootstrap", kafka.bootstrap, "--events", 2000,
+           "--partitions", 2, *flags, "--out", results / name)
+    result = _json(results / name)
+    assert result.keys() >= {"events", "partitions", "default_batch_rows", "runs", *RECORD_KEYS}
+    assert len(result["runs"]) == runs
+    assert all(run.keys() >= CONSUMER_RUN_KEYS for run in result["runs"])
+
+
+@pytest.mark.slow
+def test_collector_throughput(collector: Path) -> None:
+    assert _json(collector).keys() >= {"beacons_per_s", "server_cpu_cores",
+                                       "beacons_per_cpu_second", "non_202_answers", *RECORD_KEYS}
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_freshness_embedded(freshness: Path) -> None:
+    result = _json(freshness)
+    assert result.keys() >= FRESHNESS_KEYS
+    assert (result["path"], result["beacons"], result["missing"]) == ("embedded", 10, 0)
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_freshness_kafka(kafka: KafkaBroker, results: Path) -> None:
+    out = results / "freshness_kafka.json"
+    _bench("freshness", "--kafka", "--bootstrap", kafka.bootstrap, "--beacons", 10,
+           "--partitions", 2, "--out", out)
+    result = _json(out)
+    assert result.keys() >= FRESHNESS_KEYS
+    assert (result["path"], result["beacons"], result["missing"]) == ("kafka", 10, 0)
+
+
+def _report(results: Path, out: Path) -> None:
+    _bench("report", "--results", results, "--out", out / "RESULTS.md", "--plots",
+           out / "plots")
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_report_from_the_results(query_latency: Path, collector: Path, freshness: Path,
+                                 generated: Path, results: Path, tmp_path: Path) -> None:
+    # The Kafka benchmarks' results are there too when their tests ran first (file order).
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## DESIGN §10 targets" in report
+    assert "![query_latency](plots/query_latency.png)" in report
+    assert (tmp_path / "plots" / "query_latency.png").stat().st_size > 0
+    sweep = (results / "consumer_sweep.json").exists()
+    assert (tmp_path / "plots" / "consumer_batch_size.png").exists() == sweep
+    measured = {c.target for c in checks(load(results)) if c.met is not None}
+    assert any("generated in the engine" in t for t in measured)
+    assert any("query p99" in t for t in measured)
+    assert any("beacons/s per core" in t for t in measured)
+    assert any("(embedded path)" in t for t in measured)
+
+
+def test_report_without_results_invents_nothing(tmp_path: Path) -> None:
+    stale = tmp_path / "plots" / "query_latency.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"an old plot")
+    (tmp_path / "results").mkdir()
+    _report(tmp_path / "results", tmp_path)
+    assert all(c.met is None and c.measured == NOT_MEASURED
+               for c in checks(load(tmp_path / "results")))
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "met |" not in report and "missed" not in report and ".png" not in report
+    assert not stale.exists()
