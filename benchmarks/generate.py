@@ -11,12 +11,11 @@ a daily cycle (busiest around midnight UTC, quietest at noon); 40% of events are
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.record import write_result
 from schema.migrations import migrate
 from viewstats.settings import Settings
 from viewstats.storage import Storage, open_storage
@@ -109,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         storage.close()
     if args.out:
-        result.update(command=" ".join(["python -m benchmarks.generate", *(argv or sys.argv[1:])]),
-                      date=datetime.now(UTC).isoformat(timespec="seconds"))
-        args.out.write_text(json.dumps(result, indent=2))
+        write_result(args.out, {"benchmark": "generate", **result})
     return 0
 
 

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +23,7 @@ from typing import Any
 import httpx
 
 from benchmarks.http_load import get_request, run_load
+from benchmarks.record import write_result
 from tests.support.processes import serving
 from viewstats.keys import create_key
 from viewstats.settings import Settings
@@ -151,11 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
     cells = measure(args)
-    result = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": f"{platform.machine()} cpus={os.cpu_count()}",
-              "command": " ".join(sys.argv), "cells": cells}
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+        write_result(args.out, {"benchmark": "query_latency", "concurrency": args.concurrency,
+                                "cells": cells})
     failed = [c for c in cells if not c["equal"] or set(c["statuses"]) != {200}]
     if failed:
         print(f"{len(failed)} cell(s) answered differently from player_events", file=sys.stderr)
