@@ -10,6 +10,7 @@ from viewstats.storage import QuerySettings, Storage
 EVENTS = ("init", "start", "watch")
 VIDEO_TYPES = ("vod", "live", "playlist")
 TABLE = "player_events"
+MAX_CLIENT_ID = 2**32 - 1  # client_id is a UInt32
 COLUMNS = ("client_id", "ts", "event", "type", "video_id", "view_id", "country", "host")
 
 

@@ -12,10 +12,9 @@ import re
 
 import orjson
 
-from ingest.events import EVENTS, VIDEO_TYPES, PlayerEvent
+from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
 
 MAX_EVENTS = 1000
-MAX_CLIENT_ID = 2**32 - 1
 MAX_VIDEO_ID = 256
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")

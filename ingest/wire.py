@@ -10,13 +10,12 @@ import re
 
 import orjson
 
-from ingest.events import EVENTS, VIDEO_TYPES, PlayerEvent
+from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
 
 TOPIC = "player-events"
 DLQ_TOPIC = "player-events-dlq"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-MAX_CLIENT_ID = 2**32 - 1
 
 
 class DecodeError(ValueError):

@@ -20,11 +20,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ingest.events import MAX_CLIENT_ID
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HLS_JS = "hls.min.js"
-MAX_CLIENT_ID = 2**32 - 1
 
 # Media and beacons may live on other origins (`src`, `collector`); scripts, styles and frames
 # may not. hls.js feeds the video element through a blob: MediaSource URL and runs its

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ingest.events import MAX_CLIENT_ID
 from ingest.geoip import GeoIPDatabaseError
 from viewstats.logs import configure_logging
 from viewstats.settings import Settings, SettingsError
@@ -89,8 +90,8 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 
 def _client_id(raw: str) -> int:
     value = int(raw)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError("client id must be between 0 and 4294967295")
+    if not 0 <= value <= MAX_CLIENT_ID:
+        raise argparse.ArgumentTypeError(f"client id must be between 0 and {MAX_CLIENT_ID}")
     return value
 
 
