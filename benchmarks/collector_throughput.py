@@ -42,6 +42,7 @@ from typing import NamedTuple, cast
 import orjson
 
 from benchmarks.record import write_result
+from viewstats.settings import Settings
 
 TARGET = 10_000
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -233,8 +234,6 @@ def _server_count(port: int) -> int:
 
 
 def _arguments() -> argparse.Namespace:
-    from ingest.geoip import resolve_geoip_path
-
     cpus = sorted(os.sched_getaffinity(0))
     parser = argparse.ArgumentParser(
         description="Measure collector throughput in single-event beacons per second, with the "
@@ -251,7 +250,7 @@ def _arguments() -> argparse.Namespace:
                         help="uvicorn HTTP implementation (default auto, as `viewstats` serves)")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                         help="uvicorn event loop (default auto, as `viewstats` serves)")
-    parser.add_argument("--geoip", type=Path, default=resolve_geoip_path(Path("data")),
+    parser.add_argument("--geoip", type=Path, default=Settings.from_env().geoip_path,
                         help="GeoIP database (default $GEOIP_DB or data/geoip)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     return parser.parse_args()

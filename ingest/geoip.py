@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
@@ -29,15 +28,11 @@ from typing import Final, Literal
 import maxminddb
 
 __all__ = [
-    "GEOIP_ENV",
     "UNKNOWN_COUNTRY",
     "CountryResolver",
     "GeoIPDatabaseError",
-    "default_geoip_path",
-    "resolve_geoip_path",
 ]
 
-GEOIP_ENV: Final = "GEOIP_DB"
 UNKNOWN_COUNTRY: Final = "ZZ"
 
 #: File names looked for, in order, when the resolver is given a directory.
@@ -57,7 +52,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _HOW_TO_GET = (
     "run `make setup` or `scripts/fetch_geoip.sh [DIR]` to fetch the DB-IP Country Lite "
-    f"database, or set {GEOIP_ENV} to a DB-IP or MaxMind GeoLite2/GeoIP2 Country or City "
+    "database, or set GEOIP_DB to a DB-IP or MaxMind GeoLite2/GeoIP2 Country or City "
     ".mmdb file (or a directory holding one)"
 )
 # Substrings of database_type that mark a database without country data.
@@ -66,18 +61,6 @@ _NOT_COUNTRY_TYPES: Final = ("ASN", "ISP", "Domain", "Connection-Type", "Anonymo
 
 class GeoIPDatabaseError(RuntimeError):
     """The GeoIP database is missing, unreadable or not a country database."""
-
-
-def default_geoip_path(data_dir: Path) -> Path:
-    """Where `scripts/fetch_geoip.sh` puts the database for a given data directory."""
-    return data_dir / "geoip"
-
-
-def resolve_geoip_path(data_dir: Path, env: Mapping[str, str] | None = None) -> Path:
-    """The database path in effect: ``$GEOIP_DB`` if set and non-empty, else the default."""
-    env = os.environ if env is None else env
-    raw = env.get(GEOIP_ENV, "").strip()
-    return Path(raw).expanduser() if raw else default_geoip_path(data_dir)
 
 
 def _missing(path: Path, detail: str) -> GeoIPDatabaseError:

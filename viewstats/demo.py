@@ -35,7 +35,7 @@ from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ingest.geoip import CountryResolver, GeoIPDatabaseError, resolve_geoip_path
+from ingest.geoip import CountryResolver, GeoIPDatabaseError
 from player.test_stream import FfmpegMissing, make_test_stream
 from viewstats import keys
 from viewstats.settings import Settings
@@ -69,7 +69,7 @@ def run_demo(base_url: str | None, data_dir: Path, players: int = 500, *,
     """
     try:
         settings = Settings.from_env(data_dir=data_dir)
-        ips = country_ips(resolve_geoip_path(settings.data_dir))
+        ips = country_ips(settings.geoip_path)
         with _platform(base_url, settings.data_dir) as (base, server), \
                 _demo_key(settings.keys_path, client_id) as token:
             result = _demo(base, token, ips, players, client_id)
