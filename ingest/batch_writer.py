@@ -75,8 +75,11 @@ class BatchWriter:
     async def _write(self, batch: Batch) -> None:
         tp = TopicPartition(batch.owner.topic, batch.owner.partition)
         await self._committed(tp)
-        if batch.owner.revoked:
-            return  # its previous commit failed: the group is taking the partition away
+        if batch.owner.revoked or tp not in self._kafka.assignment():
+            # Its previous commit failed, or the group moved it while this batch waited: the
+            # new owner cuts and writes it. (Commits fence; this narrows the window before.)
+            batch.owner.revoked = True
+            return
         if batch.rejected:
             await self._dead_letter(batch)
         started = time.monotonic()

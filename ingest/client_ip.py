@@ -10,11 +10,12 @@ forged, so it is only consulted while every hop so far is trusted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET, AF_INET6, inet_pton
 
+from viewstats.settings import IPNetwork
+
 IPAddress = IPv4Address | IPv6Address
-IPNetwork = IPv4Network | IPv6Network
 
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
 

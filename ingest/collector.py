@@ -25,13 +25,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ingest.client_ip import IPNetwork, viewer_ip
+from ingest.client_ip import viewer_ip
 from ingest.events import PlayerEvent
 from ingest.geoip import UNKNOWN_COUNTRY, CountryResolver
 from ingest.sink import EventSink
 from ingest.validation import BodyError, parse_body, validate
 from query_api.responses import error_response, json_response
 from viewstats.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
+from viewstats.settings import IPNetwork
 
 log = logging.getLogger(__name__)
 

@@ -100,10 +100,6 @@ class Consumer:
             raise RuntimeError("the consumer is not started")
         await self._producer.client.fetch_all_metadata()
 
-    def request_stop(self) -> None:
-        """Stop fetching; `run()` then writes and commits the batches it can, and returns."""
-        self._stopping.set()
-
     async def stop(self) -> None:
         self._stopping.set()
         if self._kafka is not None:
@@ -113,6 +109,9 @@ class Consumer:
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
+                # Taken before the fetch: a revoke that runs while getmany() returns makes
+                # all of its records stale, even those of partitions not owned here yet.
+                generation = self._generation
                 fetch = asyncio.ensure_future(self._kafka.getmany(
                     timeout_ms=POLL_MS, max_records=MAX_POLL_RECORDS))
                 await asyncio.wait((fetch, stopping, writer), return_when=asyncio.FIRST_COMPLETED)
@@ -122,13 +121,14 @@ class Consumer:
                 if not fetch.done():
                     fetch.cancel()  # only ever waiting, never holding records
                     break
-                for batch in await self._take(fetch.result()):
+                for batch in await self._take(fetch.result(), generation):
                     await self._enqueue(batch, writer)
         finally:
             stopping.cancel()
 
-    async def _take(self, fetched: dict[TopicPartition, list[Any]]) -> list[Batch]:
-        generation, done = self._generation, []
+    async def _take(self, fetched: dict[TopicPartition, list[Any]],
+                    generation: int) -> list[Batch]:
+        done: list[Batch] = []
         for tp, messages in fetched.items():
             batcher = self._batchers.get(tp)
             if batcher is None and generation == self._generation:

@@ -161,7 +161,6 @@ class CountryResolver:
             self._v4 = self._v6
         meta = readers[0].metadata()
         self.database_type: str = meta.database_type
-        self.build_epoch: int = meta.build_epoch
         self.shape: Shape = _shape(meta.database_type)
 
     def country(self, ip: IPAddress) -> str:

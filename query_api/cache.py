@@ -19,6 +19,8 @@ from typing import NamedTuple, cast
 
 from ingest.events import TABLE
 
+MAX_WRITTEN_CLIENTS = 100_000
+
 
 class Key(NamedTuple):
     client_id: int
@@ -74,6 +76,11 @@ class AnswerCache:
                 return
             stamps = cast(Sequence[int], columns["ts"])
             low, high = min(stamps), max(stamps)
+            if len(self._client_written) > MAX_WRITTEN_CLIENTS:
+                # Beacons may name any client id: rather than remember them all, count this
+                # write as touching every client for the queries in flight.
+                self._client_written.clear()
+                self._all_written = self._writes
             for client_id in set(cast(Sequence[int], columns["client_id"])):
                 self._client_written[client_id] = self._writes
                 keys = self._by_client.get(client_id, set())

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ingest.events import VIDEO_TYPES
 from query_api.auth import authenticate
 from query_api.cache import AnswerCache, Key
 from query_api.country_names import country_name
@@ -21,7 +22,6 @@ from viewstats.storage import Storage
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("vod", "live", "playlist")
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
 
 
@@ -45,8 +45,8 @@ def _parse(request: Request) -> tuple[Window | None, str | None, list[str]]:
     date_from = _single(request, "date_from", errors, required=True)
     date_to = _single(request, "date_to", errors, required=True)
     event_type = _single(request, "type", errors, required=False)
-    if event_type is not None and event_type not in EVENT_TYPES:
-        errors.append(f"type: must be one of {', '.join(EVENT_TYPES)}")
+    if event_type is not None and event_type not in VIDEO_TYPES:
+        errors.append(f"type: must be one of {', '.join(VIDEO_TYPES)}")
     window = None
     if date_from is not None and date_to is not None:
         try:

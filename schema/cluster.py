@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from schema.migrations import Migration, applied_versions, load_migrations
+from schema.migrations import Migration, apply_plan, load_migrations
 from viewstats.storage import Storage
 
 BOOKKEEPING = "schema_migrations"
@@ -115,16 +115,4 @@ def cluster_script(cluster: str) -> str:
 
 def migrate_cluster(storage: Storage, cluster: str) -> list[Migration]:
     """Apply the pending migrations to the cluster, through any one node; as `migrate`."""
-    plan = cluster_statements(cluster)
-    for statement in plan[0][1]:  # the bookkeeping table, safe to create again
-        storage.command(statement)
-    done = applied_versions(storage)
-    applied = []
-    for migration, statements in plan:
-        if migration.version in done:
-            continue
-        for statement in statements:
-            storage.command(statement)
-        storage.insert(BOOKKEEPING, {"version": [migration.version], "name": [migration.name]})
-        applied.append(migration)
-    return applied
+    return apply_plan(storage, cluster_statements(cluster))

@@ -48,16 +48,20 @@ def applied_versions(storage: Storage) -> set[int]:
 
 def migrate(storage: Storage) -> list[Migration]:
     """Apply pending migrations in order; return those applied (empty when up to date)."""
-    migrations = load_migrations()
+    return apply_plan(storage, [(m, m.statements) for m in load_migrations()])
+
+
+def apply_plan(storage: Storage, plan: list[tuple[Migration, list[str]]]) -> list[Migration]:
+    """Run each pending migration's statements (the plain ones, or their cluster variant)."""
     # The first migration creates the bookkeeping table itself and is safe to repeat.
-    for statement in migrations[0].statements:
+    for statement in plan[0][1]:
         storage.command(statement)
     done = applied_versions(storage)
     applied = []
-    for migration in migrations:
+    for migration, statements in plan:
         if migration.version in done:
             continue
-        for statement in migration.statements:
+        for statement in statements:
             storage.command(statement)
         storage.insert("schema_migrations", {"version": [migration.version],
                                              "name": [migration.name]})

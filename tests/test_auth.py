@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from ingest.events import insert_events
 from tests.support.api import COUNTRIES, auth_header, countries, query_client, watch
 from tests.support.database import fresh_client_id
 from tests.support.processes import serving, viewstats
+from viewstats import keys as keys_module
 from viewstats.keys import create_key, revoke_key
 from viewstats.storage import Storage
 
@@ -60,22 +62,40 @@ def test_two_clients_never_see_each_others_views(storage: Storage, tmp_path: Pat
     assert countries(client, headers[second], **WINDOW) == {"US": 1}
 
 
+def test_a_changed_key_file_is_read_once_the_reload_interval_passes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DESIGN §7's "within 2 s", shown on a fake clock: the file is checked every 0.5 s."""
+    now = [1000.0]
+    monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
+    path = tmp_path / "keys"
+    store = keys_module.KeyStore(path)
+    _, token = create_key(path, 5)
+    now[0] += keys_module.RELOAD_INTERVAL_S - 0.01
+    assert store.authenticate(token) is None  # not looked at yet
+    now[0] += 0.01
+    assert store.authenticate(token) == 5
+    assert keys_module.RELOAD_INTERVAL_S <= 2.0
+
+
 @pytest.mark.chdb
 @pytest.mark.slow
-def test_keys_made_and_revoked_while_the_server_runs_apply_within_2_s(tmp_path: Path) -> None:
+def test_keys_made_and_revoked_while_the_server_runs_take_effect(tmp_path: Path) -> None:
+    """The real processes: `keys create`/`revoke` against a running `viewstats run`."""
     data = tmp_path / "data"
     with serving("run", data) as (base, _):
         created = viewstats("keys", "create", "--client-id", "17", "--data-dir", str(data))
-        made_at = time.monotonic()
         token = created.stdout.strip().splitlines()[-1]
         headers = {"Authorization": f"apikey {token}"}
         url = base + COUNTRIES
-        while (status := httpx.get(url, params=WINDOW, headers=headers).status_code) == 401:
-            assert time.monotonic() - made_at < 2.0, "new key not honoured within 2 s"
-            time.sleep(0.05)
-        assert status == 200
+        assert _status_becomes(url, headers, 200)
         viewstats("keys", "revoke", token.split("$")[0], "--data-dir", str(data))
-        revoked_at = time.monotonic()
-        while httpx.get(url, params=WINDOW, headers=headers).status_code == 200:
-            assert time.monotonic() - revoked_at < 2.0, "revoked key still honoured after 2 s"
-            time.sleep(0.05)
+        assert _status_becomes(url, headers, 401)
+
+
+def _status_becomes(url: str, headers: dict[str, str], status: int) -> bool:
+    # Generous: the bound under test is the reload interval above, not this machine's speed.
+    for _ in range(200):
+        if httpx.get(url, params=WINDOW, headers=headers).status_code == status:
+            return True
+        time.sleep(0.05)
+    return False

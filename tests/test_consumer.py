@@ -429,6 +429,7 @@ print(json.dumps({
 
 @pytest.mark.slow
 @pytest.mark.kafka
+@pytest.mark.chdb  # its consumer process and the final count use chDB
 def test_sigkilled_consumer_process_loses_and_repeats_nothing(kafka: KafkaBroker,
                                                               tmp_path: Path) -> None:
     topic, group = _names()

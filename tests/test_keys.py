@@ -16,7 +16,7 @@ def test_the_file_holds_a_hash_never_the_secret(tmp_path: Path) -> None:
     key_id, secret = token.split("$")
     assert key_id == str(key.key_id) == "1"
     assert secret not in path.read_text()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert KeyStore(path).authenticate(token) == 17
     assert KeyStore(path).authenticate(f"{key_id}${secret[:-1]}0") is None
 

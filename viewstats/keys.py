@@ -58,7 +58,9 @@ def _write_keys(path: Path, keys: list[ApiKey]) -> None:
             out.write(body)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
+        # Hashes of 256-bit secrets reveal nothing; readable, so servers running as another
+        # user (a container's) can load a file that `keys create` wrote.
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -125,7 +127,7 @@ class KeyStore:
         if time.monotonic() - self._checked >= RELOAD_INTERVAL_S:
             self._reload_if_changed()
         key_id, sep, secret = token.partition("$")
-        if not sep or not key_id.isdigit() or len(key_id) > 18:
+        if not sep or not (key_id.isascii() and key_id.isdigit()) or len(key_id) > 18:
             return None
         key = self._active.get(int(key_id))
         if key is None or not hmac.compare_digest(key.secret_sha256, _hash(secret)):

@@ -77,8 +77,9 @@ class EmbeddedStorage:
                 conn.query(sql + _settings_clause(settings))
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
-        for listener in self._listeners:
-            listener(None, None)
+            finally:
+                # Also on failure: a statement may have written part of its data.
+                self._announce(None, None)
 
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
@@ -98,10 +99,15 @@ class EmbeddedStorage:
                     inserter.finish()
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
-        for listener in self._listeners:
-            listener(table, columns)
+            finally:
+                self._announce(table, columns)
         # rows_written would also count the rows the materialized views wrote.
         return len(next(iter(columns.values()), ()))
+
+    def _announce(self, table: str | None,
+                  columns: Mapping[str, Sequence[object]] | None) -> None:
+        for listener in self._listeners:
+            listener(table, columns)
 
     def watch_writes(self, listener: WriteListener) -> bool:
         # One process owns a chDB path, so every write goes through this object.
