@@ -80,8 +80,10 @@ class PartitionBatcher:
     def add(self, messages: Sequence[Message], now: float) -> list[Batch]:
         """Take messages in offset order; return the batches this completed."""
         done, i, end = [], 0, len(messages)
-        while i < end and messages[i].offset < self._next:
-            i += 1  # already covered by a committed or cut range
+        # Already held: in a committed or cut range, or in the open batch (after a rewind).
+        held = self._open.last if self._open and self._open.messages else self._next - 1
+        while i < end and messages[i].offset <= held:
+            i += 1
         while i < end:
             batch = self._open or self._start(now)
             if self._cut_at is None:

@@ -129,16 +129,19 @@ class Consumer:
     async def _take(self, fetched: dict[TopicPartition, list[Any]],
                     generation: int) -> list[Batch]:
         done: list[Batch] = []
+        taken = set()
         for tp, messages in fetched.items():
-            batcher = self._batchers.get(tp)
+            batcher = self._batchers.get(tp) if generation == self._generation else None
             if batcher is None and generation == self._generation:
                 batcher = await self._own(tp, messages[0].offset)
             if batcher is None or generation != self._generation:
-                break  # revoked meanwhile: the rest is stale, the new owner reads it again
+                break  # a rebalance came between: the rest is fetched again, see _rewind
+            taken.add(tp)
             self.stats.consumed += len(messages)
             done += batcher.add(messages, time.monotonic())
             if (end := self._kafka.highwater(tp)) is not None:
                 CONSUMER_LAG.labels(str(tp.partition)).set(max(0, end - messages[-1].offset - 1))
+        await self._rewind([tp for tp in fetched if tp not in taken])
         done += self._cut_fullest(time.monotonic())
         # While the writer is busy a batch cut now would only wait; letting it grow a while
         # makes fewer, cheaper inserts without holding any partition's events back for long.
@@ -146,6 +149,23 @@ class Consumer:
         age = self._batch_age * (1 if idle else BUSY_AGE_FACTOR)
         return done + [b for b in (p.due(time.monotonic(), age) for p in self._batchers.values())
                        if b is not None]
+
+    async def _rewind(self, partitions: list[TopicPartition]) -> None:
+        """Fetch dropped records again, from the committed offset (the log's start when none).
+
+        Records fetched across a rebalance may come from before or after the new assignment;
+        the fetch position has moved past them either way, so dropping them without a rewind
+        would skip them. Batchers ignore offsets they already hold.
+        """
+        assigned = self._kafka.assignment()
+        for tp in partitions:
+            if tp not in assigned:
+                continue
+            committed = await self._kafka.committed(tp)
+            if committed is None:
+                await self._kafka.seek_to_beginning(tp)
+            else:
+                self._kafka.seek(tp, committed)
 
     async def _own(self, tp: TopicPartition, first_fetched: int) -> PartitionBatcher | None:
         generation = self._generation

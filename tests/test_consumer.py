@@ -101,6 +101,17 @@ def test_a_recorded_range_ends_at_its_last_offset_even_when_that_message_is_gone
     assert batcher.pending == 1
 
 
+def test_messages_fetched_again_after_a_rewind_are_taken_once() -> None:
+    batcher = PartitionBatcher("t", 0, 10, None, max_messages=100)
+    assert batcher.add(_records(range(10, 16)), now=0.0) == []  # open: 10-15
+    assert batcher.add(_records(range(12, 20)), now=0.1) == []  # 12-15 again after a rewind
+    assert batcher.pending == 10
+    cut = batcher.cut_now(0.2)
+    assert cut is not None and _ranges([cut]) == [(10, 19, 8, 2)]
+    assert batcher.add(_records(range(10, 21)), now=0.3) == []  # all but 20 already cut
+    assert batcher.pending == 1
+
+
 def _counts(storage: Storage, client_id: int) -> dict[str, int]:
     rows = storage.query("SELECT country, sum(views) FROM views_by_country_daily "
                          "WHERE client_id = {c:UInt32} GROUP BY country", {"c": client_id})
