@@ -69,7 +69,7 @@ class AnswerCache:
             return  # bookkeeping tables never change an answer
         with self._lock:
             self._writes += 1
-            if columns is None:
+            if columns is None or not {"ts", "client_id"} <= columns.keys():
                 self._all_written = self._writes
                 self._answers.clear()
                 self._by_client.clear()

@@ -47,6 +47,9 @@ def test_an_answer_read_before_a_write_of_its_client_is_not_stored() -> None:
     cache.store(KEY, [("AU", 1)], cache.begin())
     cache.on_write(None, None)  # DDL, TRUNCATE, INSERT ... SELECT: anything may change
     assert cache.get(KEY) is None
+    cache.store(KEY, [("AU", 1)], cache.begin())
+    cache.on_write("player_events", {"view_id": ["x"]})  # a block it cannot place
+    assert cache.get(KEY) is None
 
 
 def test_the_oldest_answers_go_first_past_the_bound() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -25,7 +24,7 @@ import pytest
 
 from tests.support.api import COUNTRIES
 from tests.support.kafka import create_topic
-from tests.support.processes import VIEWSTATS, free_port, serving, viewstats
+from tests.support.processes import VIEWSTATS, free_port, serving, stop, viewstats
 from tests.support.server_mode import DOCKER, clickhouse_url, kafka_container
 
 pytestmark = [pytest.mark.chdb, pytest.mark.kafka, pytest.mark.slow]
@@ -55,12 +54,7 @@ def _consumer(data_dir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[
     try:
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=60)
     assert proc.returncode == 0, f"a consumer did not stop cleanly on SIGTERM: see {log.name}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support.processes import free_port, wait_for_http
+from tests.support.processes import free_port, stop, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
 SLOTS = 4  # statements run at once: a small pool, as DESIGN §9 asks
@@ -214,12 +213,7 @@ def endpoint(path: Path, log: Path) -> Iterator[str]:
         wait_for_http(url + "/ping", proc)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def main() -> None:

@@ -98,9 +98,10 @@ class EmbeddedStorage:
                     inserter.append(body)
                     inserter.finish()
             except Exception as exc:
+                # Part of it may have landed (a materialized view failing after the table).
+                self._announce(None, None)
                 raise StorageError(str(exc)) from exc
-            finally:
-                self._announce(table, columns)
+        self._announce(table, columns)
         # rows_written would also count the rows the materialized views wrote.
         return len(next(iter(columns.values()), ()))
 
