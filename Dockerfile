@@ -7,7 +7,7 @@
 # runs, so the image holds exactly the pinned releases and their licences.
 FROM node:22-slim AS geoip
 WORKDIR /src
-COPY scripts/fetch_geoip.sh scripts/fetch_player_assets.sh scripts/
+COPY scripts/npm_files.sh scripts/fetch_geoip.sh scripts/fetch_player_assets.sh scripts/
 RUN bash scripts/fetch_geoip.sh /geoip && bash scripts/fetch_player_assets.sh /player-assets
 
 FROM python:3.11-slim
