@@ -30,11 +30,12 @@ from ingest.batches import Batch, PartitionBatcher
 from ingest.dedup import DEFAULT_CAPACITY, RecentEvents
 from ingest.wire import TOPIC
 from viewstats.metrics import CONSUMER_LAG
+from viewstats.settings import Settings
 from viewstats.storage import Storage
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP = "viewstats-consumers"
+DEFAULT_GROUP = Settings.consumer_group
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_MS = 200
 QUEUE_BATCHES = 2  # cut batches waiting for the writer; with the open ones, bounds memory

@@ -11,9 +11,9 @@ import re
 import orjson
 
 from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
+from viewstats.settings import Settings
 
-TOPIC = "player-events"
-DLQ_TOPIC = "player-events-dlq"
+TOPIC = Settings.kafka_topic  # the default; VIEWSTATS_TOPIC names another
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 

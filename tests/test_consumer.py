@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from ingest import wire
 from ingest.batch_writer import BatchWriter
 from ingest.batches import Batch, PartitionBatcher
-from ingest.consumer import Consumer
+from ingest.consumer import DEFAULT_BATCH_MS, Consumer
 from ingest.events import PlayerEvent
 from ingest.kafka_sink import KafkaSink
 from tests.support.database import fresh_client_id
@@ -196,6 +196,16 @@ async def _consume(consumer: Consumer, done: Callable[[], Awaitable[None]]) -> N
     await task
 
 
+async def _drain(storage: Storage, bootstrap: str, topic: str, group: str, partitions: int, *,
+                 batch_rows: int, batch_ms: int = DEFAULT_BATCH_MS) -> Consumer:
+    """A new group member consuming `topic` until everything produced is committed."""
+    consumer = Consumer(storage, bootstrap, topic=topic, group_id=group, batch_rows=batch_rows,
+                        batch_ms=batch_ms)
+    async with Progress(bootstrap, topic, group, partitions) as progress:
+        await _consume(consumer, progress.drained)
+    return consumer
+
+
 @pytest.mark.chdb
 @pytest.mark.kafka
 def test_counts_every_view_exactly_once(kafka: KafkaBroker, storage: Storage) -> None:
@@ -207,11 +217,7 @@ def test_counts_every_view_exactly_once(kafka: KafkaBroker, storage: Storage) ->
     async def scenario() -> Consumer:
         await create_topic(kafka.bootstrap, topic, partitions=3)
         await _produce(kafka.bootstrap, topic, events)
-        consumer = Consumer(storage, kafka.bootstrap, topic=topic, group_id=group,
-                            batch_rows=1000)
-        async with Progress(kafka.bootstrap, topic, group, 3) as progress:
-            await _consume(consumer, progress.drained)
-        return consumer
+        return await _drain(storage, kafka.bootstrap, topic, group, 3, batch_rows=1000)
 
     consumer = asyncio.run(scenario())
     for client in clients:
@@ -281,10 +287,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(kafka: KafkaBroker,
     async def scenario() -> tuple[Consumer, list[Any]]:
         await create_topic(kafka.bootstrap, topic, partitions=2)
         await produce()
-        consumer = Consumer(storage, kafka.bootstrap, topic=topic, group_id=group,
-                            batch_rows=100)
-        async with Progress(kafka.bootstrap, topic, group, 2) as progress:
-            await _consume(consumer, progress.drained)
+        consumer = await _drain(storage, kafka.bootstrap, topic, group, 2, batch_rows=100)
         return consumer, await dead_letters()
 
     consumer, letters = asyncio.run(scenario())
@@ -311,11 +314,7 @@ def test_a_repeated_watch_counts_once_and_init_start_never(kafka: KafkaBroker,
     async def scenario() -> Consumer:
         await create_topic(kafka.bootstrap, topic, partitions=2)
         await _produce(kafka.bootstrap, topic, events, chunk=150)
-        consumer = Consumer(storage, kafka.bootstrap, topic=topic, group_id=group,
-                            batch_rows=120)
-        async with Progress(kafka.bootstrap, topic, group, 2) as progress:
-            await _consume(consumer, progress.drained)
-        return consumer
+        return await _drain(storage, kafka.bootstrap, topic, group, 2, batch_rows=120)
 
     consumer = asyncio.run(scenario())
     assert _counts(storage, client) == _expected(views)
@@ -410,10 +409,8 @@ def test_a_replay_after_a_crash_rebuilds_the_recorded_range(
             await crashed.run()
         # Cut by size alone, the replay would take 0-1199 as one batch: only the recorded
         # range makes it rebuild 300-599 and reuse that batch's token.
-        replay = Consumer(storage, kafka.bootstrap, topic=topic, group_id=group,
-                          batch_rows=5000, batch_ms=1000)
-        async with Progress(kafka.bootstrap, topic, group, 1) as progress:
-            await _consume(replay, progress.drained)
+        await _drain(storage, kafka.bootstrap, topic, group, 1, batch_rows=5000,
+                     batch_ms=1000)
 
     asyncio.run(scenario())
     assert _counts(storage, client) == _expected(events)
