@@ -29,7 +29,7 @@ from ingest.client_ip import viewer_ip
 from ingest.events import PlayerEvent
 from ingest.geoip import UNKNOWN_COUNTRY, CountryResolver
 from ingest.sink import EventSink
-from ingest.validation import BodyError, parse_body, validate
+from ingest.validation import BodyError, capped_errors, parse_body, validate
 from query_api.responses import error_response, json_response
 from viewstats.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from viewstats.settings import IPNetwork
@@ -136,7 +136,8 @@ class Collector:
                 return error_response(503, ["events could not be stored, retry"], _CORS)
             EVENTS_ACCEPTED.inc(len(events))
         if errors:
-            return json_response({"accepted": len(events), "errors": errors}, 400, _CORS)
+            return json_response({"accepted": len(events), "errors": capped_errors(errors)},
+                                 400, _CORS)
         return json_response({"accepted": len(events)}, 202, _CORS)
 
     async def _read_body(self, request: Request) -> bytes | None:

@@ -14,7 +14,14 @@ import orjson
 
 from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
 
-MAX_EVENTS = 1000
+# The collector's byte limit (collector.MAX_BODY) is 64 KiB because sendBeacon and keepalive
+# fetch refuse more than that in flight, so this limit must be reachable inside it. A typical
+# event is 128 bytes (a 20-character video_id, a UUID, a short client_id, no white space),
+# 129 with its comma in an array: 500 take 64,501 of the 65,536 bytes, while 1000 never fit.
+MAX_EVENTS = 500
+# A request reports at most this many errors, then how many more it left out: otherwise a
+# body of empty objects (5 errors each) gets an answer many times its own size.
+MAX_ERRORS = 20
 MAX_VIDEO_ID = 256
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -42,6 +49,13 @@ def parse_body(body: bytes) -> list[object]:
     if not 1 <= len(doc) <= MAX_EVENTS:
         raise BodyError(f"body: an array must hold 1 to {MAX_EVENTS} events, got {len(doc)}")
     return doc
+
+
+def capped_errors(errors: list[str]) -> list[str]:
+    """The first `MAX_ERRORS` of `errors`, plus one entry counting the rest if there are any."""
+    if len(errors) <= MAX_ERRORS:
+        return errors
+    return [*errors[:MAX_ERRORS], f"... and {len(errors) - MAX_ERRORS} more errors"]
 
 
 def validate(raw: object, index: int, *, ts_ms: int, country: str,

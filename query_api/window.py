@@ -16,10 +16,12 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_LENGTH = 40
 
+# re.ASCII: a str pattern's \d also matches full-width and Arabic-Indic digits, and int()
+# would read them, so a full-width 2024-05-01 would pass as a date no client means to send.
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
     r"(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d{1,9}))?)?"
-    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?)?")
+    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?)?", re.ASCII)
 _NS_PER_MS = 1_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from ipaddress import ip_network
 
@@ -13,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message, Scope
 
-from ingest.collector import Collector, request_host
+from ingest.collector import MAX_BODY, Collector, request_host
 from ingest.events import PlayerEvent
 from ingest.geoip import CountryResolver
 from tests.support.geoip_fixture import write_test_mmdb
@@ -219,8 +220,8 @@ def test_a_client_gone_mid_body_is_no_error(app: Starlette, sink: RecordingSink,
         (b"", "body: not valid JSON"),
         (b'{"event": "watch",', "body: not valid JSON"),
         (b'"watch"', "body: must be a JSON object or an array of objects"),
-        (b"[]", "body: an array must hold 1 to 1000 events, got 0"),
-        (orjson.dumps([{}] * 1001), "body: an array must hold 1 to 1000 events, got 1001"),
+        (b"[]", "body: an array must hold 1 to 500 events, got 0"),
+        (orjson.dumps([{}] * 501), "body: an array must hold 1 to 500 events, got 501"),
     ],
 )
 def test_a_body_that_is_not_a_batch_is_refused(app: Starlette, sink: RecordingSink,
@@ -230,13 +231,57 @@ def test_a_body_that_is_not_a_batch_is_refused(app: Starlette, sink: RecordingSi
     assert sink.batches == []
 
 
-def test_a_full_batch_of_1000_is_accepted(sink: RecordingSink,
-                                          resolver: CountryResolver) -> None:
-    # 1000 events need ~95 KB, more than the default 64 KiB: the two limits are separate.
-    app = build_app(Collector(sink, resolver, TRUSTED, max_body=256 * 1024).routes())
-    docs = [event(video_id=f"v{i}") for i in range(1000)]
-    assert post(app, docs).json() == {"accepted": 1000}
-    assert len(sink.events) == 1000
+def realistic(count: int) -> list[dict[str, object]]:
+    """Events as players send them: 20-character video ids, each view a fresh random UUID."""
+    return [event(video_id=f"episode-{i:06d}-1080p", view_id=str(uuid.uuid4()))
+            for i in range(count)]
+
+
+def test_a_full_batch_of_realistic_events_fits_the_byte_limit(app: Starlette,
+                                                              sink: RecordingSink) -> None:
+    docs = realistic(500)
+    assert all(len(str(doc["video_id"])) == 20 for doc in docs)
+    assert len(orjson.dumps(docs)) <= MAX_BODY  # the array limit is reachable in a beacon
+    response = post(app, docs)
+    assert (response.status_code, response.json()) == (202, {"accepted": 500})
+    assert [e.view_id for e in sink.events] == [doc["view_id"] for doc in docs]
+
+
+def test_one_event_over_the_limit_is_refused_by_count(app: Starlette,
+                                                      sink: RecordingSink) -> None:
+    docs = realistic(501)
+    assert len(orjson.dumps(docs)) <= MAX_BODY  # so it is the count that refuses it, not 413
+    response = post(app, docs)
+    assert (response.status_code, response.json()) == (
+        400, {"data": [], "errors": ["body: an array must hold 1 to 500 events, got 501"]})
+    assert sink.batches == []
+
+
+def test_the_error_list_is_capped(app: Starlette, sink: RecordingSink) -> None:
+    body = orjson.dumps([{}] * 500)
+    response = post_raw(app, body)
+    assert response.status_code == 400
+    assert len(response.content) < 4096  # uncapped, 2500 errors took ~90 KB
+    errors = response.json()["errors"]
+    assert response.json()["accepted"] == 0
+    assert errors[:2] == ["events[0].event: is required", "events[0].client_id: is required"]
+    assert len(errors) == 21
+    assert errors[-1] == "... and 2480 more errors"  # 500 objects x 5 missing fields - 20
+    assert sink.batches == []
+
+
+def test_a_capped_error_list_still_stores_the_good_events(app: Starlette,
+                                                          sink: RecordingSink) -> None:
+    docs: list[object] = []
+    for i in range(60):
+        docs += [event(video_id=f"good-{i}"), event(type="movie")]
+    response = post(app, docs)
+    assert response.status_code == 400
+    assert response.json()["accepted"] == 60
+    errors = response.json()["errors"]
+    assert errors[0] == "events[1].type: must be one of vod, live, playlist"
+    assert errors[-1] == "... and 40 more errors"
+    assert [e.video_id for e in sink.events] == [f"good-{i}" for i in range(60)]
 
 
 def test_good_events_of_a_mixed_batch_are_stored(app: Starlette, sink: RecordingSink) -> None:

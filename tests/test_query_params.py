@@ -42,6 +42,10 @@ def client(storage: Storage, tmp_path: Path) -> tuple[TestClient, dict[str, str]
     (f"date_from={GOOD}&date_to={GOOD}&type=vod&type=live",
      "type: query param is set more than once"),
     ("date_from=%00&date_to=%ff", "date_from: invalid ISO 8601 date-time"),
+    # Full-width and Arabic-Indic digits, which int() would read as 2024 and 01.
+    (f"date_from=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%94-05-01&date_to={GOOD}",
+     "date_from: invalid ISO 8601 date-time"),
+    (f"date_from={GOOD}&date_to=2024-05-%D9%A0%D9%A1", "date_to: invalid ISO 8601 date-time"),
 ])
 def test_bad_input_is_a_400_naming_the_parameter(
         client: tuple[TestClient, dict[str, str]], query: str, error: str) -> None:

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from ingest.events import PlayerEvent
-from ingest.validation import MAX_EVENTS, BodyError, parse_body, validate
+from ingest.validation import MAX_ERRORS, MAX_EVENTS, BodyError, capped_errors, parse_body, validate
 
 VIEW_ID = "3f2b8c1e-9d4a-4f6b-8a2c-1e5d7b9f0a3c"
 GOOD = {"event": "watch", "client_id": 17, "video_id": "v-8812", "type": "vod",
@@ -123,10 +123,18 @@ def test_parse_body_takes_one_object_or_an_array() -> None:
 
 
 def test_parse_body_takes_up_to_the_event_limit() -> None:
-    assert MAX_EVENTS == 1000
-    assert len(parse_body(orjson.dumps([GOOD] * 1000))) == 1000
-    with pytest.raises(BodyError, match=r"1 to 1000 events, got 1001"):
-        parse_body(orjson.dumps([GOOD] * 1001))
+    assert MAX_EVENTS == 500
+    assert len(parse_body(orjson.dumps([GOOD] * 500))) == 500
+    with pytest.raises(BodyError, match=r"1 to 500 events, got 501"):
+        parse_body(orjson.dumps([GOOD] * 501))
+
+
+def test_errors_are_capped_with_a_count_of_the_rest() -> None:
+    few = [f"e{i}" for i in range(MAX_ERRORS)]
+    assert capped_errors(few) == few
+    many = [f"e{i}" for i in range(MAX_ERRORS + 4980)]
+    assert capped_errors(many) == [*many[:MAX_ERRORS], "... and 4980 more errors"]
+    assert capped_errors([]) == []
 
 
 @pytest.mark.parametrize(
@@ -136,7 +144,7 @@ def test_parse_body_takes_up_to_the_event_limit() -> None:
         (b"{", "not valid JSON"),
         (b"{'event': 'watch'}", "not valid JSON"),
         (b"\xff\xfe{}", "not valid JSON"),
-        (b"[]", "1 to 1000 events, got 0"),
+        (b"[]", "1 to 500 events, got 0"),
         (b'"watch"', "must be a JSON object or an array"),
         (b"17", "must be a JSON object or an array"),
         (b"null", "must be a JSON object or an array"),

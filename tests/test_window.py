@@ -45,6 +45,23 @@ def test_bad_values_name_the_parameter(date_from: str, date_to: str, message: st
         parse_window(date_from, date_to)
 
 
+@pytest.mark.parametrize("value", [
+    "\uff12\uff10\uff12\uff14-05-01",  # full-width 2024
+    "\u0662\u0660\u0662\u0664-\u0660\u0665-\u0660\u0661",  # Arabic-Indic 2024-05-01
+    "\u06f2\u06f0\u06f2\u06f4-05-01",  # Extended Arabic-Indic (Persian) 2024
+    "\u0968\u0966\u0968\u096a-05-01",  # Devanagari 2024
+    "2024-05-0\uff11",
+    "2024-05-01T\u0661\u0662:00:00Z",
+    "2024-05-01T12:00:00.\u0665Z",
+    "2024-05-01T12:00:00+\u0660\u0665:30",
+])
+def test_only_ascii_digits_are_digits(value: str) -> None:
+    for date_from, date_to, name in ((value, "2024-06-01", "date_from"),
+                                     ("2024-04-01", value, "date_to")):
+        with pytest.raises(WindowError, match=f"^{name}: invalid ISO 8601 date-time"):
+            parse_window(date_from, date_to)
+
+
 def test_one_ms_window_at_the_end_of_the_supported_range() -> None:
     window = parse_window("2099-12-31T23:59:59.999Z", "2099-12-31T23:59:59.999Z")
     assert window.end_ms - window.start_ms == 1
