@@ -78,6 +78,30 @@ def test_a_changed_key_file_is_read_once_the_reload_interval_passes(
 
 
 @pytest.mark.chdb
+@pytest.mark.parametrize("broken", [b"{}", b"[]", b'{"keys": [', b"\xff\xfe\x00"])
+def test_a_broken_key_file_is_401_for_every_key_never_500(
+        storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        broken: bytes) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
+    keys = tmp_path / "keys"
+    _, token = create_key(keys, fresh_client_id())
+    headers = {"Authorization": f"apikey {token}"}
+    client = query_client(storage, keys)
+    assert client.get(COUNTRIES, params=WINDOW, headers=headers).status_code == 200
+    good = keys.read_bytes()
+    keys.write_bytes(broken)
+    now[0] += keys_module.RELOAD_INTERVAL_S
+    response = client.get(COUNTRIES, params=WINDOW, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["data"] == [] and response.json()["errors"]
+    assert response.headers["www-authenticate"] == "apikey"
+    keys.write_bytes(good)
+    now[0] += keys_module.RELOAD_INTERVAL_S
+    assert client.get(COUNTRIES, params=WINDOW, headers=headers).status_code == 200
+
+
+@pytest.mark.chdb
 @pytest.mark.slow
 def test_keys_made_and_revoked_while_the_server_runs_take_effect(tmp_path: Path) -> None:
     """The real processes: `keys create`/`revoke` against a running `viewstats run`."""
