@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -32,8 +31,7 @@ from viewstats.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
 from viewstats.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)  # well inside the consumer's rebalance timeout
+RETRY_FIRST_S, RETRY_MAX_S = 0.25, 4.0  # between store attempts while the database fails
 
 
 @dataclass
@@ -53,6 +51,7 @@ class BatchWriter:
         self._dlq_topic, self._dedup, self.stats = dlq_topic, dedup, stats
         self._lock = asyncio.Lock()  # held while a batch is written
         self._commits: dict[TopicPartition, asyncio.Task[None]] = {}  # in flight
+        self._stopping = False
 
     async def run(self, queue: asyncio.Queue[Batch | None]) -> None:
         """Write the queued batches until None; batches of revoked partitions are skipped."""
@@ -83,7 +82,9 @@ class BatchWriter:
         if batch.rejected:
             await self._dead_letter(batch)
         started = time.monotonic()
-        rows = await _retrying(self._store, batch)
+        rows = await self._stored(batch)
+        if rows is None:
+            return
         self.stats.store_seconds += time.monotonic() - started
         INSERT_SECONDS.observe(time.monotonic() - started)
         BATCH_ROWS.observe(len(rows))
@@ -105,6 +106,30 @@ class BatchWriter:
         await asyncio.gather(*sends)
         self.stats.dead_lettered += len(sends)
         DEAD_LETTERED.inc(len(sends))
+
+    def stop_retrying(self) -> None:
+        """Give up on a batch the database refuses, instead of retrying it until it takes it:
+        the consumer is stopping, and whoever owns the partition next replays the batch."""
+        self._stopping = True
+
+    async def _stored(self, batch: Batch) -> list[PlayerEvent] | None:
+        """The rows stored, retrying while the database fails (a read-only or full disk, a
+        server away), for as long as the partition is ours: nothing is committed past a batch
+        that is not stored. None if the partition was revoked or the consumer stops first:
+        then no later batch of it is written here either, and its next owner replays it.
+        """
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                return await asyncio.to_thread(self._store, batch)
+            except StorageError as exc:
+                # The storage's health logs the burst once and flips /readyz.
+                log.debug("storing %d-%d failed: %s", batch.first, batch.last, exc)
+                if batch.owner.revoked or self._stopping:
+                    batch.owner.revoked = True
+                    return None
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RETRY_MAX_S)
 
     def _store(self, batch: Batch) -> list[PlayerEvent]:
         """In a worker thread, one hop: record the range, insert the rows not seen before.
@@ -137,14 +162,3 @@ class BatchWriter:
             # Nothing more of this partition may be recorded here.
             batch.owner.revoked = True
             log.warning("%s: commit of %d-%d failed: %s", tp, batch.first, batch.last, exc)
-
-
-async def _retrying(fn: Callable[..., T], *args: Any) -> T:
-    """Run an idempotent storage call in a thread, retrying while the database fails."""
-    for delay in RETRY_DELAYS:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except StorageError as exc:
-            log.warning("%s failed, retrying in %.2f s: %s", fn.__name__, delay, exc)
-            await asyncio.sleep(delay)
-    return await asyncio.to_thread(fn, *args)

@@ -6,7 +6,8 @@ Answers:
 * 400 ``{"accepted": N, "errors": [...]}``: some events were bad; the N good ones are durable.
 * 400 / 413 / 415 ``{"data": [], "errors": [...]}``: the request as a whole was refused (not
   JSON or not a batch of events, larger than `max_body`, wrong Content-Type); nothing is stored.
-* 503 ``{"data": [], "errors": [...]}``: the sink could not store the events; retry.
+* 503 ``{"data": [], "errors": [...]}`` with ``Retry-After``: the sink could not store the
+  events (a read-only or full disk, an unreachable broker); nothing of the request counts.
 
 Every answer allows any origin, because the player page is usually on a customer's site. Beacons
 (`navigator.sendBeacon` with a string, sent as text/plain) need no preflight; `fetch` with
@@ -33,6 +34,8 @@ from ingest.validation import BodyError, capped_errors, parse_body, validate
 from query_api.responses import error_response, json_response
 from viewstats.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from viewstats.settings import IPNetwork
+from viewstats.storage import StorageError
+from viewstats.storage.write_health import RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ _MEDIA_TYPES = frozenset({"text/plain", "application/json"})
 _CORS = {"Access-Control-Allow-Origin": "*"}
 # A client still sending a body we refused would otherwise be read to its end by the server.
 _CORS_CLOSE = {**_CORS, "Connection": "close"}
+_RETRY = {**_CORS, "Retry-After": str(RETRY_AFTER_S)}
 _PREFLIGHT = {
     **_CORS,
     "Access-Control-Allow-Methods": "POST",
@@ -130,10 +134,11 @@ class Collector:
         if events:
             try:
                 await self._sink.submit(events)
-            except Exception:
+            except Exception as exc:
                 EVENTS_REJECTED.labels("unavailable").inc(len(events))
-                log.exception("could not store %d events; answered 503", len(events))
-                return error_response(503, ["events could not be stored, retry"], _CORS)
+                if not isinstance(exc, StorageError):  # the storage logs its own, once a burst
+                    log.exception("could not store %d events; answered 503", len(events))
+                return error_response(503, ["events could not be stored, retry"], _RETRY)
             EVENTS_ACCEPTED.inc(len(events))
         if errors:
             return json_response({"accepted": len(events), "errors": capped_errors(errors)},

@@ -103,6 +103,8 @@ class Consumer:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._writer is not None:
+            self._writer.stop_retrying()
         if self._kafka is not None:
             await self._finished.wait()
 

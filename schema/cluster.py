@@ -35,6 +35,7 @@ SHARDING_KEYS = {
     "views_by_country_hourly": "cityHash64(client_id)",
     "views_by_country_daily": "cityHash64(client_id)",
     "consumer_batches": "cityHash64(topic, partition)",  # read by exact (topic, partition)
+    "write_probe": "rand()",  # never read
 }
 LOCAL_SUFFIX = "_local"
 

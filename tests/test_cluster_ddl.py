@@ -20,6 +20,7 @@ from schema.cluster import (
 )
 from schema.migrations import load_migrations
 from viewstats.storage import Params, QuerySettings, Row, WriteListener
+from viewstats.storage.write_health import WriteHealth
 
 CLUSTER = "views_cluster"
 STATEMENTS = [s for _, statements in cluster_statements(CLUSTER) for s in statements]
@@ -114,6 +115,7 @@ class RecordingStorage:
     def __init__(self) -> None:
         self.commands: list[str] = []
         self.versions: list[int] = []
+        self.health = WriteHealth(lambda: None)
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:

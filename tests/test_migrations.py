@@ -14,7 +14,7 @@ from tests.support.processes import serving, viewstats
 
 TABLES = {"schema_migrations", "player_events", "views_by_country_hourly",
           "views_by_country_daily", "views_by_country_hourly_mv", "views_by_country_daily_mv",
-          "consumer_batches"}
+          "consumer_batches", "write_probe"}
 
 # Runs in its own process: this test process already holds the session's chDB path.
 _INSPECT = """

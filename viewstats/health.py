@@ -20,8 +20,10 @@ CHECK_TIMEOUT_S = 2.0
 
 
 def database_check(storage: Storage) -> Check:
+    """The database answers, and this process's writes are not failing."""
     async def check() -> None:
         await run_in_threadpool(storage.query, "SELECT 1")
+        storage.health.check()
     return check
 
 

@@ -4,7 +4,7 @@
 
 A process of its own, since a process holds one chDB path. It answers what clickhouse-connect
 1.12 sends as a server would: the statement in the body or the `query` parameter (then the body
-is an INSERT's data, streamed into chDB's inserter, rows written reported in
+is an INSERT's data, run with the statement, rows written reported in
 X-ClickHouse-Summary); `param_<name>` bound parameters; every other parameter a setting, SET on a
 chDB connection of the request's own (settings belong to the query context, not its text:
 SETTINGS appended to a CREATE TABLE would be table settings); `Content-Encoding: lz4` bodies (an
@@ -172,14 +172,12 @@ class Engine:
 def _run(conn: Any, data: bytes, bound: dict[str, str],
          default_format: str) -> tuple[bytes, dict[str, str]]:
     """Run one statement; return its output and a summary in the server's shape (strings)."""
-    if match := _INSERT_DATA.match(data):
-        statement, fmt = match[1].decode(), match[2].decode()
-        with conn.send_insert(statement, fmt) as inserter:
-            if rest := data[match.end():]:
-                inserter.append(rest)
-            result = inserter.finish()
-        return b"", {"written_rows": str(result.rows_written),
-                     "written_bytes": str(result.bytes_written)}
+    if _INSERT_DATA.match(data):
+        # The data rides in the statement, as a server parses it: chDB's streaming inserter
+        # (send_insert) reports success when the write itself failed.
+        result = conn.query(data)
+        return b"", {"written_rows": str(result.rows_written()),
+                     "written_bytes": str(result.bytes_written())}
     result = conn.query(data.decode(), default_format, params=bound)
     return result.bytes() or b"", {
         "read_rows": str(result.rows_read()), "read_bytes": str(result.bytes_read()),

@@ -6,10 +6,12 @@ layer never formats values into SQL text.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from viewstats.settings import Settings
+from viewstats.storage.write_health import WriteHealth
 
 Row = tuple[Any, ...]
 Params = Mapping[str, str | int]
@@ -25,7 +27,12 @@ class StorageError(RuntimeError):
     """The database rejected a statement or could not be reached."""
 
 
+PROBE_TABLE = "write_probe"
+
+
 class Storage(Protocol):
+    health: WriteHealth  # every insert's outcome
+
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
         """Run a SELECT and return its rows (UInt64 as int, dates as ISO text)."""
@@ -47,6 +54,22 @@ class Storage(Protocol):
         (the embedded engine: no other process can open its data path)."""
 
     def close(self) -> None: ...
+
+
+def verify_written(table: str, expected: int, reported: int) -> None:
+    """Raise unless the engine reports at least the block's rows as written.
+
+    What it reports includes the materialized views' rows (and, on the embedded engine, a
+    block dropped as a duplicate), so fewer than the block's own rows means rows went missing.
+    """
+    if reported < expected:
+        raise StorageError(f"{table}: the engine reports {reported} of {expected} rows written")
+
+
+def probe_write(storage: Storage) -> None:
+    """A one-row insert that shows whether the database takes writes (see WriteHealth)."""
+    storage.insert(PROBE_TABLE, {"at": [time.time_ns() // 1_000_000]},
+                   {"insert_deduplicate": 0}, millis=("at",))
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -8,7 +8,16 @@ from typing import Any
 
 import clickhouse_connect
 
-from viewstats.storage import Params, QuerySettings, Row, StorageError, WriteListener
+from viewstats.storage import (
+    Params,
+    QuerySettings,
+    Row,
+    StorageError,
+    WriteListener,
+    probe_write,
+    verify_written,
+)
+from viewstats.storage.write_health import WriteHealth
 
 # Rows as the Storage protocol gives them on every backend (chDB's JSON): text, not bytes or
 # uuid.UUID, for these types; dates are converted in `_plain`, as no text format exists for them.
@@ -25,6 +34,7 @@ def _plain(value: Any) -> Any:
 
 class ServerStorage:
     def __init__(self, url: str) -> None:
+        self.health = WriteHealth(lambda: probe_write(self))
         try:
             # No session id: without one the client is safe to share between threads.
             # Inserts return once stored, also through a cluster's Distributed tables (see
@@ -58,17 +68,24 @@ class ServerStorage:
         # clickhouse-connect writes integers into DateTime64 as raw ticks: ms for precision 3.
         del millis
         names = list(columns)
+        rows = len(columns[names[0]]) if names else 0
         try:
-            # The summary's written_rows would also count the materialized views' rows.
-            self._client.insert(table, [columns[n] for n in names], column_names=names,
-                                column_oriented=True, settings=dict(settings or {}))
+            summary = self._client.insert(table, [columns[n] for n in names], column_names=names,
+                                          column_oriented=True, settings=dict(settings or {}))
+            # A server reports 0 for a block it dropped as a duplicate of a tokened insert.
+            if "written_rows" in summary.summary \
+                    and "insert_deduplication_token" not in (settings or {}):
+                verify_written(table, rows, summary.written_rows)
         except Exception as exc:
+            self.health.failed(exc)
             raise StorageError(str(exc)) from exc
-        return len(columns[names[0]]) if names else 0
+        self.health.succeeded()
+        return rows
 
     def watch_writes(self, listener: WriteListener) -> bool:
         del listener  # other processes write to a server too: nothing here sees them all
         return False
 
     def close(self) -> None:
+        self.health.close()
         self._client.close()

@@ -15,11 +15,22 @@ from typing import Any
 import chdb
 import orjson
 
-from viewstats.storage import Params, QuerySettings, Row, StorageError, WriteListener
+from viewstats.storage import (
+    Params,
+    QuerySettings,
+    Row,
+    StorageError,
+    WriteListener,
+    probe_write,
+    verify_written,
+)
+from viewstats.storage.write_health import WriteHealth
 
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
 # bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.
 _SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers": 0}
+# A column the table lacks is a writer's bug, never data to drop silently.
+_INSERT_SETTINGS = {"input_format_skip_unknown_fields": 0}
 
 
 def _settings_clause(settings: QuerySettings | None) -> str:
@@ -40,6 +51,7 @@ class EmbeddedStorage:
         path.mkdir(parents=True, exist_ok=True)
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._listeners: list[WriteListener] = []
+        self.health = WriteHealth(lambda: probe_write(self))
         try:
             for _ in range(pool_size):
                 conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
@@ -89,21 +101,25 @@ class EmbeddedStorage:
         payload = {name: ([v / 1000 for v in values]  # type: ignore[operator]
                           if name in millis else values)
                    for name, values in columns.items()}
-        body = orjson.dumps(payload)
-        names = ", ".join(columns)
+        rows = len(next(iter(columns.values()), ()))
+        statement = (f"INSERT INTO {table} ({', '.join(columns)})"
+                     f"{_settings_clause({**_INSERT_SETTINGS, **(settings or {})})}"
+                     " FORMAT JSONColumns ")
         with self._connection() as conn:
             try:
-                with conn.send_insert(f"INSERT INTO {table} ({names})"
-                                      + _settings_clause(settings), "JSONColumns") as inserter:
-                    inserter.append(body)
-                    inserter.finish()
+                # The data rides in the statement: chDB's streaming inserter (send_insert)
+                # reports success, even rows written, when the write itself failed.
+                result = conn.query(statement.encode() + orjson.dumps(payload))
+                # Counts the materialized views' rows too, and a deduplicated block's.
+                verify_written(table, rows, result.rows_written())
             except Exception as exc:
                 # Part of it may have landed (a materialized view failing after the table).
                 self._announce(None, None)
+                self.health.failed(exc)
                 raise StorageError(str(exc)) from exc
+        self.health.succeeded()
         self._announce(table, columns)
-        # rows_written would also count the rows the materialized views wrote.
-        return len(next(iter(columns.values()), ()))
+        return rows
 
     def _announce(self, table: str | None,
                   columns: Mapping[str, Sequence[object]] | None) -> None:
@@ -116,6 +132,7 @@ class EmbeddedStorage:
         return True
 
     def close(self) -> None:
+        self.health.close()
         while True:
             try:
                 self._pool.get_nowait().close()
