@@ -30,6 +30,7 @@ from player.routes import media_routes, player_routes
 from query_api.app import EXCEPTION_HANDLERS, query_routes
 from schema.migrations import migrate
 from viewstats.health import Check, database_check, health_routes
+from viewstats.http_limits import HttpLimits, protocol_with
 from viewstats.keys import KeyStore
 from viewstats.metrics import metrics_endpoint
 from viewstats.settings import Settings, SettingsError
@@ -165,6 +166,8 @@ class _DrainingServer(uvicorn.Server):
 def _serve(app: Starlette, host: str, port: int) -> None:
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
+    # The protocol bounds header size, body size and read times (slowloris), as uvicorn does not.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
-                            proxy_headers=False, log_config=None)
+                            proxy_headers=False, log_config=None,
+                            http=protocol_with(HttpLimits()))
     _DrainingServer(config).run()
