@@ -1,1 +1,2 @@
-pytest_plugins = ["tests.support.database", "tests.support.kafka", "tests.support.browser"]
+pytest_plugins = ["tests.support.database", "tests.support.kafka", "tests.support.browser",
+                  "tests.support.faults"]

@@ -49,6 +49,7 @@ def _settings_clause(settings: QuerySettings | None) -> str:
 class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._listeners: list[WriteListener] = []
         self.health = WriteHealth(lambda: probe_write(self))

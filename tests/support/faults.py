@@ -1,0 +1,141 @@
+"""Real storage faults for tests: a read-only bind mount and a full tmpfs (root and `mount`).
+
+Tests using these are marked `faults`; CI runs as root. Without root they fail, naming why,
+rather than skip: a skipped fault test would hide the very loss it exists to catch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.markers import require_marker
+
+
+def _run(*command: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)}: exit {done.returncode}: {done.stderr.strip()}")
+
+
+def _mount(*args: str) -> None:
+    _run("mount", *args)
+
+
+def _umount(path: Path) -> None:
+    _run("umount", str(path))
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("fault tests mount file systems and need root (CI runs as root); "
+                    "deselect them with -m 'not faults'", pytrace=False)
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """`path` read-only for the block, under processes that have it open."""
+    _mount("--bind", str(path), str(path))
+    try:
+        # EBUSY while the engine holds a file open for writing through the new mount.
+        for attempt in range(100):
+            try:
+                _mount("-o", "remount,bind,ro", str(path))
+                break
+            except RuntimeError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.05)
+        yield
+    finally:
+        _umount(path)
+
+
+@contextmanager
+def tmpfs(path: Path, size_mb: int) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path))
+    try:
+        yield path
+    finally:
+        _run("umount", "--lazy", str(path))
+
+
+@contextmanager
+def full(path: Path) -> Iterator[None]:
+    """The file system holding `path` filled to its last byte for the block."""
+    filler = path / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True,
+                   timeout=120)  # ends with ENOSPC, by design
+    try:
+        assert os.statvfs(path).f_bavail == 0
+        yield
+    finally:
+        filler.unlink()
+
+
+class BeaconStream:
+    """Threads posting one new `watch` per request, as players do, until stopped.
+
+    `acked` holds the view ids answered 202; `refused` counts 503s, which must carry
+    Retry-After. Other answers are recorded in `unexpected`.
+    """
+
+    def __init__(self, base: str, client_id: int, threads: int = 4) -> None:
+        self.acked: set[str] = set()
+        self.refused = 0
+        self.unexpected: list[str] = []
+        self._base, self._client_id = base, client_id
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._send, daemon=True)
+                         for _ in range(threads)]
+
+    def __enter__(self) -> BeaconStream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _send(self) -> None:
+        with httpx.Client(base_url=self._base, timeout=30) as http:
+            while not self._stop.is_set():
+                view = str(uuid.uuid4())
+                response = http.post("/events", json={
+                    "event": "watch", "client_id": self._client_id, "video_id": "v-1",
+                    "type": "vod", "view_id": view})
+                with self._lock:
+                    if response.status_code == 202:
+                        self.acked.add(view)
+                    elif response.status_code == 503 and "retry-after" in response.headers:
+                        self.refused += 1
+                    else:
+                        self.unexpected.append(f"{response.status_code} {response.text}")
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self.acked), self.refused
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    require_marker(item, "faults", frozenset({"fault_root"}), "mounts file systems")
+
+
+@pytest.fixture
+def fault_root() -> None:
+    """Root, to mount; only tests marked `faults` may use it."""
+    require_root()

@@ -1,0 +1,228 @@
+"""Nothing is acknowledged that the engine did not store, under real faults.
+
+A read-only bind mount over the data path and a full tmpfs under it, while beacons stream into
+a real `viewstats run` (embedded, and through Kafka to its consumer), and under a consumer
+writing to a server (the test ClickHouse endpoint) over HTTP. While writes fail the collector
+answers 503 with Retry-After and /readyz is not ready; once the fault clears the process
+recovers by itself, and every view answered 202 is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest import wire
+from ingest.events import PlayerEvent, insert_events
+from tests.support.api import COUNTRIES, watch
+from tests.support.database import fresh_client_id
+from tests.support.faults import BeaconStream, full, read_only, tmpfs
+from tests.support.kafka import KafkaBroker, create_topic
+from tests.support.processes import serving, viewstats
+from tests.support.server_mode import clickhouse_url
+from viewstats.storage import Storage, StorageError
+from viewstats.storage.clickhouse_server import ServerStorage
+from viewstats.storage.embedded import EmbeddedStorage
+
+CLIENT = 17
+DEADLINE_S = 90.0
+FAILING = "writes to the database fail"
+RECOVERED = "writes to the database succeed again"
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout} s: {what}")
+        time.sleep(0.1)
+
+
+def _status(url: str) -> int:
+    return httpx.get(url, timeout=10).status_code
+
+
+def _metric(base: str, name: str) -> float:
+    text = httpx.get(base + "/metrics", timeout=10).text
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in /metrics"
+    return float(match[1])
+
+
+def _token(data: Path) -> str:
+    created = viewstats("keys", "create", "--client-id", str(CLIENT), "--data-dir", str(data))
+    return created.stdout.strip().splitlines()[-1]
+
+
+def _total_views(base: str, token: str) -> int:
+    response = httpx.get(base + COUNTRIES, headers={"Authorization": f"apikey {token}"},
+                         params={"date_from": "2020-01-01", "date_to": "2099-12-31"})
+    assert response.status_code == 200, response.text
+    return sum(row["views"] for row in response.json()["data"])
+
+
+@pytest.mark.chdb
+def test_a_column_the_table_lacks_is_refused_not_dropped(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="nope"):
+        storage.insert("write_probe", {"at": [1_700_000_000_000], "nope": [1]}, millis=("at",))
+
+
+@pytest.mark.chdb
+@pytest.mark.faults
+def test_a_write_the_engine_cannot_store_raises(storage: Storage, fault_root: None) -> None:
+    """Pins the engine: on a read-only data path a write raises, through both calls we use.
+
+    (chDB's streaming inserter did not: it returned, reporting rows written, and lost them.)
+    """
+    client = fresh_client_id()
+    assert isinstance(storage, EmbeddedStorage)
+    with read_only(storage.path):
+        with pytest.raises(StorageError, match="Read-only file system"):
+            storage.command("INSERT INTO write_probe (at) VALUES (now64(3))")
+        with pytest.raises(StorageError, match="Read-only file system"):
+            insert_events(storage, [watch(client, 1_700_000_000_000, "AU", 1)])
+        assert storage.health.failing
+    # The probe notices the fault is gone without any write of ours.
+    wait_until(lambda: not storage.health.failing, "the write probe to succeed")
+    assert storage.query("SELECT count() FROM player_events WHERE client_id = {c:UInt32}",
+                         {"c": client}) == [(0,)]
+
+
+def _ride_out(base: str, token: str, log: Path,
+              fault: Callable[[], AbstractContextManager[object]]) -> None:
+    """Stream beacons through a fault entered by `fault()`; check 503s, readiness, recovery."""
+    with BeaconStream(base, CLIENT) as stream:
+        wait_until(lambda: stream.counts()[0] >= 30, "beacons acknowledged before the fault")
+        with fault():
+            wait_until(lambda: stream.counts()[1] >= 20, "503s while writes fail")
+            assert _status(base + "/readyz") == 503
+            assert _metric(base, "viewstats_writes_failing") == 1
+        wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
+        recovered = stream.counts()[0]
+        wait_until(lambda: stream.counts()[0] >= recovered + 30, "202s after recovery")
+    assert not stream.unexpected, stream.unexpected[:5]
+    assert _metric(base, "viewstats_writes_failing") == 0
+    assert _metric(base, "viewstats_write_failures_total") >= 1
+    # Every 202 counted once; nothing answered 503 counted at all.
+    wait_until(lambda: _total_views(base, token) >= len(stream.acked), "acknowledged views")
+    assert _total_views(base, token) == len(stream.acked)
+    lines = log.read_text().splitlines()
+    assert sum(FAILING in line for line in lines) == 1, "one log line per failure burst"
+    assert sum(RECOVERED in line for line in lines) == 1
+
+
+@pytest.mark.chdb
+@pytest.mark.faults
+@pytest.mark.slow
+def test_embedded_a_read_only_data_dir_gets_503s_and_loses_nothing(
+        tmp_path: Path, fault_root: None) -> None:
+    data, log = tmp_path / "data", tmp_path / "run.log"
+    token = _token(data)
+    with serving("run", data, log=log) as (base, _):
+        _ride_out(base, token, log, lambda: read_only(data / "clickhouse"))
+
+
+@pytest.mark.chdb
+@pytest.mark.faults
+@pytest.mark.slow
+def test_embedded_a_full_disk_gets_503s_and_loses_nothing(
+        tmp_path: Path, fault_root: None) -> None:
+    log = tmp_path / "run.log"
+    with tmpfs(tmp_path / "data", size_mb=256) as data:
+        token = _token(data)
+        with serving("run", data, log=log) as (base, _):
+            _ride_out(base, token, log, lambda: full(data))
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.faults
+@pytest.mark.slow
+def test_through_kafka_the_consumer_commits_nothing_it_could_not_store(
+        tmp_path: Path, kafka: KafkaBroker, fault_root: None) -> None:
+    """The collector acknowledges once Kafka has an event; the consumer must then store it,
+    retrying through the fault rather than committing past it."""
+    data, log = tmp_path / "data", tmp_path / "run.log"
+    token = _token(data)
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "VIEWSTATS_TOPIC": topic,
+           "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
+    with serving("run", data, env=env, log=log) as (base, _):
+        with BeaconStream(base, CLIENT) as stream:
+            wait_until(lambda: _total_views(base, token) >= 30, "views stored before the fault")
+            with read_only(data / "clickhouse"):
+                wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
+                during = stream.counts()[0]
+                wait_until(lambda: stream.counts()[0] >= during + 30, "202s from Kafka")
+            wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
+        wait_until(lambda: _total_views(base, token) >= len(stream.acked), "every acked view")
+        assert _total_views(base, token) == len(stream.acked)
+        assert not stream.unexpected, stream.unexpected[:5]
+    lines = log.read_text().splitlines()
+    assert sum(FAILING in line for line in lines) == 1
+    assert sum(RECOVERED in line for line in lines) == 1
+
+
+def _event(client: int, view: int) -> bytes:
+    return wire.encode(PlayerEvent(client, int(time.time() * 1000), "watch", "vod", "v-1",
+                                   f"00000000-0000-4000-8000-{view:012x}", "AU", ""))
+
+
+async def _produce(bootstrap: str, topic: str, client: int, views: range) -> None:
+    from aiokafka import AIOKafkaProducer
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for view in views:
+            await producer.send(topic, _event(client, view), key=str(view).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.faults
+@pytest.mark.slow
+def test_server_mode_the_consumer_rides_out_a_read_only_server_disk(
+        tmp_path: Path, kafka: KafkaBroker, fault_root: None) -> None:
+    """`viewstats consumer` writing over HTTP to a ClickHouse endpoint whose disk turns
+    read-only: the server refuses, the consumer retries, and every event lands once."""
+    client = fresh_client_id()
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+    db_path, log = tmp_path / "server-db", tmp_path / "consumer.log"
+    asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
+    with clickhouse_url(db_path, tmp_path / "endpoint.log") as url:
+        env = {"CLICKHOUSE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+               "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
+        reader = ServerStorage(url)
+
+        def stored() -> int:
+            rows = reader.query("SELECT count() FROM player_events WHERE client_id = "
+                                "{c:UInt32}", {"c": client})
+            return int(rows[0][0])
+
+        try:
+            with serving("consumer", tmp_path / "consumer-data", env=env, log=log) as (base, _):
+                asyncio.run(_produce(kafka.bootstrap, topic, client, range(0, 500)))
+                wait_until(lambda: stored() == 500, "the first 500 events")
+                with read_only(db_path):
+                    asyncio.run(_produce(kafka.bootstrap, topic, client, range(500, 1000)))
+                    wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
+                    assert stored() == 500
+                wait_until(lambda: stored() >= 1000, "the events produced during the fault")
+                wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
+                assert stored() == 1000
+        finally:
+            reader.close()
+    lines = log.read_text().splitlines()
+    assert sum(FAILING in line for line in lines) == 1
