@@ -17,11 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from prometheus_client import Counter
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-REFUSED = Counter("viewstats_http_refused", "Requests refused by the HTTP limits, by reason",
-                  ["reason"])
+from viewstats.metrics import HTTP_REFUSED
 
 
 @dataclass(frozen=True)
@@ -178,7 +176,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refused = True
         self._cancel_timers()
-        REFUSED.labels(reason).inc()
+        HTTP_REFUSED.labels(reason).inc()
         cycle = self.cycle  # None until the first request's headers are complete
         if self._in_head:
             # The cycle is the previous request's: an answer in the middle of its response

@@ -17,6 +17,8 @@ BATCH_ROWS = Histogram("viewstats_batch_rows", "Rows per insert into player_even
                        buckets=(1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000))
 INSERT_SECONDS = Histogram("viewstats_insert_seconds", "Time to insert one batch",
                            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+HTTP_REFUSED = Counter("viewstats_http_refused", "Requests refused by the HTTP limits (size, "
+                       "count, read time), by reason", ["reason"])
 WRITE_FAILURES = Counter("viewstats_write_failures", "Inserts the database refused or could not "
                          "store (read-only or full disk, unreachable server)")
 WRITES_FAILING = Gauge("viewstats_writes_failing", "1 while this process's writes fail, until "
