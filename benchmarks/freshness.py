@@ -1,4 +1,4 @@
-"""End-to-end freshness: from a beacon's acknowledgement to its view in the API (DESIGN §10:
+"""End-to-end freshness: from a beacon's acknowledgement to its view in the API (architecture §10:
 p99 <= 2 s).
 
     python -m benchmarks.freshness --out benchmarks/results/freshness.json

@@ -1,5 +1,5 @@
 """Generate player events straight into `player_events` inside the engine (INSERT … SELECT),
-shaped like real traffic (DESIGN §10); the materialized views fill the rollups as it goes.
+shaped like real traffic (architecture §10); the materialized views fill the rollups as it goes.
 
     python -m benchmarks.generate --data-dir data-bench --events 1e9
 

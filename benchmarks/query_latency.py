@@ -1,4 +1,4 @@
-"""Query latency of the countries endpoint over HTTP, per DESIGN §10's matrix.
+"""Query latency of the countries endpoint over HTTP, per the matrix of architecture §10.
 
     python -m benchmarks.query_latency --data-dir data-bench --requests 2000
 

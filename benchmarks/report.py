@@ -6,7 +6,7 @@ Reads, from `--results` (default benchmarks/results/), what each benchmark wrote
 generate.json, query_latency.json, consumer_throughput.json, consumer_sweep.json (a
 `--sweep` run), collector_throughput.json and freshness*.json (one per write path). Every
 number in the report comes from those files; a result without its file reads "not measured".
-DESIGN §10's targets are checked here, in one place. Plots go to `--plots`
+The targets of architecture §10 are checked here, in one place. Plots go to `--plots`
 (default benchmarks/plots/): query_latency.png and consumer_batch_size.png; a plot whose
 result is missing is removed, so none outlives its data.
 """
@@ -31,7 +31,7 @@ from benchmarks.record import machine
 Json = dict[str, Any]
 
 NOT_MEASURED = "not measured"
-# DESIGN §10.
+# architecture §10.
 EVENTS_TARGET = 1_000_000_000
 GENERATE_SECONDS_TARGET = 3600  # "in minutes": under an hour
 QUERY_P50_MS = 10.0
@@ -370,7 +370,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
         ("memory", f"{memory / 2**30:.1f} GiB" if isinstance(memory, int) else "unknown"),
         ("kernel", here["kernel"]), ("Python", here["python"]), ("chDB", here["chdb"]),
         ("ClickHouse engine (chDB's)", here["clickhouse_engine"])])
-    lines += ["## DESIGN §10 targets", ""]
+    lines += ["## architecture §10 targets", ""]
     lines += _table(("target", "measured", "verdict"),
                     [(c.target, c.measured, c.verdict) for c in checks(results)])
     lines += _generate_section(results.generate)

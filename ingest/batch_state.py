@@ -1,4 +1,4 @@
-"""The consumer's record of batch offset ranges, `consumer_batches` (DESIGN §5).
+"""The consumer's record of batch offset ranges, `consumer_batches` (architecture §5).
 
 A range is recorded before its rows are inserted. A consumer that takes a partition over after a
 crash or a rebalance reads the range starting at the committed offset and cuts its first batch at

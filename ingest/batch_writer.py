@@ -1,4 +1,4 @@
-"""The consumer's writer (DESIGN §5): stores cut batches one at a time, then commits them.
+"""The consumer's writer (architecture §5): stores cut batches one at a time, then commits them.
 
 Per batch: dead-letter the undecodable messages, record the range, drop duplicates, insert with
 the range's dedup token (in a worker thread, so the event loop keeps heartbeating) and only

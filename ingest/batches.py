@@ -1,4 +1,4 @@
-"""Cutting one partition's messages into batches of contiguous offset ranges (DESIGN §5).
+"""Cutting one partition's messages into batches of contiguous offset ranges (architecture §5).
 
 A batch carries its range [first, last] with its rows, as in arroyo: the range is what gets
 recorded, what names the insert's deduplication token and what is committed (`last + 1`).

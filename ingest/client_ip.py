@@ -58,7 +58,7 @@ def _trusted(address: IPAddress, trusted: Sequence[IPNetwork]) -> bool:
 
 def viewer_ip(peer: str | None, forwarded_for: list[str],
               trusted: Sequence[IPNetwork]) -> IPAddress | None:
-    """The viewer's address per DESIGN section 3, or None when there is no usable one.
+    """The viewer's address per architecture §3, or None when there is no usable one.
 
     `peer` is the socket peer's host (None or a non-address such as a Unix socket: None);
     `forwarded_for` holds every X-Forwarded-For header value, in the order received.

@@ -1,4 +1,4 @@
-"""`POST /events`: take player beacons, stamp them, and hand them to the sink (DESIGN section 3).
+"""`POST /events`: take player beacons, stamp them, and hand them to the sink (architecture §3).
 
 Answers:
 

@@ -1,4 +1,4 @@
-"""The exactly-once Kafka consumer (DESIGN §5): fetch, decode, batch, then hand to the writer.
+"""The exactly-once Kafka consumer (architecture §5): fetch, decode, batch, then hand to the writer.
 
 The fetch loop cuts each owned partition into batches of contiguous offset ranges and hands
 them through a bounded queue to one `BatchWriter`, so a slow database stops the fetching

@@ -1,4 +1,4 @@
-"""The writer's bounded window of recently seen `(view_id, event)` pairs (DESIGN §3).
+"""The writer's bounded window of recently seen `(view_id, event)` pairs (architecture §3).
 
 A player retry (same view, same event) arriving while its first copy is in the window is
 dropped. The window is two generations of sets: it always remembers at least the last

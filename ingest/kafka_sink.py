@@ -1,8 +1,9 @@
 """The collector's sink when Kafka is configured: each event to `player-events`, key = view_id.
 
 The key puts every event of one view in one partition, so the consumer that owns it sees all
-copies of a retried event (DESIGN §3). `submit` returns only after the broker acknowledged every
-event to all in-sync replicas; idempotence keeps the producer's own retries from duplicating.
+copies of a retried event (architecture §3). `submit` returns only after the broker
+acknowledged every event to all in-sync replicas; idempotence keeps the producer's own retries
+from duplicating.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Turn a `POST /events` body into player events (DESIGN section 3).
+"""Turn a `POST /events` body into player events (architecture §3).
 
 `parse_body` rejects a body that is unusable as a whole; `validate` checks one event and names
 every bad field, so the good events of a request can be kept while the bad ones are reported.

@@ -40,5 +40,5 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return internal_error()
 
 
-# Every error leaves in the seed's error shape: plain-text 404/405/500 would break clients.
+# Every error leaves in Gcore's error shape: plain-text 404/405/500 would break clients.
 EXCEPTION_HANDLERS = {HTTPException: _http_error, Exception: _unhandled}

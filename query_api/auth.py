@@ -1,4 +1,4 @@
-"""`Authorization: apikey <key_id>$<secret>` (DESIGN §7)."""
+"""`Authorization: apikey <key_id>$<secret>` (architecture §7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The OpenAPI description served at `/openapi.json`: Gcore's countries contract
-(`shared/reference/countries.openapi.yaml`) plus the additive 401 response and `type` filter."""
+(its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401 response
+and `type` filter."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Responses in the seed's shapes: `{"data": [...]}` and `{"data": [], "errors": [...]}`."""
+"""Responses in Gcore's shapes: `{"data": [...]}` and `{"data": [], "errors": [...]}`."""
 
 from __future__ import annotations
 

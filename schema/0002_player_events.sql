@@ -1,7 +1,7 @@
 -- Every accepted player event, one row each. Sorted by (client_id, ts) so a client's window is
 -- one contiguous range: the partial-hour edges of a countries query read only a few granules.
 -- non_replicated_deduplication_window: its default 0 disables insert deduplication on a plain
--- MergeTree, and exactly-once replay (DESIGN §5) relies on it.
+-- MergeTree, and exactly-once replay (architecture §5) relies on it.
 CREATE TABLE IF NOT EXISTS player_events
 (
     client_id UInt32,

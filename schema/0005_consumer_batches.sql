@@ -1,4 +1,4 @@
--- Exactly once from Kafka (DESIGN §5): each batch's offset range is recorded here before the
+-- Exactly once from Kafka (architecture §5): each batch's offset range is recorded here before the
 -- batch is inserted, so after a crash the first batch of a partition is rebuilt with exactly the
 -- same range and therefore the same insert_deduplication_token.
 CREATE TABLE IF NOT EXISTS consumer_batches

@@ -1,4 +1,4 @@
-"""The cluster variant of the schema (DESIGN §4), generated from the same migration files.
+"""The cluster variant of the schema (architecture §4), generated from the same migration files.
 
 Each `CREATE TABLE t` becomes a replicated `t_local` on every node plus a Distributed `t` under
 the original name, so readers and writers keep using the names they use on one server; each

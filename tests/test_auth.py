@@ -64,7 +64,7 @@ def test_two_clients_never_see_each_others_views(storage: Storage, tmp_path: Pat
 
 def test_a_changed_key_file_is_read_once_the_reload_interval_passes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DESIGN §7's "within 2 s", shown on a fake clock: the file is checked every 0.5 s."""
+    """architecture §7's "within 2 s", shown on a fake clock: the file is checked every 0.5 s."""
     now = [1000.0]
     monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
     path = tmp_path / "keys"

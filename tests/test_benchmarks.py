@@ -146,7 +146,7 @@ def test_report_from_the_results(query_latency: Path, collector: Path, freshness
     # The Kafka benchmarks' results are there too when their tests ran first (file order).
     _report(results, tmp_path)
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "## DESIGN §10 targets" in report
+    assert "## architecture §10 targets" in report
     assert "![query_latency](plots/query_latency.png)" in report
     assert (tmp_path / "plots" / "query_latency.png").stat().st_size > 0
     sweep = (results / "consumer_sweep.json").exists()

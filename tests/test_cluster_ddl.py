@@ -1,4 +1,4 @@
-"""The cluster variant of the schema (DESIGN §4): generated from the migrations, checked here."""
+"""The cluster variant of the schema (architecture §4), generated from the migrations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Kafka consumer writes every event exactly once (DESIGN §5), on a real broker and chDB."""
+"""The Kafka consumer writes every event exactly once (architecture §5): real broker, chDB."""
 
 from __future__ import annotations
 

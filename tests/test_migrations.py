@@ -67,7 +67,7 @@ def test_migrate_applies_to_an_empty_data_dir_and_twice_is_a_no_op(tmp_path: Pat
     engines = state["engines"]
     assert isinstance(engines, dict)
     for table in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
-        # Without it insert deduplication is off on a plain MergeTree (DESIGN §4).
+        # Without it insert deduplication is off on a plain MergeTree (architecture §4).
         assert "non_replicated_deduplication_window = 10000" in engines[table]
 
 

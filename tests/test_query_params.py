@@ -1,4 +1,4 @@
-"""Every bad input to the countries endpoint gets a 400 in the seed shape naming the parameter."""
+"""Every bad input to the countries endpoint: a 400 in Gcore's error shape naming the parameter."""
 
 from __future__ import annotations
 

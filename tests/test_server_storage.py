@@ -1,4 +1,4 @@
-"""Server mode (DESIGN §9): `ServerStorage` through clickhouse-connect against ClickHouse over HTTP.
+"""Server mode (architecture §9): `ServerStorage` through clickhouse-connect, over HTTP.
 
 The database is the chDB endpoint in a process of its own (tests/support/clickhouse_http.py), or a
 real clickhouse-server container with VIEWSTATS_DOCKER=1. The storage and window tests written for

@@ -1,4 +1,4 @@
-"""The scaled-out topology for real (DESIGN §2, §9): every role its own OS process.
+"""The scaled-out topology for real (architecture §2, §9): every role its own OS process.
 
 Two collectors, two consumers in one group and two query APIs share one Kafka broker and one
 database over HTTP (CLICKHOUSE_URL: the chDB endpoint, or with VIEWSTATS_DOCKER=1 real

@@ -1,4 +1,4 @@
-"""parse_body and validate: the field rules of DESIGN section 3, with their boundaries."""
+"""parse_body and validate: the field rules of architecture §3, with their boundaries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The `viewstats` command line (DESIGN §8). Command and flag names are a contract."""
+"""The `viewstats` command line (architecture §8). Command and flag names are a contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`viewstats demo`: simulated players from many countries, then the country table (DESIGN §8).
+"""`viewstats demo`: simulated players from many countries, then the country table
+(architecture §8).
 
 Each simulated player is one playback session: `init` and `start`, and for most a `watch`, sent
 to `POST /events` like the real player's beacons. The viewer's address is a real public IPv4

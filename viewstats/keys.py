@@ -1,4 +1,4 @@
-"""API keys (DESIGN §7): `<key_id>$<secret>` tokens, each mapped to one client_id.
+"""API keys (architecture §7): `<key_id>$<secret>` tokens, each mapped to one client_id.
 
 The file holds key id, client id and a SHA-256 of the secret, never the secret. Secrets are 256
 random bits, so a plain hash cannot be brute-forced and keeps verification cheap per request.

@@ -1,4 +1,4 @@
-"""Prometheus series of DESIGN §8, shared by every role a process runs.
+"""Prometheus series of architecture §8, shared by every role a process runs.
 
 One process runs one uvicorn worker, so the default registry is the process's own.
 """

@@ -1,4 +1,4 @@
-"""Assemble what each process role serves (DESIGN §2, §8).
+"""Assemble what each process role serves (architecture §2, §8).
 
 `run` is everything in one process: collector, writer (the embedded batcher, or Kafka and a
 consumer task when KAFKA_BOOTSTRAP_SERVERS is set), query API, player pages. `collector`,

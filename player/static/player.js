@@ -1,4 +1,4 @@
-// The viewstats player: plays an HLS stream and reports to the collector (DESIGN section 3)
+// The viewstats player: plays an HLS stream and reports to the collector (architecture §3)
 //   init  - the player is set up,
 //   start - play was pressed in this playback session,
 //   watch - 5 s of this session were actually played: a view.

@@ -1,4 +1,4 @@
-"""A test-only ClickHouse HTTP endpoint: clickhouse-connect asks, chDB answers (DESIGN §9).
+"""A test-only ClickHouse HTTP endpoint: clickhouse-connect asks, chDB answers (architecture §9).
 
     python -m tests.support.clickhouse_http --path DIR --port P     (or `endpoint()` below)
 
@@ -41,7 +41,7 @@ from starlette.routing import Route
 from tests.support.processes import free_port, stop, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
-SLOTS = 4  # statements run at once: a small pool, as DESIGN §9 asks
+SLOTS = 4  # statements run at once: a small pool, as architecture §9 asks
 # Parameters the HTTP layer consumes. The progress and client-close settings do not apply:
 # every answer is computed whole before it is sent.
 _TRANSPORT = frozenset({"query", "database", "default_format", "query_id", "wait_end_of_query",

@@ -1,4 +1,4 @@
-"""The rule that a test reaches a real service only when its marker says so (DESIGN §9):
+"""The rule that a test reaches a real service only when its marker says so (architecture §9):
 `-m 'not kafka'` must really leave Kafka out, so a test using the service's fixtures without
 the marker fails before the service would start."""
 
