@@ -125,11 +125,20 @@ class BatchWriter:
             except StorageError as exc:
                 # The storage's health logs the burst once and flips /readyz.
                 log.debug("storing %d-%d failed: %s", batch.first, batch.last, exc)
-                if batch.owner.revoked or self._stopping:
-                    batch.owner.revoked = True
-                    return None
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RETRY_MAX_S)
+            if not self._may_retry(batch):
+                return None
+            await asyncio.sleep(delay)
+            if not self._may_retry(batch):
+                return None
+            delay = min(2 * delay, RETRY_MAX_S)
+
+    def _may_retry(self, batch: Batch) -> bool:
+        """False once the partition was revoked or the consumer stops; the partition is then
+        given up here, so that no later batch of it is committed past this one."""
+        if batch.owner.revoked or self._stopping:
+            batch.owner.revoked = True
+            return False
+        return True
 
     def _store(self, batch: Batch) -> list[PlayerEvent]:
         """In a worker thread, one hop: record the range, insert the rows not seen before.
