@@ -38,7 +38,7 @@ $(DATA_DIR)/player-assets/hls.min.js: scripts/fetch_player_assets.sh
 
 # Idempotent by itself (an existing stream is kept).
 $(DATA_DIR)/media/test/index.m3u8: | /usr/bin/ffmpeg $(VENV)/.runtime
-	$(BIN)/python -m player.test_stream $(DATA_DIR)/media
+	$(BIN)/python -m viewstats.player.sample_stream $(DATA_DIR)/media
 
 PLATFORM_DATA := $(DATA_DIR)/geoip/dbip-country.mmdb $(DATA_DIR)/player-assets/hls.min.js \
 	$(DATA_DIR)/media/test/index.m3u8

@@ -42,7 +42,7 @@ from typing import NamedTuple, cast
 import orjson
 
 from benchmarks.record import write_result
-from viewstats.settings import Settings
+from viewstats.core.settings import Settings
 
 TARGET = 10_000
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -57,12 +57,12 @@ def _serve(port: int, cpu: int | None, http: str, loop: str, geoip: str) -> None
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from ingest.collector import Collector
-    from ingest.events import PlayerEvent
-    from ingest.geoip import CountryResolver
-    from query_api.responses import json_response
+    from viewstats.core.events import PlayerEvent
+    from viewstats.core.responses import json_response
+    from viewstats.core.settings import Settings
+    from viewstats.ingest.collector.endpoint import Collector
+    from viewstats.ingest.collector.geoip import CountryResolver
     from viewstats.server import build_app
-    from viewstats.settings import Settings
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})

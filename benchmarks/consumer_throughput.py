@@ -27,13 +27,13 @@ from pathlib import Path
 
 from benchmarks.broker import kafka_bootstrap
 from benchmarks.record import write_result
-from ingest.consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
-from ingest.dedup import DEFAULT_CAPACITY
-from ingest.events import PlayerEvent
-from ingest.kafka_sink import KafkaSink
-from schema.migrations import migrate
 from tests.support.kafka import create_topic
-from viewstats.storage.embedded import EmbeddedStorage
+from viewstats.core.events import PlayerEvent
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.ingest.collector.kafka_sink import KafkaSink
+from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
+from viewstats.ingest.dedup import DEFAULT_CAPACITY
+from viewstats.schema.migrations import migrate
 
 COUNTRIES = ("US", "IN", "BR", "GB", "DE", "FR", "JP", "ID", "MX", "AU", "ZZ")
 START_MS = 1_714_521_600_000

@@ -35,7 +35,7 @@ from benchmarks.http_load import Load
 from benchmarks.record import write_result
 from tests.support.kafka import create_topic
 from tests.support.processes import serving
-from viewstats.keys import create_key
+from viewstats.core.keys import create_key
 
 CLIENT = 1  # the data dir is this run's own, so any client will do
 COUNTRIES = "/streaming/statistics/countries"

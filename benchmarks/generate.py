@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from benchmarks.record import write_result
-from schema.migrations import migrate
-from viewstats.settings import Settings
-from viewstats.storage import Storage, open_storage
+from viewstats.core.settings import Settings
+from viewstats.core.storage import Storage, open_storage
+from viewstats.schema.migrations import migrate
 
 COUNTRIES = ("US IN BR GB DE FR JP ID MX RU TR IT ES CA KR PH VN PL AR TH EG NG PK BD CO UA SA "
              "NL MY AU ZA CL PE RO SE BE CZ PT GR HU AT CH IL SG HK NZ IE DK FI NO KE MA DZ "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ingest.events import PlayerEvent
+from viewstats.core.events import PlayerEvent
 
 DEFAULT_CAPACITY = 1_000_000
 

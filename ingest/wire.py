@@ -10,8 +10,8 @@ import re
 
 import orjson
 
-from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
-from viewstats.settings import Settings
+from viewstats.core.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
+from viewstats.core.settings import Settings
 
 TOPIC = Settings.kafka_topic  # the default; VIEWSTATS_TOPIC names another
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -4,7 +4,7 @@
     /player/static/...          player.js, player.css (shipped in this package)
     /player/static/vendor/...   hls.min.js from npm, put there at setup by
                                 scripts/fetch_player_assets.sh (never a CDN)
-    /media/...                  HLS streams under <data-dir>/media (player/test_stream.py)
+    /media/...                  HLS streams under <data-dir>/media (player/sample_stream.py)
 
 The page is the same static HTML for every video: player.js reads the client id, the video id
 and the query parameters from its own URL, so nothing from the request is ever written into HTML.
@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ingest.events import MAX_CLIENT_ID
+from viewstats.core.events import MAX_CLIENT_ID
 
 log = logging.getLogger(__name__)
 

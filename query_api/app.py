@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from query_api.countries import CountriesEndpoint
-from query_api.openapi import OPENAPI
-from query_api.responses import error_response, internal_error, json_response
-from viewstats.keys import KeyStore
-from viewstats.storage import Storage
+from viewstats.core.keys import KeyStore
+from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.storage import Storage
+from viewstats.query_api.countries import CountriesEndpoint
+from viewstats.query_api.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from viewstats.keys import KeyStore
+from viewstats.core.keys import KeyStore
 
 SCHEME = "apikey"
 

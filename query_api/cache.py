@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, cast
 
-from ingest.events import TABLE
+from viewstats.core.events import TABLE
 
 MAX_WRITTEN_CLIENTS = 100_000
 

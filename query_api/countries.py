@@ -9,16 +9,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingest.events import VIDEO_TYPES
-from query_api.auth import authenticate
-from query_api.cache import AnswerCache, Key
-from query_api.country_names import country_name
-from query_api.plan import COUNTRIES_SQL, plan_window, query_params
-from query_api.responses import error_response, internal_error, json_response
-from query_api.window import Window, WindowError, parse_window
-from viewstats.keys import KeyStore
-from viewstats.metrics import QUERY_ANSWERS, QUERY_SECONDS
-from viewstats.storage import Storage
+from viewstats.core.events import VIDEO_TYPES
+from viewstats.core.keys import KeyStore
+from viewstats.core.metrics import QUERY_ANSWERS, QUERY_SECONDS
+from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.storage import Storage
+from viewstats.query_api.auth import authenticate
+from viewstats.query_api.cache import AnswerCache, Key
+from viewstats.query_api.country_names import country_name
+from viewstats.query_api.plan import COUNTRIES_SQL, plan_window, query_params
+from viewstats.query_api.window import Window, WindowError, parse_window
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from query_api.window import Window
+from viewstats.query_api.window import Window
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

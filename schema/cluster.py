@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import re
 
-from schema.migrations import Migration, apply_plan, load_migrations
-from viewstats.storage import Storage
+from viewstats.core.storage import Storage
+from viewstats.schema.migrations import Migration, apply_plan, load_migrations
 
 BOOKKEEPING = "schema_migrations"
 SHARDING_KEYS = {

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from ingest.events import insert_events
-from query_api.cache import AnswerCache, Key
 from tests.support.api import auth_header, countries, query_client, watch
 from tests.support.database import fresh_client_id
-from viewstats.storage import Storage
+from viewstats.core.events import insert_events
+from viewstats.core.storage import Storage
+from viewstats.query_api.cache import AnswerCache, Key
 
 HOUR_MS = 3_600_000
 BASE_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from ingest.events import insert_events
 from tests.support.api import COUNTRIES, auth_header, countries, query_client, watch
 from tests.support.database import fresh_client_id
 from tests.support.processes import serving, viewstats
-from viewstats import keys as keys_module
-from viewstats.keys import create_key, revoke_key
-from viewstats.storage import Storage
+from viewstats.core import keys as keys_module
+from viewstats.core.events import insert_events
+from viewstats.core.keys import create_key, revoke_key
+from viewstats.core.storage import Storage
 
 WINDOW = {"date_from": "2024-05-01", "date_to": "2024-05-01"}
 NOON = 1_714_564_800_000  # 2024-05-01T12:00:00Z
@@ -66,7 +66,7 @@ def test_a_changed_key_file_is_read_once_the_reload_interval_passes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """architecture §7's "within 2 s", shown on a fake clock: the file is checked every 0.5 s."""
     now = [1000.0]
-    monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr("viewstats.core.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
     path = tmp_path / "keys"
     store = keys_module.KeyStore(path)
     _, token = create_key(path, 5)
@@ -83,7 +83,7 @@ def test_a_broken_key_file_is_401_for_every_key_never_500(
         storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         broken: bytes) -> None:
     now = [1000.0]
-    monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr("viewstats.core.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
     keys = tmp_path / "keys"
     _, token = create_key(keys, fresh_client_id())
     headers = {"Authorization": f"apikey {token}"}

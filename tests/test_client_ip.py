@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.client_ip import IPAddress, parse_ip, viewer_ip
-from viewstats.settings import IPNetwork
+from viewstats.core.settings import IPNetwork
+from viewstats.ingest.collector.client_ip import IPAddress, parse_ip, viewer_ip
 
 LOOPBACK: tuple[IPNetwork, ...] = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 PROXIES: tuple[IPNetwork, ...] = (*LOOPBACK, ip_network("10.0.0.0/8"),

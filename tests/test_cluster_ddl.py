@@ -10,7 +10,9 @@ from collections.abc import Collection, Mapping, Sequence
 
 import pytest
 
-from schema.cluster import (
+from viewstats.core.storage import Params, QuerySettings, Row, WriteListener
+from viewstats.core.storage.write_health import WriteHealth
+from viewstats.schema.cluster import (
     BOOKKEEPING,
     SHARDING_KEYS,
     cluster_script,
@@ -18,9 +20,7 @@ from schema.cluster import (
     migrate_cluster,
     translate,
 )
-from schema.migrations import load_migrations
-from viewstats.storage import Params, QuerySettings, Row, WriteListener
-from viewstats.storage.write_health import WriteHealth
+from viewstats.schema.migrations import load_migrations
 
 CLUSTER = "views_cluster"
 STATEMENTS = [s for _, statements in cluster_statements(CLUSTER) for s in statements]

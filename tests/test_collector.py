@@ -14,10 +14,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message, Scope
 
-from ingest.collector import MAX_BODY, Collector, request_host
-from ingest.events import PlayerEvent
-from ingest.geoip import CountryResolver
 from tests.support.geoip_fixture import write_test_mmdb
+from viewstats.core.events import PlayerEvent
+from viewstats.ingest.collector.endpoint import MAX_BODY, Collector, request_host
+from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.server import build_app
 
 NOW_MS = 1_717_000_000_123
@@ -371,7 +371,7 @@ def test_request_host_keeps_a_253_character_name() -> None:
 def test_a_sink_failure_is_a_503_that_leaks_nothing(
         app: Starlette, sink: RecordingSink, caplog: pytest.LogCaptureFixture) -> None:
     sink.failure = OSError(SECRET)
-    with caplog.at_level(logging.ERROR, logger="ingest.collector"):
+    with caplog.at_level(logging.ERROR, logger="viewstats.ingest.collector.endpoint"):
         response = post(app, [GOOD, GOOD])
     assert response.status_code == 503
     assert response.json() == {"data": [], "errors": ["events could not be stored, retry"]}

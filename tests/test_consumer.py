@@ -21,16 +21,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from ingest import wire
-from ingest.batch_writer import BatchWriter
-from ingest.batches import Batch, PartitionBatcher
-from ingest.consumer import DEFAULT_BATCH_MS, Consumer
-from ingest.events import PlayerEvent
-from ingest.kafka_sink import KafkaSink
 from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker, create_topic
 from tests.support.processes import free_port
-from viewstats.storage import Storage
+from viewstats.core.events import PlayerEvent
+from viewstats.core.storage import Storage
+from viewstats.ingest import wire
+from viewstats.ingest.collector.kafka_sink import KafkaSink
+from viewstats.ingest.consumer.batch_writer import BatchWriter
+from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, Consumer
+from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWSTATS = Path(sys.executable).parent / "viewstats"
@@ -421,7 +421,7 @@ def test_a_replay_after_a_crash_rebuilds_the_recorded_range(
 COUNT_STORED = """
 import json, sys
 from pathlib import Path
-from viewstats.storage.embedded import EmbeddedStorage
+from viewstats.core.storage.embedded import EmbeddedStorage
 s = EmbeddedStorage(Path(sys.argv[1]), 1)
 q = lambda sql: s.query(sql, {"c": int(sys.argv[2])})
 print(json.dumps({

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ingest.events import PlayerEvent, insert_events
 from tests.support.api import auth_header, countries, query_client, watch
 from tests.support.database import fresh_client_id, truncate_events
-from viewstats.storage import Storage
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.storage import Storage
 
 pytestmark = pytest.mark.chdb
 

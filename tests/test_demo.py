@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.geoip import CountryResolver
 from tests.support.processes import serving
 from viewstats.demo import country_ips, run_demo
+from viewstats.ingest.collector.geoip import CountryResolver
 
 DBIP = Path(__file__).resolve().parents[1] / "data" / "geoip" / "dbip-country.mmdb"
 

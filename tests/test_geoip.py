@@ -12,15 +12,15 @@ import netaddr
 import pytest
 from mmdb_writer import MMDBWriter
 
-from ingest.geoip import (
-    CountryResolver,
-    GeoIPDatabaseError,
-)
 from tests.support.geoip_fixture import (
     Shape,
     maxmind_record,
     write_raw_mmdb,
     write_test_mmdb,
+)
+from viewstats.ingest.collector.geoip import (
+    CountryResolver,
+    GeoIPDatabaseError,
 )
 
 REPO = Path(__file__).resolve().parents[1]

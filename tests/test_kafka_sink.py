@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from ingest import wire
-from ingest.events import PlayerEvent
-from ingest.kafka_sink import KafkaSink
 from tests.support.kafka import KafkaBroker, create_topic
+from viewstats.core.events import PlayerEvent
+from viewstats.ingest import wire
+from viewstats.ingest.collector.kafka_sink import KafkaSink
 
 
 def _events(count: int) -> list[PlayerEvent]:

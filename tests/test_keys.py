@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.support.processes import viewstats
-from viewstats.keys import (
+from viewstats.core.keys import (
     RELOAD_INTERVAL_S,
     KeyFileError,
     KeyStore,
@@ -58,7 +58,7 @@ Clock = Callable[[], None]
 def tick(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """A fake monotonic clock; each call moves it on by one reload interval."""
     now = [1000.0]
-    monkeypatch.setattr("viewstats.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr("viewstats.core.keys.time", SimpleNamespace(monotonic=lambda: now[0]))
 
     def advance() -> None:
         now[0] += RELOAD_INTERVAL_S
@@ -90,7 +90,7 @@ def _two_keys(path: Path) -> tuple[str, str]:
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "viewstats.keys" and r.levelno == logging.ERROR]
+            if r.name == "viewstats.core.keys" and r.levelno == logging.ERROR]
 
 
 @pytest.mark.parametrize("corruption", CORRUPTIONS)

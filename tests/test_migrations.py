@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schema.migrations import Migration, load_migrations
 from tests.support.api import COUNTRIES
 from tests.support.processes import serving, viewstats
+from viewstats.schema.migrations import Migration, load_migrations
 
 TABLES = {"schema_migrations", "player_events", "views_by_country_hourly",
           "views_by_country_daily", "views_by_country_hourly_mv", "views_by_country_daily_mv",
@@ -20,8 +20,8 @@ TABLES = {"schema_migrations", "player_events", "views_by_country_hourly",
 _INSPECT = """
 import json, sys
 from pathlib import Path
-from viewstats.storage.embedded import EmbeddedStorage
-from ingest.events import PlayerEvent, insert_events
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.core.events import PlayerEvent, insert_events
 storage = EmbeddedStorage(Path(sys.argv[1]), 1)
 if sys.argv[2] == "insert":
     insert_events(storage, [PlayerEvent(17, 1714564800000, "watch", "vod", "v",

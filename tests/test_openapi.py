@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from starlette.applications import Starlette
 
-from ingest.events import insert_events
-from query_api.app import query_routes
-from query_api.openapi import OPENAPI
 from tests.support.api import auth_header, watch
 from tests.support.database import fresh_client_id
-from viewstats.keys import KeyStore
+from viewstats.core.events import insert_events
+from viewstats.core.keys import KeyStore
+from viewstats.core.storage import Storage
+from viewstats.query_api.app import query_routes
+from viewstats.query_api.openapi import OPENAPI
 from viewstats.server import build_app
-from viewstats.storage import Storage
 
 pytestmark = pytest.mark.chdb
 # Gcore's contract, reduced to the facts that bind us, kept with the tests.

@@ -5,8 +5,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from query_api.plan import DAY_MS, HOUR_MS, Plan, plan_window, query_params
-from query_api.window import Window
+from viewstats.query_api.plan import DAY_MS, HOUR_MS, Plan, plan_window, query_params
+from viewstats.query_api.window import Window
 
 MAY_1 = 1_714_521_600_000
 

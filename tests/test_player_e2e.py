@@ -46,7 +46,7 @@ WATCH_TIMEOUT = 20.0
 _EVENTS = """
 import json, sys
 from pathlib import Path
-from viewstats.storage.embedded import EmbeddedStorage
+from viewstats.core.storage.embedded import EmbeddedStorage
 storage = EmbeddedStorage(Path(sys.argv[1]), 1)
 rows = storage.query("SELECT event, toString(view_id), country FROM player_events "
                      "WHERE client_id = {client:UInt32} ORDER BY ts, event",

@@ -11,10 +11,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from player.routes import media_routes, player_routes
-from player.test_stream import make_test_stream, playlist_path
 from tests.support.browser import MARKER, REPO, USES
 from tests.support.markers import missing_marker_message
+from viewstats.player.routes import media_routes, player_routes
+from viewstats.player.sample_stream import make_sample_stream, playlist_path
 
 DBIP_CREDIT = "<a href='https://db-ip.com'>IP Geolocation by DB-IP</a>"
 
@@ -66,12 +66,12 @@ def test_missing_setup_directories_give_404_not_500(tmp_path: Path) -> None:
 
 
 def test_the_test_stream_is_made_once(tmp_path: Path) -> None:
-    playlist = make_test_stream(tmp_path)
+    playlist = make_sample_stream(tmp_path)
     assert playlist == playlist_path(tmp_path)
     text = playlist.read_text()
     assert "#EXT-X-ENDLIST" in text and text.count("#EXTINF:2.0") == 6  # 12 s in 2 s segments
     made = playlist.stat().st_mtime_ns
-    assert make_test_stream(tmp_path) == playlist
+    assert make_sample_stream(tmp_path) == playlist
     assert playlist.stat().st_mtime_ns == made
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test"]  # no work dir left behind
 

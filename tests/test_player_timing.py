@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route as HttpRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from player.routes import media_routes, player_routes
 from tests.support.browser import open_player, play, seek_to_end, state, wait_until
+from viewstats.player.routes import media_routes, player_routes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from tests.support.api import COUNTRIES, auth_header, query_client
 from tests.support.database import fresh_client_id
-from viewstats.storage import Storage
+from viewstats.core.storage import Storage
 
 pytestmark = pytest.mark.chdb
 

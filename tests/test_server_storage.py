@@ -16,13 +16,13 @@ import pytest
 
 import tests.test_countries_exact as countries_tests
 import tests.test_storage as storage_tests
-from ingest.events import insert_events
-from schema.migrations import load_migrations, migrate
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
 from tests.support.server_mode import DOCKER, clickhouse_url
-from viewstats.storage import Storage, StorageError
-from viewstats.storage.clickhouse_server import ServerStorage
+from viewstats.core.events import insert_events
+from viewstats.core.storage import Storage, StorageError
+from viewstats.core.storage.clickhouse_server import ServerStorage
+from viewstats.schema.migrations import load_migrations, migrate
 
 pytestmark = pytest.mark.chdb
 NOON = storage_tests.NOON

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import viewstats
-from viewstats.settings import Settings, SettingsError
+from viewstats.core.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_platform() -> None:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.events import insert_events
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
-from viewstats.storage import Storage, StorageError
+from viewstats.core.events import insert_events
+from viewstats.core.storage import Storage, StorageError
 
 pytestmark = pytest.mark.chdb
 NOON = 1_714_564_800_000

@@ -5,8 +5,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ingest.events import PlayerEvent
-from ingest.validation import MAX_ERRORS, MAX_EVENTS, BodyError, capped_errors, parse_body, validate
+from viewstats.core.events import PlayerEvent
+from viewstats.ingest.collector.validation import (
+    MAX_ERRORS,
+    MAX_EVENTS,
+    BodyError,
+    capped_errors,
+    parse_body,
+    validate,
+)
 
 VIEW_ID = "3f2b8c1e-9d4a-4f6b-8a2c-1e5d7b9f0a3c"
 GOOD = {"event": "watch", "client_id": 17, "video_id": "v-8812", "type": "vod",

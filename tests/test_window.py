@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from query_api.window import Window, WindowError, parse_window
+from viewstats.query_api.window import Window, WindowError, parse_window
 
 MAY_1 = 1_714_521_600_000
 

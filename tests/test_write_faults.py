@@ -20,17 +20,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest import wire
-from ingest.events import PlayerEvent, insert_events
 from tests.support.api import COUNTRIES, watch
 from tests.support.database import fresh_client_id
 from tests.support.faults import BeaconStream, full, read_only, tmpfs
 from tests.support.kafka import KafkaBroker, create_topic
 from tests.support.processes import serving, viewstats
 from tests.support.server_mode import clickhouse_url
-from viewstats.storage import Storage, StorageError
-from viewstats.storage.clickhouse_server import ServerStorage
-from viewstats.storage.embedded import EmbeddedStorage
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.storage import Storage, StorageError
+from viewstats.core.storage.clickhouse_server import ServerStorage
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.ingest import wire
 
 CLIENT = 17
 DEADLINE_S = 90.0

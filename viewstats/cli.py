@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ingest.events import MAX_CLIENT_ID
-from ingest.geoip import GeoIPDatabaseError
-from viewstats.logs import configure_logging
-from viewstats.settings import Settings, SettingsError
-from viewstats.storage import StorageError
+from viewstats.core.events import MAX_CLIENT_ID
+from viewstats.core.logs import configure_logging
+from viewstats.core.settings import Settings, SettingsError
+from viewstats.core.storage import StorageError
+from viewstats.ingest.collector.geoip import GeoIPDatabaseError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -49,9 +49,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from schema.cluster import cluster_script, migrate_cluster
-    from schema.migrations import migrate
-    from viewstats.storage import open_storage
+    from viewstats.core.storage import open_storage
+    from viewstats.schema.cluster import cluster_script, migrate_cluster
+    from viewstats.schema.migrations import migrate
     if args.print:
         if not args.cluster:
             raise SettingsError("--print: only with --cluster NAME")
@@ -69,7 +69,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:
-    from viewstats import keys
+    from viewstats.core import keys
     path = _settings(args).keys_path
     if args.keys_command == "create":
         key, token = keys.create_key(path, args.client_id)

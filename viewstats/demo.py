@@ -36,10 +36,10 @@ from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ingest.geoip import CountryResolver, GeoIPDatabaseError
-from player.test_stream import FfmpegMissing, make_test_stream
-from viewstats import keys
-from viewstats.settings import Settings
+from viewstats.core import keys
+from viewstats.core.settings import Settings
+from viewstats.ingest.collector.geoip import CountryResolver, GeoIPDatabaseError
+from viewstats.player.sample_stream import FfmpegMissing, make_sample_stream
 
 DEMO_CLIENT_ID = 17
 VIDEO_ID = "demo"
@@ -313,7 +313,7 @@ def _platform(base_url: str | None,
         yield base_url.rstrip("/"), None
         return
     try:
-        make_test_stream(data_dir / "media")
+        make_sample_stream(data_dir / "media")
     except (FfmpegMissing, subprocess.CalledProcessError) as exc:
         print(f"viewstats demo: no test stream for the player ({exc})", file=sys.stderr)
     port = _port()

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from query_api.responses import json_response
-from viewstats.storage import Storage
+from viewstats.core.responses import json_response
+from viewstats.core.storage import Storage
 
 log = logging.getLogger(__name__)
 Check = Callable[[], Awaitable[None]]

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from viewstats.metrics import HTTP_REFUSED
+from viewstats.core.metrics import HTTP_REFUSED
 
 
 @dataclass(frozen=True)

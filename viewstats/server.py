@@ -20,21 +20,21 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
-from ingest.batcher import EmbeddedBatcher
-from ingest.collector import Collector
-from ingest.consumer import Consumer
-from ingest.geoip import CountryResolver
-from ingest.kafka_sink import KafkaSink
-from ingest.sink import EventSink
-from player.routes import media_routes, player_routes
-from query_api.app import EXCEPTION_HANDLERS, query_routes
-from schema.migrations import migrate
+from viewstats.core.keys import KeyStore
+from viewstats.core.metrics import metrics_endpoint
+from viewstats.core.settings import Settings, SettingsError
+from viewstats.core.storage import Storage, open_storage
 from viewstats.health import Check, database_check, health_routes
 from viewstats.http_limits import HttpLimits, protocol_with
-from viewstats.keys import KeyStore
-from viewstats.metrics import metrics_endpoint
-from viewstats.settings import Settings, SettingsError
-from viewstats.storage import Storage, open_storage
+from viewstats.ingest.collector.embedded_sink import EmbeddedSink
+from viewstats.ingest.collector.endpoint import Collector
+from viewstats.ingest.collector.geoip import CountryResolver
+from viewstats.ingest.collector.kafka_sink import KafkaSink
+from viewstats.ingest.collector.sink import EventSink
+from viewstats.ingest.consumer.kafka_consumer import Consumer
+from viewstats.player.routes import media_routes, player_routes
+from viewstats.query_api.app import EXCEPTION_HANDLERS, query_routes
+from viewstats.schema.migrations import migrate
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 def _sink(settings: Settings, storage: Storage) -> EventSink:
     if settings.kafka_bootstrap_servers:
         return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
-    return EmbeddedBatcher(storage)
+    return EmbeddedSink(storage)
 
 
 def _consumer(settings: Settings, storage: Storage) -> Consumer | None:

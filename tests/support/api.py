@@ -6,11 +6,11 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from ingest.events import PlayerEvent
-from query_api.app import query_routes
-from viewstats.keys import KeyStore, create_key
+from viewstats.core.events import PlayerEvent
+from viewstats.core.keys import KeyStore, create_key
+from viewstats.core.storage import Storage
+from viewstats.query_api.app import query_routes
 from viewstats.server import build_app
-from viewstats.storage import Storage
 
 COUNTRIES = "/streaming/statistics/countries"
 

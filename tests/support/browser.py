@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from player.test_stream import make_test_stream
 from tests.support.markers import require_marker
+from viewstats.player.sample_stream import make_sample_stream
 
 MARKER = "browser"
 GUARDED_FIXTURES = frozenset({"page", "chromium"})
@@ -95,7 +95,7 @@ def player_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def hls_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A media directory holding the HLS test stream at test/index.m3u8 (made with ffmpeg)."""
     media = tmp_path_factory.mktemp("media")
-    make_test_stream(media)
+    make_sample_stream(media)
     return media
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from schema.migrations import migrate
 from tests.support.markers import require_marker
-from viewstats.storage import Storage
-from viewstats.storage.embedded import EmbeddedStorage
+from viewstats.core.storage import Storage
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.schema.migrations import migrate
 
 ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily")
 _client_ids = itertools.count(100_000)

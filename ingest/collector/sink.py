@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ingest.events import PlayerEvent
+from viewstats.core.events import PlayerEvent
 
 
 class EventSink(Protocol):

@@ -26,16 +26,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ingest.client_ip import viewer_ip
-from ingest.events import PlayerEvent
-from ingest.geoip import UNKNOWN_COUNTRY, CountryResolver
-from ingest.sink import EventSink
-from ingest.validation import BodyError, capped_errors, parse_body, validate
-from query_api.responses import error_response, json_response
-from viewstats.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
-from viewstats.settings import IPNetwork
-from viewstats.storage import StorageError
-from viewstats.storage.write_health import RETRY_AFTER_S
+from viewstats.core.events import PlayerEvent
+from viewstats.core.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
+from viewstats.core.responses import error_response, json_response
+from viewstats.core.settings import IPNetwork
+from viewstats.core.storage import StorageError
+from viewstats.core.storage.write_health import RETRY_AFTER_S
+from viewstats.ingest.collector.client_ip import viewer_ip
+from viewstats.ingest.collector.geoip import UNKNOWN_COUNTRY, CountryResolver
+from viewstats.ingest.collector.sink import EventSink
+from viewstats.ingest.collector.validation import BodyError, capped_errors, parse_body, validate
 
 log = logging.getLogger(__name__)
 

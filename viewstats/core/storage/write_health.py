@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from viewstats.metrics import WRITE_FAILURES, WRITES_FAILING
+from viewstats.core.metrics import WRITE_FAILURES, WRITES_FAILING
 
 log = logging.getLogger(__name__)
 PROBE_INTERVAL_S = 1.0

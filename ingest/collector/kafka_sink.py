@@ -14,8 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from ingest import wire
-from ingest.events import PlayerEvent
+from viewstats.core.events import PlayerEvent
+from viewstats.ingest import wire
 
 LINGER_MS = 5  # a few ms of batching across concurrent requests, small next to a beacon's RTT
 MAX_BATCH_BYTES = 256 * 1024  # per partition; the default 16 KiB caps throughput at ~60 events

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ingest import wire
-from ingest.events import PlayerEvent
+from viewstats.core.events import PlayerEvent
+from viewstats.ingest import wire
 
 
 class Message(Protocol):

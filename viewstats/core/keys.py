@@ -37,7 +37,7 @@ from pathlib import Path
 
 import orjson
 
-from ingest.events import MAX_CLIENT_ID
+from viewstats.core.events import MAX_CLIENT_ID
 
 RELOAD_INTERVAL_S = 0.5
 log = logging.getLogger(__name__)

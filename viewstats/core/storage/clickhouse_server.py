@@ -8,7 +8,7 @@ from typing import Any
 
 import clickhouse_connect
 
-from viewstats.storage import (
+from viewstats.core.storage import (
     Params,
     QuerySettings,
     Row,
@@ -17,7 +17,7 @@ from viewstats.storage import (
     probe_write,
     verify_written,
 )
-from viewstats.storage.write_health import WriteHealth
+from viewstats.core.storage.write_health import WriteHealth
 
 # Rows as the Storage protocol gives them on every backend (chDB's JSON): text, not bytes or
 # uuid.UUID, for these types; dates are converted in `_plain`, as no text format exists for them.

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
-from viewstats.settings import Settings
-from viewstats.storage.write_health import WriteHealth
+from viewstats.core.settings import Settings
+from viewstats.core.storage.write_health import WriteHealth
 
 Row = tuple[Any, ...]
 Params = Mapping[str, str | int]
@@ -75,7 +75,7 @@ def probe_write(storage: Storage) -> None:
 def open_storage(settings: Settings) -> Storage:
     """The server named by CLICKHOUSE_URL, else the embedded engine under the data dir."""
     if settings.clickhouse_url:
-        from viewstats.storage.clickhouse_server import ServerStorage
+        from viewstats.core.storage.clickhouse_server import ServerStorage
         return ServerStorage(settings.clickhouse_url)
-    from viewstats.storage.embedded import EmbeddedStorage
+    from viewstats.core.storage.embedded import EmbeddedStorage
     return EmbeddedStorage(settings.chdb_path, settings.chdb_pool_size)

@@ -13,10 +13,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from ingest.dedup import RecentEvents
-from ingest.events import PlayerEvent, insert_events
-from viewstats.metrics import BATCH_ROWS, INSERT_SECONDS
-from viewstats.storage import Storage
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.metrics import BATCH_ROWS, INSERT_SECONDS
+from viewstats.core.storage import Storage
+from viewstats.ingest.dedup import RecentEvents
 
 # Batches are unique by construction (server timestamps, deduplicated views), and ClickHouse's
 # content-hash deduplication of untokened blocks would silently drop a legitimately equal one.
@@ -29,7 +29,7 @@ class _Batch:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
-class EmbeddedBatcher:
+class EmbeddedSink:
     def __init__(self, storage: Storage, *, max_rows: int = 10_000, max_delay_s: float = 0.05,
                  dedup: RecentEvents | None = None) -> None:
         self._storage = storage

@@ -8,7 +8,7 @@ block if the first attempt had already inserted it.
 
 from __future__ import annotations
 
-from viewstats.storage import QuerySettings, Storage
+from viewstats.core.storage import QuerySettings, Storage
 
 TABLE = "consumer_batches"
 

@@ -24,14 +24,14 @@ from typing import Any, ClassVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from ingest.batch_state import recorded_last
-from ingest.batch_writer import BatchWriter, ConsumerStats
-from ingest.batches import Batch, PartitionBatcher
-from ingest.dedup import DEFAULT_CAPACITY, RecentEvents
-from ingest.wire import TOPIC
-from viewstats.metrics import CONSUMER_LAG
-from viewstats.settings import Settings
-from viewstats.storage import Storage
+from viewstats.core.metrics import CONSUMER_LAG
+from viewstats.core.settings import Settings
+from viewstats.core.storage import Storage
+from viewstats.ingest.consumer.batch_writer import BatchWriter, ConsumerStats
+from viewstats.ingest.consumer.offset_ranges import recorded_last
+from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
+from viewstats.ingest.dedup import DEFAULT_CAPACITY, RecentEvents
+from viewstats.ingest.wire import TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import re
 
 import orjson
 
-from ingest.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
+from viewstats.core.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
 
 # The collector's byte limit (collector.MAX_BODY) is 64 KiB because sendBeacon and keepalive
 # fetch refuse more than that in flight, so this limit must be reachable inside it. A typical

@@ -5,11 +5,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from ingest.batcher import EmbeddedBatcher
-from ingest.events import PlayerEvent
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
-from viewstats.storage import Storage, StorageError
+from viewstats.core.events import PlayerEvent
+from viewstats.core.storage import Storage, StorageError
+from viewstats.ingest.collector.embedded_sink import EmbeddedSink
 
 pytestmark = pytest.mark.chdb
 NOON = 1_714_564_800_000
@@ -21,7 +21,7 @@ def _stored(storage: Storage, client_id: int) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-async def _submit_all(batcher: EmbeddedBatcher, groups: Sequence[Sequence[PlayerEvent]]) -> None:
+async def _submit_all(batcher: EmbeddedSink, groups: Sequence[Sequence[PlayerEvent]]) -> None:
     await batcher.start()
     try:
         await asyncio.gather(*(batcher.submit(g) for g in groups))
@@ -31,7 +31,7 @@ async def _submit_all(batcher: EmbeddedBatcher, groups: Sequence[Sequence[Player
 
 def test_each_submit_returns_once_its_events_are_stored(storage: Storage) -> None:
     client_id = fresh_client_id()
-    batcher = EmbeddedBatcher(storage, max_rows=7, max_delay_s=0.01)
+    batcher = EmbeddedSink(storage, max_rows=7, max_delay_s=0.01)
 
     async def scenario() -> list[int]:
         await batcher.start()
@@ -49,7 +49,7 @@ def test_concurrent_requests_share_batches_and_duplicates_count_once(storage: St
     client_id = fresh_client_id()
     groups = [[watch(client_id, NOON, "US", i % 50), watch(client_id, NOON, "US", i % 50,
                                                            event="start")] for i in range(300)]
-    asyncio.run(_submit_all(EmbeddedBatcher(storage, max_rows=64, max_delay_s=0.005), groups))
+    asyncio.run(_submit_all(EmbeddedSink(storage, max_rows=64, max_delay_s=0.005), groups))
     assert len(_stored(storage, client_id)) == 100
 
 
@@ -59,7 +59,7 @@ def test_a_failed_insert_fails_its_requests_and_a_retry_is_not_a_duplicate(
     event = watch(client_id, NOON, "DE", 1)
 
     async def scenario() -> None:
-        batcher = EmbeddedBatcher(storage, max_delay_s=0.001)
+        batcher = EmbeddedSink(storage, max_delay_s=0.001)
         await batcher.start()
         storage.command("RENAME TABLE player_events TO player_events_away")
         try:
@@ -76,7 +76,7 @@ def test_a_failed_insert_fails_its_requests_and_a_retry_is_not_a_duplicate(
 
 def test_submit_after_stop_is_refused(storage: Storage) -> None:
     async def scenario() -> None:
-        batcher = EmbeddedBatcher(storage)
+        batcher = EmbeddedSink(storage)
         await batcher.start()
         await batcher.stop()
         with pytest.raises(RuntimeError, match="not running"):

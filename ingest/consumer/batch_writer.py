@@ -23,12 +23,12 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from ingest.batch_state import insert_settings, record_range
-from ingest.batches import Batch
-from ingest.dedup import RecentEvents
-from ingest.events import PlayerEvent, insert_events
-from viewstats.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
-from viewstats.storage import Storage, StorageError
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
+from viewstats.core.storage import Storage, StorageError
+from viewstats.ingest.consumer.offset_ranges import insert_settings, record_range
+from viewstats.ingest.consumer.partition_batcher import Batch
+from viewstats.ingest.dedup import RecentEvents
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MAX_S = 0.25, 4.0  # between store attempts while the database fails

@@ -1,6 +1,6 @@
 """Make the short HLS test stream that the demo and the browser tests play, with Debian's ffmpeg.
 
-    python -m player.test_stream [MEDIA_DIR]     # default data/media -> data/media/test/
+    python -m viewstats.player.sample_stream [MEDIA_DIR]   # data/media -> data/media/test/
 
 The stream is generated, never downloaded: ffmpeg's `testsrc` picture and a 440 Hz tone, H.264
 baseline + AAC in fragmented MP4 (fMP4 keeps every file a type Python's `mimetypes` knows, unlike
@@ -49,7 +49,7 @@ def _ffmpeg_command(out_dir: Path) -> list[str]:
     ]
 
 
-def make_test_stream(media_dir: Path) -> Path:
+def make_sample_stream(media_dir: Path) -> Path:
     """The playlist of `<media_dir>/test/`, generated first if it is not there yet."""
     playlist = playlist_path(media_dir)
     if playlist.is_file():
@@ -79,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="served as /media by `viewstats run` (default data/media)")
     args = parser.parse_args(argv)
     try:
-        playlist = make_test_stream(args.media_dir)
+        playlist = make_sample_stream(args.media_dir)
     except (FfmpegMissing, subprocess.CalledProcessError) as exc:
-        print(f"test_stream: {exc}", file=sys.stderr)
+        print(f"sample_stream: {exc}", file=sys.stderr)
         return 1
-    print(f"test_stream: {playlist}")
+    print(f"sample_stream: {playlist}")
     return 0
 
 

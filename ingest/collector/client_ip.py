@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET, AF_INET6, inet_pton
 
-from viewstats.settings import IPNetwork
+from viewstats.core.settings import IPNetwork
 
 IPAddress = IPv4Address | IPv6Address
 

@@ -15,7 +15,7 @@ from typing import Any
 import chdb
 import orjson
 
-from viewstats.storage import (
+from viewstats.core.storage import (
     Params,
     QuerySettings,
     Row,
@@ -24,7 +24,7 @@ from viewstats.storage import (
     probe_write,
     verify_written,
 )
-from viewstats.storage.write_health import WriteHealth
+from viewstats.core.storage.write_health import WriteHealth
 
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
 # bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from viewstats.storage import QuerySettings, Storage
+from viewstats.core.storage import QuerySettings, Storage
 
 EVENTS = ("init", "start", "watch")
 VIDEO_TYPES = ("vod", "live", "playlist")

@@ -1,0 +1,1 @@
+"""The collector process: `POST /events`, validated, located and handed to a sink."""

@@ -1,0 +1,1 @@
+"""The consumer process: Kafka into the database, exactly once (architecture §5)."""
