@@ -6,16 +6,20 @@ problem so the message can go to the dead-letter topic with that reason.
 
 from __future__ import annotations
 
-import re
-
 import orjson
 
-from viewstats.core.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
-from viewstats.core.settings import Settings
-
-TOPIC = Settings.kafka_topic  # the default; VIEWSTATS_TOPIC names another
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_COUNTRY = re.compile(r"[A-Z]{2}")
+from viewstats.core.events import (
+    COUNTRY,
+    EVENTS,
+    MAX_CLIENT_ID,
+    MAX_HOST,
+    MAX_TS_MS,
+    MAX_VIDEO_ID,
+    VIDEO_TYPES,
+    VIEW_ID,
+    PlayerEvent,
+    as_row,
+)
 
 
 class DecodeError(ValueError):
@@ -23,10 +27,7 @@ class DecodeError(ValueError):
 
 
 def encode(event: PlayerEvent) -> bytes:
-    return orjson.dumps({
-        "client_id": event.client_id, "ts": event.ts_ms, "event": event.event,
-        "type": event.type, "video_id": event.video_id, "view_id": event.view_id,
-        "country": event.country, "host": event.host})
+    return orjson.dumps(as_row(event))
 
 
 def _int(doc: dict[str, object], name: str) -> int:
@@ -58,14 +59,18 @@ def decode(value: bytes | None) -> PlayerEvent:
     country, host = _str(doc, "country"), _str(doc, "host")
     if not 0 <= client_id <= MAX_CLIENT_ID:
         raise DecodeError("client_id: out of range")
-    if not 0 <= ts < 4_102_444_800_000:
+    if not 0 <= ts < MAX_TS_MS:
         raise DecodeError("ts: out of range")
     if event not in EVENTS:
         raise DecodeError(f"event: unknown event {event[:32]!r}")
     if kind not in VIDEO_TYPES:
         raise DecodeError(f"type: unknown type {kind[:32]!r}")
-    if not _UUID.fullmatch(view_id):
+    if not 0 < len(video_id) <= MAX_VIDEO_ID:
+        raise DecodeError("video_id: empty or too long")
+    if not VIEW_ID.fullmatch(view_id) or view_id != view_id.lower():
         raise DecodeError("view_id: not a lower-case UUID")
-    if not _COUNTRY.fullmatch(country):
+    if not COUNTRY.fullmatch(country):
         raise DecodeError("country: not an ISO 3166-1 alpha-2 code")
+    if len(host) > MAX_HOST:
+        raise DecodeError("host: too long")
     return PlayerEvent(client_id, ts, event, kind, video_id, view_id, country, host)

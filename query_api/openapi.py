@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from viewstats.core.events import VIDEO_TYPES
+
 _ERROR = {"$ref": "#/components/schemas/error_common"}
 
 
@@ -37,7 +39,7 @@ OPENAPI: dict[str, Any] = {
                         "to the end of its stated precision.", "2024-05-31T23:59:59Z"),
             {"name": "type", "in": "query", "required": False,
              "description": "Only views of this kind of video.",
-             "schema": {"type": "string", "enum": ["vod", "live", "playlist"]}},
+             "schema": {"type": "string", "enum": list(VIDEO_TYPES)}},
         ],
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {

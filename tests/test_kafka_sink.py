@@ -60,4 +60,4 @@ def test_submit_returns_once_the_broker_holds_every_event(kafka: KafkaBroker) ->
 
 def test_submit_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="before start"):
-        asyncio.run(KafkaSink("127.0.0.1:9").submit(_events(3)))
+        asyncio.run(KafkaSink("127.0.0.1:9", "player-events").submit(_events(3)))

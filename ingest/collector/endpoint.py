@@ -26,21 +26,20 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from viewstats.core.events import PlayerEvent
+from viewstats.core.events import MAX_HOST, UNKNOWN_COUNTRY, PlayerEvent
 from viewstats.core.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from viewstats.core.responses import error_response, json_response
 from viewstats.core.settings import IPNetwork
 from viewstats.core.storage import StorageError
 from viewstats.core.storage.write_health import RETRY_AFTER_S
 from viewstats.ingest.collector.client_ip import viewer_ip
-from viewstats.ingest.collector.geoip import UNKNOWN_COUNTRY, CountryResolver
+from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.ingest.collector.sink import EventSink
 from viewstats.ingest.collector.validation import BodyError, capped_errors, parse_body, validate
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-MAX_HOST = 253  # the longest DNS name; anything longer did not come from a real page
 
 _MEDIA_TYPES = frozenset({"text/plain", "application/json"})
 _CORS = {"Access-Control-Allow-Origin": "*"}

@@ -27,13 +27,13 @@ from typing import Final, Literal
 
 import maxminddb
 
+from viewstats.core.events import UNKNOWN_COUNTRY
+
 __all__ = [
-    "UNKNOWN_COUNTRY",
     "CountryResolver",
     "GeoIPDatabaseError",
 ]
 
-UNKNOWN_COUNTRY: Final = "ZZ"
 
 #: File names looked for, in order, when the resolver is given a directory.
 DBIP_COMBINED: Final = "dbip-country.mmdb"

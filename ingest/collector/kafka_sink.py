@@ -22,7 +22,7 @@ MAX_BATCH_BYTES = 256 * 1024  # per partition; the default 16 KiB caps throughpu
 
 
 class KafkaSink:
-    def __init__(self, bootstrap: str, topic: str = wire.TOPIC) -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         self._bootstrap, self._topic = bootstrap, topic
         self._producer: Any = None
 

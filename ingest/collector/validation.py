@@ -8,11 +8,16 @@ that sends them is ignored like any other unknown field.
 
 from __future__ import annotations
 
-import re
-
 import orjson
 
-from viewstats.core.events import EVENTS, MAX_CLIENT_ID, VIDEO_TYPES, PlayerEvent
+from viewstats.core.events import (
+    EVENTS,
+    MAX_CLIENT_ID,
+    MAX_VIDEO_ID,
+    VIDEO_TYPES,
+    VIEW_ID,
+    PlayerEvent,
+)
 
 # The collector's byte limit (collector.MAX_BODY) is 64 KiB because sendBeacon and keepalive
 # fetch refuse more than that in flight, so this limit must be reachable inside it. A typical
@@ -22,9 +27,7 @@ MAX_EVENTS = 500
 # A request reports at most this many errors, then how many more it left out: otherwise a
 # body of empty objects (5 errors each) gets an answer many times its own size.
 MAX_ERRORS = 20
-MAX_VIDEO_ID = 256
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EVENT_ERROR = "must be one of " + ", ".join(EVENTS)
 _TYPE_ERROR = "must be one of " + ", ".join(VIDEO_TYPES)
 _CLIENT_ID_ERROR = f"must be an integer from 0 to {MAX_CLIENT_ID}"
@@ -82,7 +85,7 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str,
         errors.append(("video_id", _VIDEO_ID_ERROR))
     if type(kind) is not str or kind not in VIDEO_TYPES:
         errors.append(("type", _TYPE_ERROR))
-    if type(view_id) is not str or _UUID.fullmatch(view_id) is None:
+    if type(view_id) is not str or VIEW_ID.fullmatch(view_id) is None:
         errors.append(("view_id", _VIEW_ID_ERROR))
     if errors:
         return [f"events[{index}].{name}: {message if name in raw else 'is required'}"

@@ -1,17 +1,30 @@
-"""A validated player event as the writers store it, and its columnar form for `player_events`."""
+"""The player event record, described once: its fields, enums, limits and table.
+
+The collector's validation, the consumer's decoding of Kafka messages, the OpenAPI document and
+the SQL schema's Enum8 columns all follow these definitions; `tests/test_events.py` checks the
+schema against them.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from viewstats.core.storage import QuerySettings, Storage
 
-EVENTS = ("init", "start", "watch")
-VIDEO_TYPES = ("vod", "live", "playlist")
 TABLE = "player_events"
+EVENTS = ("init", "start", "watch")  # Enum8 values 1, 2, 3 in that order
+VIDEO_TYPES = ("vod", "live", "playlist")  # Enum8 values 1, 2, 3 in that order
 MAX_CLIENT_ID = 2**32 - 1  # client_id is a UInt32
-COLUMNS = ("client_id", "ts", "event", "type", "video_id", "view_id", "country", "host")
+MAX_VIDEO_ID = 256
+MAX_HOST = 253  # the longest DNS name; anything longer did not come from a real page
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: DateTime64 and the query window stop before it
+UNKNOWN_COUNTRY = "ZZ"
+# Clients may send any case; the record holds the canonical lower-case text.
+VIEW_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,21 +35,23 @@ class PlayerEvent:
     type: str
     video_id: str
     view_id: str  # canonical lower-case UUID text
-    country: str  # ISO 3166-1 alpha-2, ZZ when unknown
-    host: str
+    country: str  # ISO 3166-1 alpha-2, UNKNOWN_COUNTRY when unknown
+    host: str  # the embedding page's host name, "" when unknown
+
+
+# Column of `player_events` (and key of the Kafka message) -> the PlayerEvent field it holds.
+COLUMNS = {"client_id": "client_id", "ts": "ts_ms", "event": "event", "type": "type",
+           "video_id": "video_id", "view_id": "view_id", "country": "country", "host": "host"}
+_GETTERS = {column: attrgetter(field) for column, field in COLUMNS.items()}
+
+
+def as_row(event: PlayerEvent) -> dict[str, object]:
+    """The event keyed by column name (the Kafka message's JSON)."""
+    return {column: get(event) for column, get in _GETTERS.items()}
 
 
 def to_columns(events: Sequence[PlayerEvent]) -> dict[str, list[object]]:
-    return {
-        "client_id": [e.client_id for e in events],
-        "ts": [e.ts_ms for e in events],
-        "event": [e.event for e in events],
-        "type": [e.type for e in events],
-        "video_id": [e.video_id for e in events],
-        "view_id": [e.view_id for e in events],
-        "country": [e.country for e in events],
-        "host": [e.host for e in events],
-    }
+    return {column: [get(e) for e in events] for column, get in _GETTERS.items()}
 
 
 def insert_events(storage: Storage, events: Sequence[PlayerEvent],
