@@ -46,7 +46,7 @@ PLATFORM_DATA := $(DATA_DIR)/geoip/dbip-country.mmdb $(DATA_DIR)/player-assets/h
 setup: $(VENV)/.runtime $(PLATFORM_DATA)
 
 setup-test: $(VENV)/.test $(PLATFORM_DATA) /usr/bin/chromium
-	$(BIN)/python scripts/kafka_broker.py fetch
+	$(BIN)/python -m viewstats.devtools.kafka_broker fetch
 
 run: setup
 	$(BIN)/viewstats run --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)

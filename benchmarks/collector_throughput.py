@@ -13,11 +13,11 @@ TRUSTED_PROXIES itself. `--http`/`--loop` pick uvicorn's HTTP parser and event l
 takes httptools and uvloop when they are installed, as `viewstats` does.
 
 Load comes from client processes pinned to the other CPUs, each holding keep-alive HTTP/1.1
-connections written with bare asyncio protocols: a full HTTP client such as httpx spends several
-times the server's CPU per request, so on a small machine it would measure itself. The
-requests carry the headers a browser's sendBeacon sends. Reported: beacons/s, the server
-process's CPU use, and beacons per CPU-second of the server (the per-core figure); progress goes
-to stderr, the result to stdout and, with `--out FILE`, to JSON for benchmarks.report
+connections of benchmarks.http_load, which costs far less CPU per request than a full HTTP
+client such as httpx: on a small machine that one would measure itself. The requests carry the
+headers a browser's sendBeacon sends. Reported: beacons/s, the server process's CPU use, and
+beacons per CPU-second of the server (the per-core figure); progress goes to stderr, the result
+to stdout and, with `--out FILE`, to JSON for benchmarks.report
 (benchmarks/results/collector_throughput.json).
 """
 
@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import importlib
 import multiprocessing as mp
 import os
 import random
-import socket
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from ctypes import c_longlong
@@ -41,8 +40,10 @@ from typing import NamedTuple, cast
 
 import orjson
 
+from benchmarks.http_load import run_load
 from benchmarks.record import write_result
 from viewstats.core.settings import Settings
+from viewstats.devtools.processes import NotServing, free_port, wait_for_http
 
 TARGET = 10_000
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -93,9 +94,9 @@ def _serve(port: int, cpu: int | None, http: str, loop: str, geoip: str) -> None
                 proxy_headers=False, log_level="warning", access_log=False)
 
 
-def _requests(port: int, count: int) -> list[bytes]:
+def _requests(port: int, count: int, seed: int) -> list[bytes]:
     """Distinct beacons (view ids, clients, viewer addresses), as a browser would send them."""
-    rng = random.Random(7)
+    rng = random.Random(seed)
     out = []
     for n in range(count):
         body = orjson.dumps({
@@ -115,69 +116,22 @@ def _requests(port: int, count: int) -> list[bytes]:
     return out
 
 
-class _Beacons(asyncio.Protocol):
-    """One keep-alive connection sending the next beacon as soon as the last is answered."""
-
-    def __init__(self, requests: list[bytes], ok: Counter, failed: Counter,
-                 deadline: float, closed: asyncio.Future[None]) -> None:
-        self.requests, self.ok, self.failed = requests, ok, failed
-        self.deadline, self.closed = deadline, closed
-        self.next = random.randrange(len(requests))
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self._send()
-
-    def _send(self) -> None:
-        assert self.transport is not None
-        if time.monotonic() >= self.deadline:
-            self.transport.close()
-            return
-        self.next = (self.next + 1) % len(self.requests)
-        self.transport.write(self.requests[self.next])
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head = self.buffer[:end].lower()
-            start = head.find(b"content-length:") + len(b"content-length:")
-            line_end = head.find(b"\r\n", start)
-            length = int(head[start:] if line_end < 0 else head[start:line_end])
-            if len(self.buffer) < end + 4 + length:
-                return
-            self.buffer = self.buffer[end + 4 + length:]
-            if head.startswith(b"http/1.1 202"):
-                self.ok.value += 1
-            else:
-                self.failed.value += 1
-            self._send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-def _drive(port: int, cpus: set[int], connections: int, seconds: float,
+def _drive(port: int, cpus: set[int], connections: int, seconds: float, seed: int,
            ok: Counter, failed: Counter) -> None:
     """A client process: `connections` beacon loops until `seconds` have passed."""
     if cpus:
         os.sched_setaffinity(0, cpus)
-    requests = _requests(port, 4096)
+    requests = _requests(port, 4096, seed)
 
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + seconds
-        closed = [loop.create_future() for _ in range(connections)]
-        for done in closed:
-            await loop.create_connection(
-                functools.partial(_Beacons, requests, ok, failed, deadline, done),
-                "127.0.0.1", port)
-        await asyncio.gather(*closed)
+    def count(status: int) -> None:
+        if status == 202:
+            ok.value += 1
+        else:
+            failed.value += 1
 
     with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
-        runner.run(run())
+        runner.run(run_load("127.0.0.1", port, requests, concurrency=connections,
+                            seconds=seconds, on_answer=count))
 
 
 def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -203,33 +157,9 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(port: int, server: mp.process.BaseProcess, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not server.is_alive():
-            sys.exit("the collector process died while starting; see its output above")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"the collector did not listen on port {port} within {timeout:.0f}s")
-
-
 def _server_count(port: int) -> int:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"GET /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    events: int = orjson.loads(answer.partition(b"\r\n\r\n")[2])["events"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count") as answer:
+        events: int = orjson.loads(answer.read())["events"]
     return events
 
 
@@ -262,14 +192,17 @@ def main() -> None:
     if not client_cpus:
         print("warning: one CPU only; clients and server share it", file=sys.stderr)
     spawn = mp.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     server = spawn.Process(target=_serve, daemon=True,
                            args=(port, args.server_cpu, args.http, args.loop, str(args.geoip)))
     server.start()
     server_pid = server.pid
     assert server_pid is not None
     try:
-        _wait_ready(port, server)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/count", lambda: server.exitcode, timeout=30)
+        except NotServing as exc:
+            sys.exit(f"the collector did not start: {exc}; see its output above")
         print(f"collector on 127.0.0.1:{port}, pid {server_pid}, CPU {args.server_cpu}; "
               f"{args.clients} client process(es) x {args.connections} connections on CPUs "
               f"{sorted(client_cpus) or 'shared'}", file=sys.stderr, flush=True)
@@ -277,8 +210,8 @@ def main() -> None:
             (spawn.RawValue(c_longlong, 0), spawn.RawValue(c_longlong, 0))
             for _ in range(args.clients)]
         clients = [spawn.Process(target=_drive, daemon=True, args=(
-            port, client_cpus, args.connections, args.warmup + args.seconds + 1, ok, failed))
-            for ok, failed in counters]
+            port, client_cpus, args.connections, args.warmup + args.seconds + 1, seed, ok,
+            failed)) for seed, (ok, failed) in enumerate(counters)]
         for client in clients:
             client.start()
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from benchmarks.broker import kafka_bootstrap
 from benchmarks.record import write_result
-from tests.support.kafka import create_topic
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.devtools.topics import create_topic
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
 from viewstats.ingest.dedup import DEFAULT_CAPACITY

@@ -31,11 +31,12 @@ from pathlib import Path
 import httpx
 
 from benchmarks.broker import kafka_bootstrap
-from benchmarks.http_load import Load
+from benchmarks.http_load import percentile
 from benchmarks.record import write_result
-from tests.support.kafka import create_topic
-from tests.support.processes import serving
 from viewstats.core.keys import create_key
+from viewstats.core.settings import Settings
+from viewstats.devtools.processes import serving
+from viewstats.devtools.topics import create_topic
 
 CLIENT = 1  # the data dir is this run's own, so any client will do
 COUNTRIES = "/streaming/statistics/countries"
@@ -107,22 +108,21 @@ def measure(api: Api, args: argparse.Namespace) -> tuple[list[float], list[float
 def _platform(args: argparse.Namespace, data: Path) -> Iterator[str]:
     """`viewstats run` on `data` (with Kafka when asked); yields its base URL."""
     with ExitStack() as stack:
-        env = {}
+        env = {"GEOIP_DB": str(args.geoip)}
         if args.kafka:
             bootstrap = stack.enter_context(kafka_bootstrap(args.bootstrap))
             topic = f"freshness-{uuid.uuid4().hex[:8]}"
             asyncio.run(create_topic(bootstrap, topic, args.partitions))
-            env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "VIEWSTATS_TOPIC": topic,
-                   "VIEWSTATS_CONSUMER_GROUP": f"group-{topic}"}
+            env |= {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "VIEWSTATS_TOPIC": topic,
+                    "VIEWSTATS_CONSUMER_GROUP": f"group-{topic}"}
         base, _ = stack.enter_context(serving("run", data, env=env))
         yield base
 
 
 def _summary(delays: list[float], acks: list[float]) -> dict[str, float]:
-    seen, acked = Load(latencies_ms=delays), Load(latencies_ms=acks)  # for their percentiles
-    return {"p50_ms": seen.percentile(50), "p99_ms": seen.percentile(99),
+    return {"p50_ms": percentile(delays, 50), "p99_ms": percentile(delays, 99),
             "max_ms": max(delays), "mean_ms": sum(delays) / len(delays),
-            "ack_p50_ms": acked.percentile(50), "ack_p99_ms": acked.percentile(99)}
+            "ack_p50_ms": percentile(acks, 50), "ack_p99_ms": percentile(acks, 99)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --kafka: an existing broker (default: start one here)")
     parser.add_argument("--partitions", type=int, default=4,
                         help="with --kafka: partitions of the run's topic (4)")
+    parser.add_argument("--geoip", type=Path, default=Settings.from_env().geoip_path,
+                        help="GeoIP database of the platform (default $GEOIP_DB or data/geoip)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     if args.beacons < 1:

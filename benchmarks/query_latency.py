@@ -24,10 +24,10 @@ import httpx
 
 from benchmarks.http_load import get_request, run_load
 from benchmarks.record import write_result
-from tests.support.processes import serving
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
+from viewstats.devtools.processes import serving
 
 RAW_SQL = """
 SELECT toString(country) AS c, count() AS views FROM player_events

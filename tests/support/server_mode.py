@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from scripts.kafka_broker import KAFKA_VERSION, wait_until_ready
 from tests.support.clickhouse_http import endpoint
-from tests.support.processes import free_port
+from viewstats.devtools.kafka_broker import KAFKA_VERSION, wait_until_ready
+from viewstats.devtools.processes import free_port
 
 DOCKER = os.environ.get("VIEWSTATS_DOCKER") == "1"
 CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:25.8"  # as compose.yaml

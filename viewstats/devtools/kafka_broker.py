@@ -1,12 +1,12 @@
-#!/usr/bin/env python3
-"""A real single-node Apache Kafka broker (KRaft) for tests and local use.
+"""A real single-node Apache Kafka broker (KRaft) for tests, benchmarks and local use.
 
-    python scripts/kafka_broker.py fetch            # jars into the cache (once)
-    python scripts/kafka_broker.py run --port 9092  # broker in the foreground
+    python -m viewstats.devtools.kafka_broker fetch            # jars into the cache (once)
+    python -m viewstats.devtools.kafka_broker run --port 9092  # broker in the foreground
 
 The jars come from Maven Central through `mvn`, because that is the one
 source of Kafka this project's machines can reach (no tarball downloads).
-Stdlib only, so the CI and the test fixture can use it before any install.
+Stdlib only (with viewstats.devtools.processes), so the CI and the test fixture can use it
+from a checkout before any install.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+from viewstats.devtools.processes import free_port, stop
+
 KAFKA_VERSION = "4.1.1"
 # kafka_2.13 pulls log4j-core but no SLF4J binding, and its own code logs
 # through SLF4J 1.7: without this jar every broker log line goes to a NOP logger.
@@ -40,11 +42,14 @@ ARTIFACTS = (
     ("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HOME_ENV = "VIEWSTATS_KAFKA_HOME"
 MARKER = "fetched.ok"
 HEAP = "-Xmx512m"
 NODE_ID = 1
+# Cold JVM + storage format + KRaft election take ~4-5 s here; the slack covers a
+# loaded 2-core CI machine, not a normal start.
+READY_TIMEOUT = 120.0
 
 # Kafka 4 dropped Metadata v0-v3 (KIP-896); v4 is the oldest one it answers.
 _API_METADATA, _METADATA_VERSION = 3, 4
@@ -138,15 +143,6 @@ def ensure_jars() -> Path:
     return libs
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the OS just handed out; all held open together so they differ."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-
-
 def _java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").is_file():
@@ -211,7 +207,7 @@ def start_broker(port: int, log_dir: Path) -> subprocess.Popen[bytes]:
     log_dir = log_dir.resolve()
     data_dir = log_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    (controller_port,) = free_ports(1)
+    controller_port = free_port()
     config = log_dir / "server.properties"
     config.write_text(_server_properties(port, controller_port, data_dir))
     java = [
@@ -305,16 +301,20 @@ def wait_until_ready(
     raise TimeoutError(f"Kafka at {bootstrap} not ready after {timeout}s (last: {last!r})")
 
 
-def stop_broker(proc: subprocess.Popen[bytes], grace: float = 30.0) -> int:
-    """SIGTERM (a clean shutdown), then SIGKILL after `grace` seconds."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+@contextlib.contextmanager
+def running_broker(log_dir: Path, timeout: float = READY_TIMEOUT) -> Iterator[str]:
+    """A broker on a free port of 127.0.0.1 working in `log_dir`, stopped when the block ends.
+
+    Yields its bootstrap address once it is ready; RuntimeError when it cannot start or exits
+    first, TimeoutError when it is not ready within `timeout` seconds (log_tail tells why).
+    """
+    port = free_port()
+    proc = start_broker(port, log_dir)
+    try:
+        wait_until_ready(f"127.0.0.1:{port}", timeout, proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(proc)
 
 
 class _Stop(Exception):
@@ -341,16 +341,16 @@ def _run(port: int, log_dir: Path | None, timeout: float) -> int:
             sys.stdout.flush()
             return proc.wait()
         except _Stop:
-            # A second Ctrl-C must not cut the clean shutdown short; the grace
-            # period in stop_broker already bounds it.
+            # A second Ctrl-C must not cut the clean shutdown short; the timeout
+            # of `stop` already bounds it.
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             if proc is not None:
-                stop_broker(proc)
+                stop(proc)
             return 0
         except (RuntimeError, TimeoutError) as exc:
             if proc is not None:
-                stop_broker(proc)
+                stop(proc)
             print(f"{exc}\n{log_tail(log_dir)}", file=sys.stderr)
             return 1
     raise AssertionError("unreachable")
@@ -363,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="format storage and run the broker until SIGTERM/SIGINT")
     run.add_argument("--port", type=int, required=True, help="PLAINTEXT port on 127.0.0.1")
     run.add_argument("--log-dir", type=Path, help="work folder (default: a temp dir, removed)")
-    run.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
+    run.add_argument("--timeout", type=float, default=READY_TIMEOUT,
+                     help="seconds to wait for ready")
     args = parser.parse_args(argv)
     if args.command == "fetch":
         start = time.monotonic()
