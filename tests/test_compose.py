@@ -113,7 +113,7 @@ def test_the_dockerfile_installs_the_package_and_runs_viewstats() -> None:
     stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
     assert stages[-1] == "python:3.11-slim"
     assert 'ENTRYPOINT ["viewstats"]' in DOCKERFILE
-    assert "scripts/fetch_geoip.sh" in DOCKERFILE  # the GeoIP fetch `make setup` uses
+    assert "viewstats setup --cache-dir" in DOCKERFILE  # the asset fetch `make setup` uses
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     # Every folder the package is built from is in the image (viewstats/ holds symlinks to the
     # others, which COPY keeps as links).

@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.assets import asset_cache
 from tests.support.processes import serving
 from viewstats.demo import country_ips, run_demo
 from viewstats.ingest.collector.geoip import CountryResolver
 
-DBIP = Path(__file__).resolve().parents[1] / "data" / "geoip" / "dbip-country.mmdb"
-
 
 @pytest.fixture
 def dbip(monkeypatch: pytest.MonkeyPatch) -> Path:
-    assert DBIP.is_file(), f"{DBIP} is missing: run `make setup` (scripts/fetch_geoip.sh)"
-    monkeypatch.setenv("GEOIP_DB", str(DBIP))
-    return DBIP
+    path = asset_cache() / "geoip" / "dbip-country.mmdb"  # as `viewstats setup` fetches it
+    monkeypatch.setenv("GEOIP_DB", str(path))
+    return path
 
 
 def test_viewer_addresses_are_public_and_in_the_country_they_stand_for(dbip: Path) -> None:

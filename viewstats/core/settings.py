@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -33,6 +34,21 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+# Folders `viewstats setup` fills in the shared cache (viewstats/assets.py). A data dir may hold
+# its own folder of the same name, which then wins (an operator's copy, or an older setup's).
+GEOIP_DIR: Final = "geoip"
+PLAYER_ASSETS_DIR: Final = "player-assets"
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """$XDG_CACHE_HOME/viewstats, else ~/.cache/viewstats: one cache for every data dir."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CACHE_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    base = Path(xdg) if os.path.isabs(xdg) else Path(env.get("HOME") or Path.home()) / ".cache"
+    return base / "viewstats"
+
+
 def _url(name: str, raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise SettingsError(f"{name}: {raw!r} must start with http:// or https://")
@@ -46,6 +62,7 @@ class Settings:
     kafka_bootstrap_servers: str | None = None
     api_keys_file: Path | None = None
     geoip_db: Path | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
     trusted_proxies: tuple[IPNetwork, ...] = field(
         default_factory=lambda: _networks("TRUSTED_PROXIES", "127.0.0.0/8,::1/128"))
     chdb_pool_size: int = 4
@@ -58,8 +75,21 @@ class Settings:
 
     @property
     def geoip_path(self) -> Path:
-        """A .mmdb file, or a directory holding one (where `make setup` puts DB-IP's)."""
-        return self.geoip_db or self.data_dir / "geoip"
+        """GEOIP_DB, else <data-dir>/geoip or the cache's copy from `viewstats setup`."""
+        return self.geoip_db or self._local_or_cached(GEOIP_DIR)
+
+    @property
+    def player_assets_path(self) -> Path:
+        """The folder served as /player/static/vendor/ (hls.min.js)."""
+        return self._local_or_cached(PLAYER_ASSETS_DIR)
+
+    def _local_or_cached(self, name: str) -> Path:
+        # A non-empty folder in the data dir wins; else the shared cache's when setup filled it;
+        # else the data dir's again, so that the "not found" error names the usual place.
+        for folder in (self.data_dir / name, self.cache_dir / name):
+            if folder.is_dir() and any(folder.iterdir()):
+                return folder
+        return self.data_dir / name
 
     @property
     def chdb_path(self) -> Path:
@@ -80,6 +110,8 @@ class Settings:
             values["api_keys_file"] = Path(raw)
         if raw := env.get("GEOIP_DB"):
             values["geoip_db"] = Path(raw)
+        values["cache_dir"] = Path(raw) if (raw := env.get("VIEWSTATS_CACHE_DIR")) \
+            else default_cache_dir(env)
         if (raw := env.get("TRUSTED_PROXIES")) is not None:
             values["trusted_proxies"] = _networks("TRUSTED_PROXIES", raw)
         if raw := env.get("VIEWSTATS_TOPIC"):
