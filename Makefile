@@ -57,6 +57,7 @@ run: setup
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup-test lint
 	$(BIN)/python -m pytest

@@ -21,27 +21,23 @@ def _settings(args: argparse.Namespace) -> Settings:
                              cache_dir=getattr(args, "cache_dir", None))
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from viewstats.server import serve_embedded
-    serve_embedded(_settings(args), args.host, args.port)
-    return 0
+# The roles a process can serve, with their help; each is a serve_* function of viewstats.server.
+_ROLES = {
+    "run": "run the whole platform in one process on the embedded database (migrates a fresh "
+           "data dir first)",
+    "collector": "accept player beacons (POST /events) into Kafka, or straight into the "
+                 "database without it",
+    "api": "serve the query API alone (database migrated already)",
+    "consumer": "consume player-events from Kafka (KAFKA_BOOTSTRAP_SERVERS) into the database, "
+                "exactly once; serves /healthz, /readyz and /metrics",
+}
 
 
-def _cmd_collector(args: argparse.Namespace) -> int:
-    from viewstats.server import serve_collector
-    serve_collector(_settings(args), args.host, args.port)
-    return 0
-
-
-def _cmd_api(args: argparse.Namespace) -> int:
-    from viewstats.server import serve_api
-    serve_api(_settings(args), args.host, args.port)
-    return 0
-
-
-def _cmd_consumer(args: argparse.Namespace) -> int:
-    from viewstats.server import serve_consumer
-    serve_consumer(_settings(args), args.host, args.port)
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from viewstats import server  # imported on use: `keys` and `setup` start faster without it
+    serve = {"run": server.serve_embedded, "collector": server.serve_collector,
+             "api": server.serve_api, "consumer": server.serve_consumer}[args.command]
+    serve(_settings(args), args.host, args.port)
     return 0
 
 
@@ -142,29 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR. Run `viewstats setup` once first.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the whole platform in one process on the embedded "
-                         "database (migrates a fresh data dir first)")
-    _add_listen(run)
-    _add_data_dir(run)
-    run.set_defaults(handler=_cmd_run)
-
-    collector = sub.add_parser("collector", help="accept player beacons (POST /events) into "
-                               "Kafka, or straight into the database without it")
-    _add_listen(collector)
-    _add_data_dir(collector)
-    collector.set_defaults(handler=_cmd_collector)
-
-    api = sub.add_parser("api", help="serve the query API alone (database migrated already)")
-    _add_listen(api)
-    _add_data_dir(api)
-    api.set_defaults(handler=_cmd_api)
-
-    consumer = sub.add_parser("consumer", help="consume player-events from Kafka "
-                              "(KAFKA_BOOTSTRAP_SERVERS) into the database, exactly once; "
-                              "serves /healthz, /readyz and /metrics")
-    _add_listen(consumer)
-    _add_data_dir(consumer)
-    consumer.set_defaults(handler=_cmd_consumer)
+    for role, help_text in _ROLES.items():
+        role_parser = sub.add_parser(role, help=help_text)
+        _add_listen(role_parser)
+        _add_data_dir(role_parser)
+        role_parser.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser("demo", help="simulate players from many countries, then print the "
                           "country table and the player's URL")
