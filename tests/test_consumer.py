@@ -11,7 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,10 @@ from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker, create_topic
 from tests.support.processes import free_port
 from viewstats.core.events import PlayerEvent
-from viewstats.core.storage import Storage
+from viewstats.core.storage import Params, QuerySettings, Row, Storage, WriteListener
 from viewstats.ingest import wire
 from viewstats.ingest.collector.kafka_sink import KafkaSink
-from viewstats.ingest.consumer.batch_writer import BatchWriter
 from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, Consumer
-from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWSTATS = Path(sys.executable).parent / "viewstats"
@@ -58,58 +56,6 @@ def _views(client_id: int, count: int, *, start: int = 0) -> list[PlayerEvent]:
 def _expected(events: Sequence[PlayerEvent]) -> dict[str, int]:
     return dict(Counter(e.country for e in {(e.view_id, e.event): e for e in events}.values()
                         if e.event == "watch"))
-
-
-class Record:
-    def __init__(self, offset: int, value: bytes | None) -> None:
-        self.offset, self.key, self.value = offset, None, value
-
-
-def _records(offsets: Sequence[int]) -> list[Record]:
-    """Messages at these offsets; those at multiples of 5 do not decode."""
-    event = _views(1, 1)[2]
-    return [Record(o, wire.encode(event) if o % 5 else b"{") for o in offsets]
-
-
-def _ranges(batches: Sequence[Batch]) -> list[tuple[int, int, int, int]]:
-    return [(b.first, b.last, len(b.events), len(b.rejected)) for b in batches]
-
-
-def test_batches_are_contiguous_ranges_cut_by_size_and_age() -> None:
-    batcher = PartitionBatcher("t", 0, 10, None, max_messages=4)
-    # Offsets below the start are covered already; 17-18 are a gap (compacted away).
-    done = batcher.add(_records([8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 20]), now=0.0)
-    assert _ranges(done) == [(10, 13, 3, 1), (14, 19, 3, 1)]
-    assert batcher.due(0.1, max_age=0.2) is None
-    aged = batcher.due(0.2, max_age=0.2)
-    assert aged is not None and _ranges([aged]) == [(20, 20, 0, 1)]
-    assert batcher.pending == 0 and batcher.cut_now(0.3) is None
-
-
-def test_a_recorded_range_is_cut_exactly_however_the_messages_arrive() -> None:
-    batcher = PartitionBatcher("t", 0, 100, 106, max_messages=2)
-    assert batcher.add(_records([100, 101, 102]), now=0.0) == []  # not by size, nor by age
-    assert batcher.due(5.0, max_age=0.0) is None and batcher.cut_now(5.0) is None
-    done = batcher.add(_records([103, 104, 105, 106, 107, 108]), now=1.0)
-    assert _ranges(done) == [(100, 106, 5, 2), (107, 108, 2, 0)]
-
-
-def test_a_recorded_range_ends_at_its_last_offset_even_when_that_message_is_gone() -> None:
-    batcher = PartitionBatcher("t", 0, 100, 105, max_messages=50)
-    done = batcher.add(_records([101, 103, 109]), now=0.0)
-    assert _ranges(done) == [(100, 105, 2, 0)]
-    assert batcher.pending == 1
-
-
-def test_messages_fetched_again_after_a_rewind_are_taken_once() -> None:
-    batcher = PartitionBatcher("t", 0, 10, None, max_messages=100)
-    assert batcher.add(_records(range(10, 16)), now=0.0) == []  # open: 10-15
-    assert batcher.add(_records(range(12, 20)), now=0.1) == []  # 12-15 again after a rewind
-    assert batcher.pending == 10
-    cut = batcher.cut_now(0.2)
-    assert cut is not None and _ranges([cut]) == [(10, 19, 8, 2)]
-    assert batcher.add(_records(range(10, 21)), now=0.3) == []  # all but 20 already cut
-    assert batcher.pending == 1
 
 
 def _counts(storage: Storage, client_id: int) -> dict[str, int]:
@@ -359,30 +305,39 @@ class Crash(Exception):
     """A simulated crash at one precise point of the write path."""
 
 
-class WriterCrashingBeforeCommit(BatchWriter):
-    """Records and inserts the batch from offset 300, then dies before committing it."""
+class CrashingStorage:
+    """The test database, but the process "dies" at the insert of the batch from offset 300:
+    before it (the range is recorded, the rows are not) or right after it, before the commit.
+    """
 
-    async def _commit(self, tp: TopicPartition, batch: Batch) -> None:
-        if batch.first == 300:
+    def __init__(self, storage: Storage, *, after_insert: bool) -> None:
+        self._storage, self._after_insert = storage, after_insert
+        self.health = storage.health
+
+    def insert(self, table: str, columns: Mapping[str, Sequence[object]],
+               settings: QuerySettings | None = None, *,
+               millis: Collection[str] = ()) -> int:
+        token = str((settings or {}).get("insert_deduplication_token", ""))
+        crash = token.split(":")[-1].startswith("300-")
+        if crash and not self._after_insert:
             raise Crash
-        await super()._commit(tp, batch)
-
-
-class WriterCrashingBeforeInsert(BatchWriter):
-    """Records the range of the batch from offset 300, then dies before inserting it."""
-
-    def _insert(self, batch: Batch, rows: list[PlayerEvent]) -> None:
-        if batch.first == 300:
+        written = self._storage.insert(table, columns, settings, millis=millis)
+        if crash:
             raise Crash
-        super()._insert(batch, rows)
+        return written
 
+    def query(self, sql: str, params: Params | None = None,
+              settings: QuerySettings | None = None) -> list[Row]:
+        return self._storage.query(sql, params, settings)
 
-class CrashBeforeCommit(Consumer):
-    Writer = WriterCrashingBeforeCommit
+    def command(self, sql: str, settings: QuerySettings | None = None) -> None:
+        self._storage.command(sql, settings)
 
+    def watch_writes(self, listener: WriteListener) -> bool:
+        return self._storage.watch_writes(listener)
 
-class CrashBeforeInsert(Consumer):
-    Writer = WriterCrashingBeforeInsert
+    def close(self) -> None:
+        self._storage.close()
 
 
 def _recorded(storage: Storage, topic: str) -> list[tuple[int, int]]:
@@ -392,10 +347,10 @@ def _recorded(storage: Storage, topic: str) -> list[tuple[int, int]]:
 
 
 @pytest.mark.chdb
-@pytest.mark.parametrize("crashing", [CrashBeforeCommit, CrashBeforeInsert])
+@pytest.mark.parametrize("after_insert", [False, True], ids=["before_insert", "before_commit"])
 @pytest.mark.kafka
 def test_a_replay_after_a_crash_rebuilds_the_recorded_range(
-        kafka: KafkaBroker, storage: Storage, crashing: type[Consumer]) -> None:
+        kafka: KafkaBroker, storage: Storage, after_insert: bool) -> None:
     topic, group = _names()
     client = fresh_client_id()
     events = _views(client, 400)  # 1200 messages in one partition
@@ -403,8 +358,9 @@ def test_a_replay_after_a_crash_rebuilds_the_recorded_range(
     async def scenario() -> None:
         await create_topic(kafka.bootstrap, topic, partitions=1)
         await _produce(kafka.bootstrap, topic, events)
-        crashed = crashing(storage, kafka.bootstrap, topic=topic, group_id=group,
-                           batch_rows=300, batch_ms=60_000)
+        crashed = Consumer(CrashingStorage(storage, after_insert=after_insert),
+                           kafka.bootstrap, topic=topic, group_id=group, batch_rows=300,
+                           batch_ms=60_000)
         with pytest.raises(Crash):
             await crashed.run()
         # Cut by size alone, the replay would take 0-1199 as one batch: only the recorded

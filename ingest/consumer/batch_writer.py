@@ -7,6 +7,9 @@ range is recorded only after its previous one is committed: a replay then finds 
 recorded range past the committed offset, and cutting its first batch there rebuilds
 everything that may already have been inserted.
 
+The writer reaches Kafka only through the callables it is given, and asks the assignment
+(assignment.py) whether a batch's partition is still ours, telling it only when it gives one up.
+
 Duplicates are dropped here, not when a batch is cut: a batch that is never written (its
 partition was revoked) must not leave its events marked as seen, or their replay would be
 dropped as duplicates if the partition came back.
@@ -17,21 +20,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from typing import Protocol
 
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
 from viewstats.core.storage import Storage, StorageError
+from viewstats.ingest.consumer.assignment import Lease, Partition
 from viewstats.ingest.consumer.offset_ranges import insert_settings, record_range
-from viewstats.ingest.consumer.partition_batcher import Batch
+from viewstats.ingest.consumer.partition_batcher import Batch, Rejected
 from viewstats.ingest.dedup import RecentEvents
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MAX_S = 0.25, 4.0  # between store attempts while the database fails
+
+
+class CommitRejected(Exception):
+    """The group moved on: this member may no longer commit the partition's offsets."""
+
+
+# Commits the partition's next offset to read; raises CommitRejected when the group moved on.
+Commit = Callable[[Partition, int], Awaitable[None]]
+# Sends a partition's undecodable messages to the dead-letter topic, returning once all are
+# acknowledged.
+DeadLetter = Callable[[Partition, Sequence[Rejected]], Awaitable[None]]
+
+
+class Ownership(Protocol):
+    """What the writer may know of revocation: ask about a lease, or give it up."""
+
+    def holds(self, lease: Lease) -> bool: ...
+    def give_up(self, lease: Lease) -> None: ...
 
 
 @dataclass
@@ -45,20 +65,20 @@ class ConsumerStats:
 
 
 class BatchWriter:
-    def __init__(self, storage: Storage, kafka: Any, producer: Any, dlq_topic: str,
-                 dedup: RecentEvents, stats: ConsumerStats) -> None:
-        self._storage, self._kafka, self._producer = storage, kafka, producer
-        self._dlq_topic, self._dedup, self.stats = dlq_topic, dedup, stats
+    def __init__(self, storage: Storage, ownership: Ownership, commit: Commit,
+                 dead_letter: DeadLetter, dedup: RecentEvents, stats: ConsumerStats) -> None:
+        self._storage, self._ownership = storage, ownership
+        self._commit_offset, self._dead_letter = commit, dead_letter
+        self._dedup, self.stats = dedup, stats
         self._lock = asyncio.Lock()  # held while a batch is written
-        self._commits: dict[TopicPartition, asyncio.Task[None]] = {}  # in flight
+        self._commits: dict[Partition, asyncio.Task[None]] = {}  # in flight
         self._stopping = False
 
     async def run(self, queue: asyncio.Queue[Batch | None]) -> None:
-        """Write the queued batches until None; batches of revoked partitions are skipped."""
+        """Write the queued batches until None; batches of partitions not held are skipped."""
         while (batch := await queue.get()) is not None:
             async with self._lock:
-                if not batch.owner.revoked:
-                    await self._write(batch)
+                await self._write(batch)
         await self.settle()
 
     @property
@@ -68,19 +88,21 @@ class BatchWriter:
     async def settle(self) -> None:
         """Return once no batch is being written and every stored batch is committed."""
         async with self._lock:
-            for tp in list(self._commits):
-                await self._committed(tp)
+            for partition in list(self._commits):
+                await self._committed(partition)
 
     async def _write(self, batch: Batch) -> None:
-        tp = TopicPartition(batch.owner.topic, batch.owner.partition)
-        await self._committed(tp)
-        if batch.owner.revoked or tp not in self._kafka.assignment():
-            # Its previous commit failed, or the group moved it while this batch waited: the
-            # new owner cuts and writes it. (Commits fence; this narrows the window before.)
-            batch.owner.revoked = True
+        partition = batch.lease.partition
+        await self._committed(partition)
+        # Revoked, given up (a commit failed, an earlier batch was abandoned) or moved by the
+        # group while this batch waited: the next owner cuts and writes it. (Commits fence;
+        # this narrows the window before.)
+        if not self._still_ours(batch):
             return
         if batch.rejected:
-            await self._dead_letter(batch)
+            await self._dead_letter(partition, batch.rejected)
+            self.stats.dead_lettered += len(batch.rejected)
+            DEAD_LETTERED.inc(len(batch.rejected))
         started = time.monotonic()
         rows = await self._stored(batch)
         if rows is None:
@@ -90,22 +112,12 @@ class BatchWriter:
         BATCH_ROWS.observe(len(rows))
         self.stats.duplicates += len(batch.events) - len(rows)
         self.stats.inserted += len(rows)
-        self._commits[tp] = asyncio.create_task(self._commit(tp, batch))
+        self._commits[partition] = asyncio.create_task(self._commit(batch))
         self.stats.batches += 1
 
-    async def _committed(self, tp: TopicPartition) -> None:
-        if (commit := self._commits.pop(tp, None)) is not None:
+    async def _committed(self, partition: Partition) -> None:
+        if (commit := self._commits.pop(partition, None)) is not None:
             await commit
-
-    async def _dead_letter(self, batch: Batch) -> None:
-        source = f"{batch.owner.topic}:{batch.owner.partition}"
-        sends = [await self._producer.send(
-            self._dlq_topic, r.value, key=r.key,
-            headers=[("reason", r.reason.encode()), ("source", f"{source}:{r.offset}".encode())])
-            for r in batch.rejected]
-        await asyncio.gather(*sends)
-        self.stats.dead_lettered += len(sends)
-        DEAD_LETTERED.inc(len(sends))
 
     def stop_retrying(self) -> None:
         """Give up on a batch the database refuses, instead of retrying it until it takes it:
@@ -125,20 +137,21 @@ class BatchWriter:
             except StorageError as exc:
                 # The storage's health logs the burst once and flips /readyz.
                 log.debug("storing %d-%d failed: %s", batch.first, batch.last, exc)
-            if not self._may_retry(batch):
+            if not self._still_ours(batch, retrying=True):
                 return None
             await asyncio.sleep(delay)
-            if not self._may_retry(batch):
+            if not self._still_ours(batch, retrying=True):
                 return None
             delay = min(2 * delay, RETRY_MAX_S)
 
-    def _may_retry(self, batch: Batch) -> bool:
-        """False once the partition was revoked or the consumer stops; the partition is then
-        given up here, so that no later batch of it is committed past this one."""
-        if batch.owner.revoked or self._stopping:
-            batch.owner.revoked = True
-            return False
-        return True
+    def _still_ours(self, batch: Batch, *, retrying: bool = False) -> bool:
+        """Whether the batch may still be stored and committed here. If not, its partition is
+        given up, so that no later batch of it is committed past this one. A stop abandons
+        only retries: what the database takes at once is still written on the way out."""
+        if self._ownership.holds(batch.lease) and not (retrying and self._stopping):
+            return True
+        self._ownership.give_up(batch.lease)
+        return False
 
     def _store(self, batch: Batch) -> list[PlayerEvent]:
         """In a worker thread, one hop: record the range, insert the rows not seen before.
@@ -146,28 +159,22 @@ class BatchWriter:
         Safe to retry whole: recording again is harmless, the insert carries the range's token,
         and the window learns the rows only once they are stored.
         """
-        self._record(batch)
+        topic, partition = batch.lease.partition
+        record_range(self._storage, topic, partition, batch.first, batch.last)
         rows = self._dedup.unseen(batch.events)
         if rows:
-            self._insert(batch, rows)
+            insert_events(self._storage, rows,
+                          insert_settings(topic, partition, batch.first, batch.last))
             self._dedup.remember(rows)
         return rows
 
-    def _record(self, batch: Batch) -> None:
-        owner = batch.owner
-        record_range(self._storage, owner.topic, owner.partition, batch.first, batch.last)
-
-    def _insert(self, batch: Batch, rows: list[PlayerEvent]) -> None:
-        owner = batch.owner
-        insert_events(self._storage, rows,
-                      insert_settings(owner.topic, owner.partition, batch.first, batch.last))
-
-    async def _commit(self, tp: TopicPartition, batch: Batch) -> None:
+    async def _commit(self, batch: Batch) -> None:
         try:
-            await self._kafka.commit({tp: batch.last + 1})
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The group moved on (a revoke follows). Inserted but not committed: the next owner
-            # replays the recorded range with the same token and ClickHouse drops the block.
-            # Nothing more of this partition may be recorded here.
-            batch.owner.revoked = True
-            log.warning("%s: commit of %d-%d failed: %s", tp, batch.first, batch.last, exc)
+            await self._commit_offset(batch.lease.partition, batch.last + 1)
+        except CommitRejected as exc:
+            # A revoke follows. Inserted but not committed: the next owner replays the recorded
+            # range with the same token and ClickHouse drops the block. Nothing more of this
+            # partition may be recorded here.
+            self._ownership.give_up(batch.lease)
+            log.warning("%s: commit of %d-%d failed: %s", batch.lease.partition, batch.first,
+                        batch.last, exc)

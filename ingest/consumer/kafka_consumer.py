@@ -3,14 +3,17 @@
 The fetch loop cuts each owned partition into batches of contiguous offset ranges and hands
 them through a bounded queue to one `BatchWriter`, so a slow database stops the fetching
 instead of growing memory: at most one batch's worth of messages is open across partitions,
-`QUEUE_BATCHES` wait, and one is being written.
+`QUEUE_BATCHES` wait, and one is being written. Only the fetch loop uses the Kafka clients;
+the writer and the assignment get callables (kafka_clients.py).
 
-Rebalance: on revoke, the revoked partitions' open and queued batches are dropped (their new
-owner replays them) and the callback waits until the batch being written is written and every
-stored batch committed, so no range of theirs is recorded or committed here afterwards; the
-group's next owner starts only after every member's revoke returned. A partition's state is
-built when its first records arrive: its start is the committed offset, and a range recorded
-as starting there is the exact cut of its first batch.
+Rebalance: on revoke, the assignment (assignment.py) stops holding the revoked partitions, so
+their open and queued batches are never written (their new owner replays them), and the
+callback waits until the batch being written is written and every stored batch committed, so
+no range of theirs is recorded or committed here afterwards; the group's next owner starts only
+after every member's revoke returned. Records fetched across a revoke are dropped and their
+partitions rewound to the committed offset. A partition is taken when its first records
+arrive: its start is the committed offset, and a range recorded as starting there is the exact
+cut of its first batch.
 """
 
 from __future__ import annotations
@@ -18,68 +21,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka import TopicPartition
 
 from viewstats.core.metrics import CONSUMER_LAG
-from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
+from viewstats.ingest.consumer.assignment import Assignment, Partition
 from viewstats.ingest.consumer.batch_writer import BatchWriter, ConsumerStats
+from viewstats.ingest.consumer.kafka_clients import KafkaClients
 from viewstats.ingest.consumer.offset_ranges import recorded_last
 from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
 from viewstats.ingest.dedup import DEFAULT_CAPACITY, RecentEvents
-from viewstats.ingest.wire import TOPIC
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP = Settings.consumer_group
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_MS = 200
 QUEUE_BATCHES = 2  # cut batches waiting for the writer; with the open ones, bounds memory
 POLL_MS = 50
 MAX_POLL_RECORDS = 1_000  # one poll's decoding (~8 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
-REBALANCE_TIMEOUT_MS = 60_000  # a revoke waits for the batch being written
 
 
 class Consumer:
-    Writer: ClassVar[type[BatchWriter]] = BatchWriter
-
-    def __init__(self, storage: Storage, bootstrap: str, *, topic: str = TOPIC,
-                 group_id: str = DEFAULT_GROUP, dlq_topic: str | None = None,
-                 batch_rows: int = DEFAULT_BATCH_ROWS, batch_ms: int = DEFAULT_BATCH_MS,
-                 dedup_capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, storage: Storage, bootstrap: str, *, topic: str, group_id: str,
+                 dlq_topic: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 batch_ms: int = DEFAULT_BATCH_MS, dedup_capacity: int = DEFAULT_CAPACITY) -> None:
         self.stats = ConsumerStats()
-        self._storage, self._bootstrap, self._group_id = storage, bootstrap, group_id
-        self._topic, self._dlq_topic = topic, dlq_topic or f"{topic}-dlq"
+        self._storage, self._topic = storage, topic
         self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
-        self._dedup = RecentEvents(dedup_capacity)
-        self._batchers: dict[TopicPartition, PartitionBatcher] = {}
-        self._generation = 0  # bumped by every revoke: records fetched before it are stale
+        self._clients = KafkaClients(bootstrap, group_id, dlq_topic or f"{topic}-dlq")
+        self._assignment = Assignment(self._clients.in_group)
+        self._batchers: dict[Partition, PartitionBatcher] = {}
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
-        self._writer: BatchWriter | None = None
+        self._writer = BatchWriter(storage, self._assignment, self._clients.commit,
+                                   self._clients.dead_letter, RecentEvents(dedup_capacity),
+                                   self.stats)
         self._stopping, self._finished = asyncio.Event(), asyncio.Event()
-        self._kafka: Any = None
-        self._producer: Any = None
 
     async def run(self) -> None:
         """Consume until `stop()`; raises if Kafka or the database fails for good."""
-        self._kafka = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=self._group_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS)
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
-                                          enable_idempotence=True)
         writer: asyncio.Task[None] | None = None
         try:
-            await self._producer.start()
-            await self._kafka.start()
-            self._writer = self.Writer(self._storage, self._kafka, self._producer,
-                                       self._dlq_topic, self._dedup, self.stats)
-            self._kafka.subscribe([self._topic], listener=_Rebalance(self))
+            await self._clients.start(self._topic, self.on_revoke)
             writer = asyncio.create_task(self._writer.run(self._queue))
             await self._fetch_loop(writer)
             now = time.monotonic()
@@ -91,22 +76,27 @@ class Consumer:
         finally:
             if writer is not None and not writer.done():
                 writer.cancel()
-            await self._kafka.stop()  # leaves the group
-            await self._producer.stop()
+            await self._clients.stop()
             self._finished.set()
 
     async def check(self) -> None:
         """Raise unless the brokers answer a metadata request (for /readyz)."""
-        if self._producer is None:
+        if self._clients.producer is None:
             raise RuntimeError("the consumer is not started")
-        await self._producer.client.fetch_all_metadata()
+        await self._clients.producer.client.fetch_all_metadata()
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._writer is not None:
-            self._writer.stop_retrying()
-        if self._kafka is not None:
+        self._writer.stop_retrying()
+        if self._clients.consumer is not None:
             await self._finished.wait()
+
+    async def on_revoke(self, revoked: list[Partition]) -> None:
+        """The group takes `revoked` away: returns once nothing of theirs is written here."""
+        self._assignment.revoke(revoked)
+        for partition in revoked:
+            self._batchers.pop(partition, None)
+        await self._writer.settle()
 
     async def _fetch_loop(self, writer: asyncio.Task[None]) -> None:
         stopping = asyncio.ensure_future(self._stopping.wait())
@@ -114,8 +104,8 @@ class Consumer:
             while not self._stopping.is_set():
                 # Taken before the fetch: a revoke that runs while getmany() returns makes
                 # all of its records stale, even those of partitions not owned here yet.
-                generation = self._generation
-                fetch = asyncio.ensure_future(self._kafka.getmany(
+                epoch = self._assignment.epoch
+                fetch = asyncio.ensure_future(self._clients.consumer.getmany(
                     timeout_ms=POLL_MS, max_records=MAX_POLL_RECORDS))
                 await asyncio.wait((fetch, stopping, writer), return_when=asyncio.FIRST_COMPLETED)
                 if writer.done():
@@ -124,64 +114,65 @@ class Consumer:
                 if not fetch.done():
                     fetch.cancel()  # only ever waiting, never holding records
                     break
-                for batch in await self._take(fetch.result(), generation):
+                for batch in await self._take(fetch.result(), epoch):
                     await self._enqueue(batch, writer)
         finally:
             stopping.cancel()
 
-    async def _take(self, fetched: dict[TopicPartition, list[Any]],
-                    generation: int) -> list[Batch]:
+    async def _take(self, fetched: dict[Any, list[Any]], epoch: int) -> list[Batch]:
         done: list[Batch] = []
         taken = set()
         for tp, messages in fetched.items():
-            batcher = self._batchers.get(tp) if generation == self._generation else None
-            if batcher is None and generation == self._generation:
-                batcher = await self._own(tp, messages[0].offset)
-            if batcher is None or generation != self._generation:
+            partition = Partition(tp.topic, tp.partition)
+            current = epoch == self._assignment.epoch
+            batcher = self._batchers.get(partition) if current else None
+            if batcher is None and current:
+                batcher = await self._own(partition, messages[0].offset)
+            if batcher is None or epoch != self._assignment.epoch:
                 break  # a rebalance came between: the rest is fetched again, see _rewind
             taken.add(tp)
             self.stats.consumed += len(messages)
             done += batcher.add(messages, time.monotonic())
-            if (end := self._kafka.highwater(tp)) is not None:
+            if (end := self._clients.consumer.highwater(tp)) is not None:
                 CONSUMER_LAG.labels(str(tp.partition)).set(max(0, end - messages[-1].offset - 1))
         await self._rewind([tp for tp in fetched if tp not in taken])
         done += self._cut_fullest(time.monotonic())
         # While the writer is busy a batch cut now would only wait; letting it grow a while
         # makes fewer, cheaper inserts without holding any partition's events back for long.
-        idle = self._queue.empty() and self._writer is not None and not self._writer.busy
+        idle = self._queue.empty() and not self._writer.busy
         age = self._batch_age * (1 if idle else BUSY_AGE_FACTOR)
         return done + [b for b in (p.due(time.monotonic(), age) for p in self._batchers.values())
                        if b is not None]
 
-    async def _rewind(self, partitions: list[TopicPartition]) -> None:
+    async def _rewind(self, partitions: list[Any]) -> None:
         """Fetch dropped records again, from the committed offset (the log's start when none).
 
         Records fetched across a rebalance may come from before or after the new assignment;
         the fetch position has moved past them either way, so dropping them without a rewind
         would skip them. Batchers ignore offsets they already hold.
         """
-        assigned = self._kafka.assignment()
+        assigned = self._clients.consumer.assignment()
         for tp in partitions:
             if tp not in assigned:
                 continue
-            committed = await self._kafka.committed(tp)
+            committed = await self._clients.consumer.committed(tp)
             if committed is None:
-                await self._kafka.seek_to_beginning(tp)
+                await self._clients.consumer.seek_to_beginning(tp)
             else:
-                self._kafka.seek(tp, committed)
+                self._clients.consumer.seek(tp, committed)
 
-    async def _own(self, tp: TopicPartition, first_fetched: int) -> PartitionBatcher | None:
-        generation = self._generation
-        committed = await self._kafka.committed(tp)
+    async def _own(self, partition: Partition, first_fetched: int) -> PartitionBatcher | None:
+        epoch = self._assignment.epoch
+        committed = await self._clients.consumer.committed(TopicPartition(*partition))
         start = first_fetched if committed is None else committed
-        cut_at = await asyncio.to_thread(recorded_last, self._storage, tp.topic, tp.partition,
-                                         start)
-        if generation != self._generation:
+        cut_at = await asyncio.to_thread(recorded_last, self._storage, *partition, start)
+        if epoch != self._assignment.epoch:
             return None
-        log.info("%s: from offset %d%s", tp, start,
+        log.info("%s: from offset %d%s", partition, start,
                  "" if cut_at is None else f", first batch cut at recorded {start}-{cut_at}")
-        batcher = PartitionBatcher(tp.topic, tp.partition, start, cut_at, self._batch_rows)
-        self._batchers[tp] = batcher
+        batcher = PartitionBatcher(self._assignment.take(partition), start, cut_at,
+                                   self._batch_rows)
+        self._batchers[partition] = batcher
         return batcher
 
     def _cut_fullest(self, now: float) -> list[Batch]:
@@ -206,21 +197,3 @@ class Consumer:
             put.cancel()
             writer.result()
 
-    async def _revoke(self, revoked: Iterable[TopicPartition]) -> None:
-        self._generation += 1
-        for tp in revoked:
-            if (batcher := self._batchers.pop(tp, None)) is not None:
-                batcher.revoked = True
-        if self._writer is not None:
-            await self._writer.settle()
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, consumer: Consumer) -> None:
-        self._consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._consumer._revoke(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("assigned %s", sorted(tp.partition for tp in assigned))

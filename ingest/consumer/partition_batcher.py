@@ -15,6 +15,7 @@ from typing import Protocol
 
 from viewstats.core.events import PlayerEvent
 from viewstats.ingest import wire
+from viewstats.ingest.consumer.assignment import Lease
 
 
 class Message(Protocol):
@@ -44,7 +45,7 @@ class Rejected:
 
 @dataclass(eq=False, slots=True)
 class Batch:
-    owner: PartitionBatcher
+    lease: Lease  # the partition, as taken when the batch was cut: see assignment.py
     first: int
     started: float  # monotonic time of its first message
     last: int = -1
@@ -60,10 +61,8 @@ class PartitionBatcher:
     owner starts; until it is reached the open batch is neither cut by size nor by age.
     """
 
-    def __init__(self, topic: str, partition: int, start: int, cut_at: int | None,
-                 max_messages: int) -> None:
-        self.topic, self.partition = topic, partition
-        self.revoked = False  # set when the group took the partition away: drop, never commit
+    def __init__(self, lease: Lease, start: int, cut_at: int | None, max_messages: int) -> None:
+        self._lease = lease
         self._next, self._cut_at = start, cut_at
         self._max_messages = max_messages
         self._open: Batch | None = None
@@ -125,7 +124,7 @@ class PartitionBatcher:
         return self._cut(self._open.last, now) if self._open and self.may_cut else None
 
     def _start(self, now: float) -> Batch:
-        self._open = Batch(self, self._next, now)
+        self._open = Batch(self._lease, self._next, now)
         return self._open
 
     def _cut(self, last: int, now: float) -> Batch:

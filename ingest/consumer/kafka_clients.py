@@ -1,0 +1,82 @@
+"""The consumer's two Kafka clients, and the typed callables handed out instead of them.
+
+The writer commits and dead-letters through `commit` and `dead_letter`, the assignment asks
+`in_group`, and a revoke reaches the consumer through the `on_revoke` it passed to `start`:
+nothing but the fetch loop touches the clients themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from viewstats.ingest.consumer.assignment import Partition
+from viewstats.ingest.consumer.batch_writer import CommitRejected
+from viewstats.ingest.consumer.partition_batcher import Rejected
+
+log = logging.getLogger(__name__)
+
+REBALANCE_TIMEOUT_MS = 60_000  # a revoke waits for the batch being written
+
+OnRevoke = Callable[[list[Partition]], Awaitable[None]]
+
+
+class KafkaClients:
+    def __init__(self, bootstrap: str, group_id: str, dlq_topic: str) -> None:
+        self._bootstrap, self._group_id, self._dlq_topic = bootstrap, group_id, dlq_topic
+        # Created by start(): aiokafka's clients bind the running event loop.
+        self.consumer: Any = None
+        self.producer: Any = None
+
+    async def start(self, topic: str, on_revoke: OnRevoke) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=self._group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS)
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                    enable_idempotence=True)
+        self.consumer, self.producer = consumer, producer  # both, or stop() has none to stop
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([topic], listener=_Rebalance(on_revoke))
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()  # leaves the group
+            await self.producer.stop()
+
+    async def commit(self, partition: Partition, offset: int) -> None:
+        """The writer's commit: `offset` is the partition's next message to read."""
+        try:
+            await self.consumer.commit({TopicPartition(*partition): offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            raise CommitRejected(str(exc)) from exc
+
+    async def dead_letter(self, partition: Partition, rejected: Sequence[Rejected]) -> None:
+        """Each message with its reason and where it was, acknowledged by the brokers."""
+        sends = [await self.producer.send(
+            self._dlq_topic, r.value, key=r.key,
+            headers=[("reason", r.reason.encode()), ("source", f"{partition}:{r.offset}".encode())])
+            for r in rejected]
+        await asyncio.gather(*sends)
+
+    def in_group(self, partition: Partition) -> bool:
+        """Whether the group's current assignment gives this member the partition."""
+        return TopicPartition(*partition) in self.consumer.assignment()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_revoke: OnRevoke) -> None:
+        self._on_revoke = on_revoke
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        await self._on_revoke([Partition(tp.topic, tp.partition) for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        log.info("assigned %s", sorted(tp.partition for tp in assigned))
