@@ -22,10 +22,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from tests.support.database import fresh_client_id
-from tests.support.kafka import KafkaBroker, create_topic
-from tests.support.processes import free_port
+from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Params, QuerySettings, Row, Storage, WriteListener
+from viewstats.devtools.processes import free_port
+from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, Consumer

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from tests.support.api import COUNTRIES
-from tests.support.kafka import KafkaBroker, create_topic
+from tests.support.kafka import KafkaBroker
 from tests.support.processes import serving, viewstats
+from viewstats.devtools.topics import create_topic
 
 CLIENT = 17
 VIEWERS = {"1.1.1.7": "AU", "8.8.8.8": "US", "81.2.69.160": "GB", "2001:db8::5": "DE",

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.support.kafka import MARKER, USES, KafkaBroker, create_topic
+from tests.support.kafka import MARKER, USES, KafkaBroker
 from tests.support.markers import missing_marker_message
+from viewstats.devtools.topics import create_topic
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COUNT = 1000

@@ -9,8 +9,9 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from tests.support.kafka import KafkaBroker, create_topic
+from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
+from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 

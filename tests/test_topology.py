@@ -23,9 +23,10 @@ import httpx
 import pytest
 
 from tests.support.api import COUNTRIES
-from tests.support.kafka import create_topic
-from tests.support.processes import VIEWSTATS, free_port, serving, stop, viewstats
+from tests.support.processes import serving, viewstats
 from tests.support.server_mode import DOCKER, clickhouse_url, kafka_container
+from viewstats.devtools.processes import VIEWSTATS, free_port, stop
+from viewstats.devtools.topics import create_topic
 
 pytestmark = [pytest.mark.chdb, pytest.mark.kafka, pytest.mark.slow]
 

@@ -23,13 +23,14 @@ import pytest
 from tests.support.api import COUNTRIES, watch
 from tests.support.database import fresh_client_id
 from tests.support.faults import BeaconStream, full, read_only, tmpfs
-from tests.support.kafka import KafkaBroker, create_topic
+from tests.support.kafka import KafkaBroker
 from tests.support.processes import serving, viewstats
 from tests.support.server_mode import clickhouse_url
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage, StorageError
 from viewstats.core.storage.clickhouse_server import ServerStorage
 from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 
 CLIENT = 17

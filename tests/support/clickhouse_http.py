@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.support.processes import free_port, stop, wait_for_http
+from viewstats.devtools.processes import free_port, stop, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
 SLOTS = 4  # statements run at once: a small pool, as architecture §9 asks
@@ -208,7 +208,7 @@ def endpoint(path: Path, log: Path) -> Iterator[str]:
                                 stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(url + "/ping", proc)
+        wait_for_http(url + "/ping", proc.poll)
         yield url
     finally:
         stop(proc)

@@ -25,7 +25,6 @@ from tests.support.markers import require_marker
 from viewstats.devtools.kafka_broker import KAFKA_VERSION, ensure_jars, log_tail, running_broker
 
 # Re-exported: the Kafka tests take it from here, beside the fixture.
-from viewstats.devtools.topics import create_topic as create_topic
 
 MARKER = "kafka"
 GUARDED_FIXTURES = frozenset({"kafka", "kafka_broker"})

@@ -14,22 +14,13 @@ from pathlib import Path
 
 from tests.support.geoip_fixture import shared_test_mmdb
 from viewstats.devtools import processes
-
-# Re-exported: the tests take them from here, beside `serving` and `viewstats`.
-from viewstats.devtools.processes import VIEWSTATS as VIEWSTATS
-from viewstats.devtools.processes import free_port as free_port
-from viewstats.devtools.processes import stop as stop
+from viewstats.devtools.processes import VIEWSTATS
 
 
 def viewstats(*args: str, env: Mapping[str, str] | None = None,
               check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*VIEWSTATS, *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})}, check=check)
-
-
-def wait_for_http(url: str, proc: subprocess.Popen[bytes],
-                  timeout: float = processes.START_TIMEOUT) -> None:
-    processes.wait_for_http(url, proc.poll, timeout)
 
 
 @contextmanager
