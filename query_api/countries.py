@@ -17,7 +17,7 @@ from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.cache import AnswerCache, Key
 from viewstats.query_api.country_names import country_name
-from viewstats.query_api.plan import COUNTRIES_SQL, plan_window, query_params
+from viewstats.query_api.plan import countries_query, plan_window
 from viewstats.query_api.window import Window, WindowError, parse_window
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,10 @@ class CountriesEndpoint:
         rows = self._cache.get(key) if self._cache is not None else None
         if rows is None:
             token = self._cache.begin() if self._cache is not None else 0
-            params = query_params(plan_window(window), client_id, event_type)
+            query = countries_query(plan_window(window), client_id, event_type)
             try:
-                result = await run_in_threadpool(self._storage.query, COUNTRIES_SQL, params)
+                result = [] if query is None else await run_in_threadpool(
+                    self._storage.query, *query)
             except Exception:
                 log.exception("countries query failed for client %s", client_id)
                 return internal_error()
