@@ -13,8 +13,8 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -120,54 +120,64 @@ def _ride_out(base: str, token: str, log: Path,
     assert sum(RECOVERED in line for line in lines) == 1
 
 
-@pytest.mark.chdb
-@pytest.mark.faults
-@pytest.mark.slow
-def test_embedded_a_read_only_data_dir_gets_503s_and_loses_nothing(
-        tmp_path: Path, fault_root: None) -> None:
-    data, log = tmp_path / "data", tmp_path / "run.log"
-    token = _token(data)
-    with serving("run", data, log=log) as (base, _):
-        _ride_out(base, token, log, lambda: read_only(data / "clickhouse"))
+FAULTS = ("read_only", "full_disk")
+
+
+@contextmanager
+def _data_root(tmp_path: Path, fault: str) -> Iterator[Path]:
+    """Where the database lives: on a small tmpfs of its own when the disk is to fill up."""
+    if fault == "full_disk":
+        with tmpfs(tmp_path / "data", size_mb=256) as root:
+            yield root
+    else:
+        (tmp_path / "data").mkdir()
+        yield tmp_path / "data"
+
+
+def _fault(fault: str, root: Path, database: Path) -> AbstractContextManager[None]:
+    return read_only(database) if fault == "read_only" else full(root)
 
 
 @pytest.mark.chdb
 @pytest.mark.faults
 @pytest.mark.slow
-def test_embedded_a_full_disk_gets_503s_and_loses_nothing(
-        tmp_path: Path, fault_root: None) -> None:
+@pytest.mark.parametrize("fault", FAULTS)
+def test_embedded_a_faulty_disk_gets_503s_and_loses_nothing(
+        tmp_path: Path, fault_root: None, fault: str) -> None:
     log = tmp_path / "run.log"
-    with tmpfs(tmp_path / "data", size_mb=256) as data:
+    with _data_root(tmp_path, fault) as data:
         token = _token(data)
         with serving("run", data, log=log) as (base, _):
-            _ride_out(base, token, log, lambda: full(data))
+            _ride_out(base, token, log, lambda: _fault(fault, data, data / "clickhouse"))
 
 
 @pytest.mark.chdb
 @pytest.mark.kafka
 @pytest.mark.faults
 @pytest.mark.slow
+@pytest.mark.parametrize("fault", FAULTS)
 def test_through_kafka_the_consumer_commits_nothing_it_could_not_store(
-        tmp_path: Path, kafka: KafkaBroker, fault_root: None) -> None:
+        tmp_path: Path, kafka: KafkaBroker, fault_root: None, fault: str) -> None:
     """The collector acknowledges once Kafka has an event; the consumer must then store it,
     retrying through the fault rather than committing past it."""
-    data, log = tmp_path / "data", tmp_path / "run.log"
-    token = _token(data)
+    log = tmp_path / "run.log"
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "VIEWSTATS_TOPIC": topic,
            "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
-    with serving("run", data, env=env, log=log) as (base, _):
-        with BeaconStream(base, CLIENT) as stream:
-            wait_until(lambda: _total_views(base, token) >= 30, "views stored before the fault")
-            with read_only(data / "clickhouse"):
-                wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
-                during = stream.counts()[0]
-                wait_until(lambda: stream.counts()[0] >= during + 30, "202s from Kafka")
-            wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
-        wait_until(lambda: _total_views(base, token) >= len(stream.acked), "every acked view")
-        assert _total_views(base, token) == len(stream.acked)
-        assert not stream.unexpected, stream.unexpected[:5]
+    with _data_root(tmp_path, fault) as data:
+        token = _token(data)
+        with serving("run", data, env=env, log=log) as (base, _):
+            with BeaconStream(base, CLIENT) as stream:
+                wait_until(lambda: _total_views(base, token) >= 30, "views before the fault")
+                with _fault(fault, data, data / "clickhouse"):
+                    wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
+                    during = stream.counts()[0]
+                    wait_until(lambda: stream.counts()[0] >= during + 30, "202s from Kafka")
+                wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
+            wait_until(lambda: _total_views(base, token) >= len(stream.acked), "every acked view")
+            assert _total_views(base, token) == len(stream.acked)
+            assert not stream.unexpected, stream.unexpected[:5]
     lines = log.read_text().splitlines()
     assert sum(FAILING in line for line in lines) == 1
     assert sum(RECOVERED in line for line in lines) == 1
@@ -194,15 +204,18 @@ async def _produce(bootstrap: str, topic: str, client: int, views: range) -> Non
 @pytest.mark.kafka
 @pytest.mark.faults
 @pytest.mark.slow
-def test_server_mode_the_consumer_rides_out_a_read_only_server_disk(
-        tmp_path: Path, kafka: KafkaBroker, fault_root: None) -> None:
+@pytest.mark.parametrize("fault", FAULTS)
+def test_server_mode_the_consumer_rides_out_a_faulty_server_disk(
+        tmp_path: Path, kafka: KafkaBroker, fault_root: None, fault: str) -> None:
     """`viewstats consumer` writing over HTTP to a ClickHouse endpoint whose disk turns
-    read-only: the server refuses, the consumer retries, and every event lands once."""
+    read-only or fills up: the server refuses, the consumer retries, every event lands once."""
     client = fresh_client_id()
     topic = f"faults-{uuid.uuid4().hex[:8]}"
-    db_path, log = tmp_path / "server-db", tmp_path / "consumer.log"
+    log = tmp_path / "consumer.log"
     asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
-    with clickhouse_url(db_path, tmp_path / "endpoint.log") as url:
+    with _data_root(tmp_path, fault) as root, \
+            clickhouse_url(root / "db", tmp_path / "endpoint.log") as url:
+        db_path = root / "db"
         env = {"CLICKHOUSE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
         reader = ServerStorage(url)
@@ -216,7 +229,7 @@ def test_server_mode_the_consumer_rides_out_a_read_only_server_disk(
             with serving("consumer", tmp_path / "consumer-data", env=env, log=log) as (base, _):
                 asyncio.run(_produce(kafka.bootstrap, topic, client, range(0, 500)))
                 wait_until(lambda: stored() == 500, "the first 500 events")
-                with read_only(db_path):
+                with _fault(fault, root, db_path):
                     asyncio.run(_produce(kafka.bootstrap, topic, client, range(500, 1000)))
                     wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
                     assert stored() == 500
