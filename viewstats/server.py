@@ -76,14 +76,14 @@ def _report_failure(task: asyncio.Task[None]) -> None:
 def _sink(settings: Settings, storage: Storage) -> EventSink:
     if settings.kafka_bootstrap_servers:
         return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
-    return EmbeddedSink(storage)
+    return EmbeddedSink(storage, dedup_horizon_s=settings.dedup_horizon_s)
 
 
 def _consumer(settings: Settings, storage: Storage) -> Consumer | None:
     if not settings.kafka_bootstrap_servers:
         return None
     return Consumer(storage, settings.kafka_bootstrap_servers, topic=settings.kafka_topic,
-                    group_id=settings.consumer_group)
+                    group_id=settings.consumer_group, dedup_horizon_s=settings.dedup_horizon_s)
 
 
 def _checks(storage: Storage, kafka: KafkaSink | Consumer | None = None) -> dict[str, Check]:

@@ -157,11 +157,12 @@ class BatchWriter:
         """In a worker thread, one hop: record the range, insert the rows not seen before.
 
         Safe to retry whole: recording again is harmless, the insert carries the range's token,
-        and the window learns the rows only once they are stored.
+        and the window learns the rows only once they are stored. A replay (a batch cut at a
+        recorded range) inserts again what its first attempt stored: see ingest/dedup.py.
         """
         topic, partition = batch.lease.partition
         record_range(self._storage, topic, partition, batch.first, batch.last)
-        rows = self._dedup.unseen(batch.events)
+        rows = self._dedup.unseen(batch.events, replay=batch.replay)
         if rows:
             insert_events(self._storage, rows,
                           insert_settings(topic, partition, batch.first, batch.last))

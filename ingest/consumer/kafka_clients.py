@@ -51,6 +51,11 @@ class KafkaClients:
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
 
+    async def check(self) -> None:
+        if self.producer is None:
+            raise RuntimeError("the consumer is not started")
+        await self.producer.client.fetch_all_metadata()
+
     async def commit(self, partition: Partition, offset: int) -> None:
         """The writer's commit: `offset` is the partition's next message to read."""
         try:
@@ -69,6 +74,15 @@ class KafkaClients:
     def in_group(self, partition: Partition) -> bool:
         """Whether the group's current assignment gives this member the partition."""
         return TopicPartition(*partition) in self.consumer.assignment()
+
+    def assigned(self) -> list[Partition]:
+        """The partitions the group's current assignment gives this member."""
+        return [Partition(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+
+    def partition_count(self, topic: str) -> int | None:
+        """How many partitions the topic has, from the metadata; None while it is unknown."""
+        partitions = self.consumer.partitions_for_topic(topic)
+        return len(partitions) if partitions else None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -13,7 +13,7 @@ no range of theirs is recorded or committed here afterwards; the group's next ow
 after every member's revoke returned. Records fetched across a revoke are dropped and their
 partitions rewound to the committed offset. A partition is taken when its first records
 arrive: its start is the committed offset, and a range recorded as starting there is the exact
-cut of its first batch.
+cut of its first batch; before that, the dedup window learns its stored pairs (window_refill.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from viewstats.ingest.consumer.batch_writer import BatchWriter, ConsumerStats
 from viewstats.ingest.consumer.kafka_clients import KafkaClients
 from viewstats.ingest.consumer.offset_ranges import recorded_last
 from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
-from viewstats.ingest.dedup import DEFAULT_CAPACITY, RecentEvents
+from viewstats.ingest.consumer.window_refill import WindowRefill
+from viewstats.ingest.dedup import DEFAULT_CAPACITY, DEFAULT_HORIZON_S, RecentEvents
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is
 class Consumer:
     def __init__(self, storage: Storage, bootstrap: str, *, topic: str, group_id: str,
                  dlq_topic: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 batch_ms: int = DEFAULT_BATCH_MS, dedup_capacity: int = DEFAULT_CAPACITY) -> None:
+                 batch_ms: int = DEFAULT_BATCH_MS, dedup_capacity: int = DEFAULT_CAPACITY,
+                 dedup_horizon_s: float = DEFAULT_HORIZON_S) -> None:
         self.stats = ConsumerStats()
         self._storage, self._topic = storage, topic
         self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
@@ -55,9 +57,10 @@ class Consumer:
         self._assignment = Assignment(self._clients.in_group)
         self._batchers: dict[Partition, PartitionBatcher] = {}
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
+        window = RecentEvents(dedup_capacity)
+        self._refill = WindowRefill(storage, window, dedup_horizon_s)
         self._writer = BatchWriter(storage, self._assignment, self._clients.commit,
-                                   self._clients.dead_letter, RecentEvents(dedup_capacity),
-                                   self.stats)
+                                   self._clients.dead_letter, window, self.stats)
         self._stopping, self._finished = asyncio.Event(), asyncio.Event()
 
     async def run(self) -> None:
@@ -81,9 +84,7 @@ class Consumer:
 
     async def check(self) -> None:
         """Raise unless the brokers answer a metadata request (for /readyz)."""
-        if self._clients.producer is None:
-            raise RuntimeError("the consumer is not started")
-        await self._clients.producer.client.fetch_all_metadata()
+        await self._clients.check()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -94,6 +95,7 @@ class Consumer:
     async def on_revoke(self, revoked: list[Partition]) -> None:
         """The group takes `revoked` away: returns once nothing of theirs is written here."""
         self._assignment.revoke(revoked)
+        self._refill.forget(revoked)
         for partition in revoked:
             self._batchers.pop(partition, None)
         await self._writer.settle()
@@ -151,11 +153,12 @@ class Consumer:
         the fetch position has moved past them either way, so dropping them without a rewind
         would skip them. Batchers ignore offsets they already hold.
         """
-        assigned = self._clients.consumer.assignment()
         for tp in partitions:
-            if tp not in assigned:
+            if tp not in self._clients.consumer.assignment():
                 continue
             committed = await self._clients.consumer.committed(tp)
+            if tp not in self._clients.consumer.assignment():
+                continue  # revoked meanwhile (seek would raise): its next owner reads it
             if committed is None:
                 await self._clients.consumer.seek_to_beginning(tp)
             else:
@@ -163,6 +166,8 @@ class Consumer:
 
     async def _own(self, partition: Partition, first_fetched: int) -> PartitionBatcher | None:
         epoch = self._assignment.epoch
+        await self._refill.cover(partition, self._clients.assigned(),
+                                 self._clients.partition_count(partition.topic))
         committed = await self._clients.consumer.committed(TopicPartition(*partition))
         start = first_fetched if committed is None else committed
         cut_at = await asyncio.to_thread(recorded_last, self._storage, *partition, start)

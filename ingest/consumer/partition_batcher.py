@@ -52,6 +52,7 @@ class Batch:
     messages: int = 0
     events: list[PlayerEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    replay: bool = False  # cut at a recorded range: its first attempt may have stored rows
 
 
 class PartitionBatcher:
@@ -130,6 +131,6 @@ class PartitionBatcher:
     def _cut(self, last: int, now: float) -> Batch:
         # A recorded range whose messages are all gone (compacted) still closes as an empty batch.
         batch = self._open or self._start(now)
-        batch.last = last
+        batch.last, batch.replay = last, self._cut_at is not None
         self._open, self._next, self._cut_at = None, last + 1, None
         return batch

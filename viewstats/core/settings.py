@@ -68,6 +68,9 @@ class Settings:
     chdb_pool_size: int = 4
     kafka_topic: str = "player-events"
     consumer_group: str = "viewstats-consumers"
+    # How far back a writer that starts, or takes a Kafka partition over, reloads the stored
+    # (view_id, event) pairs its dedup window drops retries by (architecture §3).
+    dedup_horizon_s: int = 3600
 
     @property
     def keys_path(self) -> Path:
@@ -120,5 +123,7 @@ class Settings:
             values["consumer_group"] = raw
         if raw := env.get("CHDB_POOL_SIZE"):
             values["chdb_pool_size"] = _positive_int("CHDB_POOL_SIZE", raw)
+        if raw := env.get("DEDUP_HORIZON_S"):
+            values["dedup_horizon_s"] = _positive_int("DEDUP_HORIZON_S", raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
