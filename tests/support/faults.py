@@ -72,14 +72,37 @@ def tmpfs(path: Path, size_mb: int) -> Iterator[Path]:
 
 @contextmanager
 def full(path: Path) -> Iterator[None]:
-    """The file system holding `path` filled to its last byte for the block."""
+    """The file system holding `path` kept full to its last byte for the block.
+
+    The engine can free space while the disk is full (a failed merge removes its temporary
+    part), and a write that fits there would end the fault early; a thread takes any freed
+    space back at once.
+    """
     filler = path / "filler"
-    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True,
-                   timeout=120)  # ends with ENOSPC, by design
+    stop = threading.Event()
+
+    def fill() -> None:
+        with open(filler, "ab", buffering=0) as out:
+            while True:
+                try:
+                    while os.statvfs(path).f_bavail:
+                        out.write(bytes(1 << 16))
+                except OSError:
+                    pass  # ENOSPC: full, as meant
+                if stop.wait(0.02):
+                    return
+
+    filler_thread = threading.Thread(target=fill, daemon=True)
+    filler_thread.start()
     try:
-        assert os.statvfs(path).f_bavail == 0
+        deadline = time.monotonic() + 60
+        while os.statvfs(path).f_bavail:
+            assert time.monotonic() < deadline, f"{path} did not fill up"
+            time.sleep(0.05)
         yield
     finally:
+        stop.set()
+        filler_thread.join(timeout=30)
         filler.unlink()
 
 
