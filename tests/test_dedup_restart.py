@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api import COUNTRIES
 from tests.support.kafka import KafkaBroker
-from tests.support.processes import serving, viewstats
+from tests.support.processes import key_token, serving, total_views
 from tests.test_consumer import Progress
 from viewstats.devtools.topics import create_topic
 
@@ -43,16 +42,6 @@ storage.close()
 """
 
 
-def _token(data: Path) -> str:
-    created = viewstats("keys", "create", "--client-id", str(CLIENT), "--data-dir", str(data))
-    return created.stdout.strip().splitlines()[-1]
-
-
-def _views(base: str, token: str) -> int:
-    response = httpx.get(base + COUNTRIES, headers={"Authorization": f"apikey {token}"},
-                         params={"date_from": "2020-01-01", "date_to": "2099-12-31"})
-    assert response.status_code == 200, response.text
-    return sum(row["views"] for row in response.json()["data"])
 
 
 def _send_watches(base: str, views: list[str]) -> None:
@@ -83,19 +72,19 @@ def _kill_9(proc: subprocess.Popen[bytes]) -> None:
 def test_embedded_retries_count_once_after_kill_9_and_again_past_the_horizon(
         tmp_path: Path) -> None:
     data = tmp_path / "data"
-    token = _token(data)
+    token = key_token(data, CLIENT)
     views = [str(uuid.uuid4()) for _ in range(200)]
     with serving("run", data) as (base, proc):
         _send_watches(base, views)
-        assert _views(base, token) == 200
+        assert total_views(base, token) == 200
         _kill_9(proc)
     old = [str(uuid.uuid4()) for _ in range(50)]
     subprocess.run([sys.executable, "-c", STORE_OLD_WATCHES, str(data / "clickhouse"),
                     str(CLIENT), *old], check=True, capture_output=True, text=True)
     with serving("run", data) as (base, _):
-        assert _views(base, token) == 250
+        assert total_views(base, token) == 250
         _send_watches(base, views + old)
-        assert _views(base, token) == 250 + len(old)  # as documented: older than the horizon
+        assert total_views(base, token) == 250 + len(old)  # as documented: older than the horizon
 
 
 @pytest.mark.chdb
@@ -104,7 +93,7 @@ def test_embedded_retries_count_once_after_kill_9_and_again_past_the_horizon(
 def test_through_kafka_retries_count_once_after_kill_9(tmp_path: Path,
                                                        kafka: KafkaBroker) -> None:
     data = tmp_path / "data"
-    token = _token(data)
+    token = key_token(data, CLIENT)
     topic = f"dedup-{uuid.uuid4().hex[:8]}"
     group = f"g-{topic}"
     asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
@@ -113,7 +102,7 @@ def test_through_kafka_retries_count_once_after_kill_9(tmp_path: Path,
     views = [str(uuid.uuid4()) for _ in range(200)]
     with serving("run", data, env=env) as (base, proc):
         _send_watches(base, views)  # acknowledged: Kafka has them
-        _wait_until(lambda: _views(base, token) == 200, "the consumer to store the views")
+        _wait_until(lambda: total_views(base, token) == 200, "the consumer to store the views")
         _kill_9(proc)
     with serving("run", data, env=env) as (base, _):
         _send_watches(base, views)
@@ -123,4 +112,4 @@ def test_through_kafka_retries_count_once_after_kill_9(tmp_path: Path,
                 await progress.drained()
 
         asyncio.run(drained())  # the consumer has decided on every re-sent beacon
-        assert _views(base, token) == 200
+        assert total_views(base, token) == 200

@@ -20,11 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.api import COUNTRIES, watch
+from tests.support.api import watch
 from tests.support.database import fresh_client_id
 from tests.support.faults import BeaconStream, full, read_only, tmpfs
 from tests.support.kafka import KafkaBroker
-from tests.support.processes import serving, viewstats
+from tests.support.processes import key_token, serving, total_views
 from tests.support.server_mode import clickhouse_url
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage, StorageError
@@ -58,16 +58,6 @@ def _metric(base: str, name: str) -> float:
     return float(match[1])
 
 
-def _token(data: Path) -> str:
-    created = viewstats("keys", "create", "--client-id", str(CLIENT), "--data-dir", str(data))
-    return created.stdout.strip().splitlines()[-1]
-
-
-def _total_views(base: str, token: str) -> int:
-    response = httpx.get(base + COUNTRIES, headers={"Authorization": f"apikey {token}"},
-                         params={"date_from": "2020-01-01", "date_to": "2099-12-31"})
-    assert response.status_code == 200, response.text
-    return sum(row["views"] for row in response.json()["data"])
 
 
 @pytest.mark.chdb
@@ -113,8 +103,8 @@ def _ride_out(base: str, token: str, log: Path,
     assert _metric(base, "viewstats_writes_failing") == 0
     assert _metric(base, "viewstats_write_failures_total") >= 1
     # Every 202 counted once; nothing answered 503 counted at all.
-    wait_until(lambda: _total_views(base, token) >= len(stream.acked), "acknowledged views")
-    assert _total_views(base, token) == len(stream.acked)
+    wait_until(lambda: total_views(base, token) >= len(stream.acked), "acknowledged views")
+    assert total_views(base, token) == len(stream.acked)
     lines = log.read_text().splitlines()
     assert sum(FAILING in line for line in lines) == 1, "one log line per failure burst"
     assert sum(RECOVERED in line for line in lines) == 1
@@ -146,7 +136,7 @@ def test_embedded_a_faulty_disk_gets_503s_and_loses_nothing(
         tmp_path: Path, fault_root: None, fault: str) -> None:
     log = tmp_path / "run.log"
     with _data_root(tmp_path, fault) as data:
-        token = _token(data)
+        token = key_token(data, CLIENT)
         with serving("run", data, log=log) as (base, _):
             _ride_out(base, token, log, lambda: _fault(fault, data, data / "clickhouse"))
 
@@ -166,17 +156,17 @@ def test_through_kafka_the_consumer_commits_nothing_it_could_not_store(
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "VIEWSTATS_TOPIC": topic,
            "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
     with _data_root(tmp_path, fault) as data:
-        token = _token(data)
+        token = key_token(data, CLIENT)
         with serving("run", data, env=env, log=log) as (base, _):
             with BeaconStream(base, CLIENT) as stream:
-                wait_until(lambda: _total_views(base, token) >= 30, "views before the fault")
+                wait_until(lambda: total_views(base, token) >= 30, "views before the fault")
                 with _fault(fault, data, data / "clickhouse"):
                     wait_until(lambda: _status(base + "/readyz") == 503, "/readyz to fail")
                     during = stream.counts()[0]
                     wait_until(lambda: stream.counts()[0] >= during + 30, "202s from Kafka")
                 wait_until(lambda: _status(base + "/readyz") == 200, "/readyz to recover")
-            wait_until(lambda: _total_views(base, token) >= len(stream.acked), "every acked view")
-            assert _total_views(base, token) == len(stream.acked)
+            wait_until(lambda: total_views(base, token) >= len(stream.acked), "every acked view")
+            assert total_views(base, token) == len(stream.acked)
             assert not stream.unexpected, stream.unexpected[:5]
     lines = log.read_text().splitlines()
     assert sum(FAILING in line for line in lines) == 1

@@ -12,6 +12,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
+from tests.support.api import COUNTRIES
 from tests.support.geoip_fixture import shared_test_mmdb
 from viewstats.devtools import processes
 from viewstats.devtools.processes import VIEWSTATS
@@ -33,3 +36,18 @@ def serving(command: str, data_dir: Path, env: Mapping[str, str] | None = None,
     with processes.serving(command, data_dir, log=log,
                            env={"GEOIP_DB": str(shared_test_mmdb()), **(env or {})}) as served:
         yield served
+
+
+def key_token(data_dir: Path, client_id: int) -> str:
+    """A token from `viewstats keys create`, as an operator makes one (its last line)."""
+    created = viewstats("keys", "create", "--client-id", str(client_id),
+                        "--data-dir", str(data_dir))
+    return created.stdout.strip().splitlines()[-1]
+
+
+def total_views(base: str, token: str) -> int:
+    """Every view the key's client has, from the served countries endpoint."""
+    response = httpx.get(base + COUNTRIES, headers={"Authorization": f"apikey {token}"},
+                         params={"date_from": "2020-01-01", "date_to": "2099-12-31"})
+    assert response.status_code == 200, response.text
+    return sum(row["views"] for row in response.json()["data"])
