@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.api import COUNTRIES
-from tests.support.processes import serving, viewstats
+from tests.support.processes import key_token, serving, viewstats
 
 pytestmark = [pytest.mark.chdb, pytest.mark.slow]
 
@@ -33,14 +33,9 @@ def _views(base: str, token: str) -> dict[str, int]:
     return {row["country"]: row["views"] for row in response.json()["data"]}
 
 
-def _token(data: Path) -> str:
-    created = viewstats("keys", "create", "--client-id", str(CLIENT), "--data-dir", str(data))
-    return created.stdout.strip().splitlines()[-1]
-
-
 def test_an_acknowledged_view_is_readable_at_once_and_survives_kill_9(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    token = _token(data)
+    token = key_token(data, CLIENT)
     expected: Counter[str] = Counter()
     with serving("run", data) as (base, proc), httpx.Client(base_url=base) as http:
         for round_ in range(3):
@@ -68,7 +63,7 @@ def test_an_acknowledged_view_is_readable_at_once_and_survives_kill_9(tmp_path: 
 
 def test_a_mixed_request_stores_the_good_events_and_names_the_bad(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    token = _token(data)
+    token = key_token(data, CLIENT)
     good = _beacon("watch", str(uuid.uuid4()))
     bad = {**_beacon("watch", "not-a-uuid"), "client_id": "17"}
     with serving("run", data) as (base, _):
@@ -83,7 +78,7 @@ def test_a_mixed_request_stores_the_good_events_and_names_the_bad(tmp_path: Path
 
 def test_an_untrusted_peer_cannot_claim_another_address(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    token = _token(data)
+    token = key_token(data, CLIENT)
     with serving("run", data, env={"TRUSTED_PROXIES": "192.0.2.0/24"}) as (base, _):
         response = httpx.post(base + "/events", json=_beacon("watch", str(uuid.uuid4())),
                               headers={"X-Forwarded-For": "1.1.1.1"})
