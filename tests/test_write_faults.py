@@ -87,6 +87,20 @@ def test_a_write_the_engine_cannot_store_raises(storage: Storage, fault_root: No
                          {"c": client}) == [(0,)]
 
 
+def _one_burst_logged(log: Path) -> None:
+    lines = log.read_text().splitlines()
+    assert sum(FAILING in line for line in lines) == 1, "one log line per failure burst"
+    assert sum(RECOVERED in line for line in lines) == 1
+
+
+def _kafka_env(bootstrap: str) -> dict[str, str]:
+    """The environment of a process on a topic (and group) of its own, created here."""
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topic(bootstrap, topic, partitions=2))
+    return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "VIEWSTATS_TOPIC": topic,
+            "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
+
+
 def _ride_out(base: str, token: str, log: Path,
               fault: Callable[[], AbstractContextManager[object]]) -> None:
     """Stream beacons through a fault entered by `fault()`; check 503s, readiness, recovery."""
@@ -105,9 +119,7 @@ def _ride_out(base: str, token: str, log: Path,
     # Every 202 counted once; nothing answered 503 counted at all.
     wait_until(lambda: total_views(base, token) >= len(stream.acked), "acknowledged views")
     assert total_views(base, token) == len(stream.acked)
-    lines = log.read_text().splitlines()
-    assert sum(FAILING in line for line in lines) == 1, "one log line per failure burst"
-    assert sum(RECOVERED in line for line in lines) == 1
+    _one_burst_logged(log)
 
 
 FAULTS = ("read_only", "full_disk")
@@ -151,10 +163,7 @@ def test_through_kafka_the_consumer_commits_nothing_it_could_not_store(
     """The collector acknowledges once Kafka has an event; the consumer must then store it,
     retrying through the fault rather than committing past it."""
     log = tmp_path / "run.log"
-    topic = f"faults-{uuid.uuid4().hex[:8]}"
-    asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "VIEWSTATS_TOPIC": topic,
-           "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
+    env = _kafka_env(kafka.bootstrap)
     with _data_root(tmp_path, fault) as data:
         token = key_token(data, CLIENT)
         with serving("run", data, env=env, log=log) as (base, _):
@@ -168,9 +177,7 @@ def test_through_kafka_the_consumer_commits_nothing_it_could_not_store(
             wait_until(lambda: total_views(base, token) >= len(stream.acked), "every acked view")
             assert total_views(base, token) == len(stream.acked)
             assert not stream.unexpected, stream.unexpected[:5]
-    lines = log.read_text().splitlines()
-    assert sum(FAILING in line for line in lines) == 1
-    assert sum(RECOVERED in line for line in lines) == 1
+    _one_burst_logged(log)
 
 
 def _event(client: int, view: int) -> bytes:
@@ -200,14 +207,13 @@ def test_server_mode_the_consumer_rides_out_a_faulty_server_disk(
     """`viewstats consumer` writing over HTTP to a ClickHouse endpoint whose disk turns
     read-only or fills up: the server refuses, the consumer retries, every event lands once."""
     client = fresh_client_id()
-    topic = f"faults-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "consumer.log"
-    asyncio.run(create_topic(kafka.bootstrap, topic, partitions=2))
+    env = _kafka_env(kafka.bootstrap)
+    topic = env["VIEWSTATS_TOPIC"]
     with _data_root(tmp_path, fault) as root, \
             clickhouse_url(root / "db", tmp_path / "endpoint.log") as url:
         db_path = root / "db"
-        env = {"CLICKHOUSE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-               "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}"}
+        env["CLICKHOUSE_URL"] = url
         reader = ServerStorage(url)
 
         def stored() -> int:
@@ -228,5 +234,4 @@ def test_server_mode_the_consumer_rides_out_a_faulty_server_disk(
                 assert stored() == 1000
         finally:
             reader.close()
-    lines = log.read_text().splitlines()
-    assert sum(FAILING in line for line in lines) == 1
+    _one_burst_logged(log)
