@@ -9,7 +9,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from viewstats.core.events import VIDEO_TYPES
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import QUERY_ANSWERS, QUERY_SECONDS
 from viewstats.core.responses import error_response, internal_error, json_response
@@ -17,43 +16,12 @@ from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.cache import AnswerCache, Key
 from viewstats.query_api.country_names import country_name
+from viewstats.query_api.params import window_and_type
 from viewstats.query_api.plan import countries_query, plan_window
-from viewstats.query_api.window import Window, WindowError, parse_window
 
 log = logging.getLogger(__name__)
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
-
-
-def _single(request: Request, name: str, errors: list[str], *, required: bool) -> str | None:
-    values = request.query_params.getlist(name)
-    if not values:
-        if required:
-            errors.append(f"{name}: query param is not set")
-        return None
-    if len(values) > 1:
-        errors.append(f"{name}: query param is set more than once")
-        return None
-    if not values[0]:
-        errors.append(f"{name}: query param is empty")
-        return None
-    return values[0]
-
-
-def _parse(request: Request) -> tuple[Window | None, str | None, list[str]]:
-    errors: list[str] = []
-    date_from = _single(request, "date_from", errors, required=True)
-    date_to = _single(request, "date_to", errors, required=True)
-    event_type = _single(request, "type", errors, required=False)
-    if event_type is not None and event_type not in VIDEO_TYPES:
-        errors.append(f"type: must be one of {', '.join(VIDEO_TYPES)}")
-    window = None
-    if date_from is not None and date_to is not None:
-        try:
-            window = parse_window(date_from, date_to)
-        except WindowError as exc:
-            errors.append(str(exc))
-    return window, event_type, errors
 
 
 class CountriesEndpoint:
@@ -74,7 +42,8 @@ class CountriesEndpoint:
         if client_id is None:
             return error_response(401, ["authorization: a valid 'apikey <token>' is required"],
                                   _UNAUTHORIZED_HEADERS)
-        window, event_type, errors = _parse(request)
+        errors: list[str] = []
+        window, event_type = window_and_type(request, errors)
         if errors or window is None:
             return error_response(400, errors)
         key = Key(client_id, event_type, window.start_ms, window.end_ms)
