@@ -36,6 +36,7 @@ SHARDING_KEYS = {
     "views_by_country_daily": "cityHash64(client_id)",
     "consumer_batches": "cityHash64(topic, partition)",  # read by exact (topic, partition)
     "write_probe": "rand()",  # never read
+    "write_records": "rand()",  # read whole, by time
 }
 LOCAL_SUFFIX = "_local"
 
