@@ -34,6 +34,12 @@ SHARDING_KEYS = {
     "player_events": "cityHash64(client_id)",
     "views_by_country_hourly": "cityHash64(client_id)",
     "views_by_country_daily": "cityHash64(client_id)",
+    "views_by_video_hourly": "cityHash64(client_id)",
+    "views_by_video_daily": "cityHash64(client_id)",
+    "views_by_host_hourly": "cityHash64(client_id)",
+    "views_by_host_daily": "cityHash64(client_id)",
+    "events_by_country_hourly": "cityHash64(client_id)",
+    "events_by_country_daily": "cityHash64(client_id)",
     "consumer_batches": "cityHash64(topic, partition)",  # read by exact (topic, partition)
     "write_probe": "rand()",  # never read
     "write_records": "rand()",  # read whole, by time
@@ -46,6 +52,8 @@ _CREATE_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+)(\s.*?)ENGINE = (\
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(.*)$",
                           re.DOTALL)
 _TABLE_REFERENCE = re.compile(r"\b(FROM|JOIN)\s+(\w+)\b")
+_TRUNCATE = re.compile(r"^TRUNCATE TABLE (\w+)$")
+_BACKFILL = re.compile(r"^INSERT INTO (\w+) SETTINGS ([^\n]+)\n(SELECT\s.*)$", re.DOTALL)
 
 
 def _replicated(engine: str, args: str | None, path: str, replica: str) -> str:
@@ -87,12 +95,34 @@ def _view(cluster: str, match: re.Match[str]) -> list[str]:
             f"TO {target + LOCAL_SUFFIX} AS\n{_TABLE_REFERENCE.sub(local, select)}"]
 
 
+def _truncate(cluster: str, match: re.Match[str]) -> list[str]:
+    (name,) = match.groups()
+    if name not in SHARDING_KEYS:
+        raise ValueError(f"truncate {name}: not a sharded table")
+    return [f"TRUNCATE TABLE {name + LOCAL_SUFFIX} ON CLUSTER `{cluster}`"]
+
+
+def _backfill(match: re.Match[str]) -> list[str]:
+    """A rollup's backfill (`INSERT INTO t SETTINGS ... SELECT`), run once through one node:
+    Distributed to Distributed, so each row goes to the shard its client's events are on; a
+    synchronous send, so the migration is recorded only after the rows are stored."""
+    target, settings, select = match.groups()
+    if target not in SHARDING_KEYS:
+        raise ValueError(f"insert into {target}: not a sharded table")
+    return [f"INSERT INTO {target} SETTINGS {settings}, distributed_foreground_insert = 1\n"
+            f"{select}"]
+
+
 def translate(statement: str, cluster: str) -> list[str]:
     """The cluster statements for one single-server statement."""
     if match := _CREATE_TABLE.match(statement):
         return _table(cluster, match)
     if match := _CREATE_VIEW.match(statement):
         return _view(cluster, match)
+    if match := _TRUNCATE.match(statement):
+        return _truncate(cluster, match)
+    if match := _BACKFILL.match(statement):
+        return _backfill(match)
     # Anything else (ALTER, a plain VIEW, a dictionary...) needs its own rule here rather than
     # a guess: applying a half-translated schema to a cluster is hard to take back.
     raise ValueError(f"no cluster translation for: {statement.splitlines()[0]}")
