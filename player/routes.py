@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from viewstats.core.events import MAX_CLIENT_ID
+from viewstats.core.setup_files import SetupDir
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,6 @@ _PAGE_HEADERS = {
 }
 
 
-class _SetupDir(StaticFiles):
-    """Files in a directory that setup makes: 404 (not Starlette's 500) while it is missing."""
-
-    async def check_config(self) -> None:
-        return None
-
-
 def player_routes(assets: Path) -> list[BaseRoute]:
     """The page and its static files; `assets` holds hls.min.js (see viewstats/assets.py)."""
     if not (assets / HLS_JS).is_file():
@@ -60,11 +54,11 @@ def player_routes(assets: Path) -> list[BaseRoute]:
 
     return [
         Route("/player/{client_id:int}/{video_id}", player_page, methods=["GET"]),
-        Mount("/player/static/vendor", app=_SetupDir(directory=assets, check_dir=False)),
+        Mount("/player/static/vendor", app=SetupDir(directory=assets, check_dir=False)),
         Mount("/player/static", app=StaticFiles(directory=STATIC_DIR)),
     ]
 
 
 def media_routes(media: Path) -> list[BaseRoute]:
     """HLS streams under `media` (e.g. <data-dir>/media/test/index.m3u8 at /media/test/...)."""
-    return [Mount("/media", app=_SetupDir(directory=media, check_dir=False))]
+    return [Mount("/media", app=SetupDir(directory=media, check_dir=False))]

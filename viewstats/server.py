@@ -105,7 +105,8 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
             log.info("applied migration %04d_%s", migration.version, migration.name)
         sink, consumer = _sink(settings, storage), _consumer(settings, storage)
         routes = [*_collector(settings, sink).routes(),
-                  *query_routes(storage, KeyStore(settings.keys_path)),
+                  *query_routes(storage, KeyStore(settings.keys_path),
+                                settings.dashboard_assets_path),
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
@@ -143,7 +144,8 @@ def serve_api(settings: Settings, host: str, port: int) -> None:
     """`viewstats api`: the query service alone, on a database migrated by `viewstats migrate`."""
     storage = open_storage(settings)
     try:
-        routes = [*query_routes(storage, KeyStore(settings.keys_path)),
+        routes = [*query_routes(storage, KeyStore(settings.keys_path),
+                                settings.dashboard_assets_path),
                   *ops_routes(_checks(storage))]
         _serve(build_app(routes), host, port)
     finally:

@@ -38,6 +38,7 @@ def _positive_int(name: str, raw: str) -> int:
 # its own folder of the same name, which then wins (an operator's copy, or an older setup's).
 GEOIP_DIR: Final = "geoip"
 PLAYER_ASSETS_DIR: Final = "player-assets"
+DASHBOARD_ASSETS_DIR: Final = "dashboard-assets"
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -85,6 +86,11 @@ class Settings:
     def player_assets_path(self) -> Path:
         """The folder served as /player/static/vendor/ (hls.min.js)."""
         return self._local_or_cached(PLAYER_ASSETS_DIR)
+
+    @property
+    def dashboard_assets_path(self) -> Path:
+        """The folder served as /dashboard/static/vendor/ (map, chart, world atlas)."""
+        return self._local_or_cached(DASHBOARD_ASSETS_DIR)
 
     def _local_or_cached(self, name: str) -> Path:
         # A non-empty folder in the data dir wins; else the shared cache's when setup filled it;

@@ -1,0 +1,275 @@
+// The dashboard (architecture §13): reads the public statistics endpoints with the user's key.
+//
+// The key comes from the field or the URL fragment (#key=…&date_from=…&date_to=…&type=…), which
+// browsers never send to the server; it is kept in sessionStorage (this tab only) and taken out
+// of the address bar at once, so that a copied address does not carry it.
+
+import { ApiError, getRows } from "./dash-api.js";
+import { ViewsChart } from "./dash-chart.js";
+import { WorldMap, colour } from "./dash-map.js";
+import { countriesCsv, download, fillCountries, fillTop, unavailable } from "./dash-tables.js";
+import {
+  HOURLY_UP_TO_MS, PRESETS, describe, fromLocalInput, includesNow, localInput, presetWindow,
+  spanOf, timeZones,
+} from "./dash-window.js";
+
+const REFRESH_MS = 5000;
+const KEY_STORAGE = "viewstats.key";
+const TOP = 10;
+const $ = (id) => document.getElementById(id);
+const number = new Intl.NumberFormat("en");
+const format = (n) => number.format(n);
+
+const zones = timeZones();
+const state = {
+  key: sessionStorage.getItem(KEY_STORAGE) || "",
+  preset: "7d",
+  dateFrom: "",
+  dateTo: "",
+  tz: zones.local,
+  type: "",
+  rows: [],
+  live: false,
+  refreshes: 0, // answers shown so far (tests wait on it)
+  error: "",
+  stopped: false, // the API refused the key or window: no auto-refresh until the user acts
+  generation: 0,
+  busy: false,
+};
+window.viewstatsDashboard = state;
+
+const map = new WorldMap($("map"), $("tooltip"), format);
+const chart = new ViewsChart($("chart"), $("series"), format);
+
+function currentWindow() {
+  if (state.preset in PRESETS) return presetWindow(state.preset, state.tz);
+  return { dateFrom: state.dateFrom, dateTo: state.dateTo };
+}
+
+function readFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("key")) {
+    state.key = fragment.get("key");
+    sessionStorage.setItem(KEY_STORAGE, state.key);
+  }
+  if (fragment.get("tz") && zones.all.includes(fragment.get("tz"))) state.tz = fragment.get("tz");
+  if (fragment.has("type")) state.type = fragment.get("type");
+  if (fragment.get("date_from") && fragment.get("date_to")) {
+    state.preset = "custom";
+    state.dateFrom = fragment.get("date_from");
+    state.dateTo = fragment.get("date_to");
+  } else if (fragment.get("preset") in PRESETS) {
+    state.preset = fragment.get("preset");
+  }
+  writeFragment();
+}
+
+// The address bar keeps the window and filters (so a reload shows the same), never the key.
+function writeFragment() {
+  const fragment = new URLSearchParams();
+  if (state.preset in PRESETS) fragment.set("preset", state.preset);
+  else {
+    fragment.set("date_from", state.dateFrom);
+    fragment.set("date_to", state.dateTo);
+  }
+  if (state.type) fragment.set("type", state.type);
+  fragment.set("tz", state.tz);
+  history.replaceState(null, "", `${location.pathname}${location.search}#${fragment}`);
+}
+
+function showMessage(title, detail, kind = "error") {
+  const box = $("message");
+  const heading = document.createElement("strong");
+  heading.textContent = title;
+  box.replaceChildren(heading, detail);
+  box.className = `message ${kind === "info" ? "info" : ""}`;
+  box.hidden = false;
+  state.error = kind === "info" ? "" : `${title} ${detail}`;
+}
+
+function clearPanels() {
+  state.rows = [];
+  map.update(new Map(), 0);
+  fillCountries($("countries"), [], format, () => "");
+  chart.update([], spanOf(...Object.values(currentWindow())), false, state.tz);
+  unavailable($("popular"), 2, "–");
+  unavailable($("hosts"), 2, "–");
+  for (const id of ["kpi-views", "kpi-countries", "kpi-top"]) $(id).textContent = "–";
+  $("csv").disabled = true;
+}
+
+async function refresh() {
+  if (!state.key) {
+    clearPanels();
+    showMessage("Enter an API key to see views.",
+      "Create one with `viewstats keys create --client-id N`; it stays in this browser tab.",
+      "info");
+    return;
+  }
+  const generation = ++state.generation;
+  state.busy = true;
+  state.stopped = false;
+  const { dateFrom, dateTo } = currentWindow();
+  const span = spanOf(dateFrom, dateTo);
+  const hourly = span.to - span.from < HOURLY_UP_TO_MS;
+  const params = { date_from: dateFrom, date_to: dateTo, type: state.type };
+  const answers = await Promise.allSettled([
+    getRows("countries", state.key, params),
+    getRows("views", state.key, { ...params, granularity: hourly ? "1h" : "" }),
+    getRows("popular", state.key, { ...params, limit: TOP }),
+    getRows("hosts", state.key, params),
+  ]);
+  if (generation !== state.generation) return; // a newer window or key took over
+  state.busy = false;
+  const [countries, views, popular, hosts] = answers;
+  if (countries.status === "rejected") {
+    failed(countries.reason);
+    return;
+  }
+  $("message").hidden = true;
+  state.error = "";
+  state.live = includesNow(span);
+  showCountries(countries.value);
+  $("kpi-window").textContent = `${describe(span, state.tz)} (${state.tz})`;
+  $("granularity").textContent = hourly ? "· per hour" : "· per UTC day";
+  if (views.status === "fulfilled") chart.update(views.value, span, hourly, state.tz);
+  else chart.container.textContent = unavailableText(views.reason);
+  showTop($("popular"), popular, (row) => row.id);
+  showTop($("hosts"), hosts, (row) => row.host || "(no host)");
+  state.refreshes += 1;
+  const time = new Date().toLocaleTimeString("en-GB", { timeZone: state.tz });
+  $("status").textContent = state.live ? `Live · updated ${time} · every ${REFRESH_MS / 1000} s`
+    : `Updated ${time}`;
+  $("status").classList.toggle("live", state.live);
+}
+
+function unavailableText(reason) {
+  return reason instanceof ApiError && reason.status === 404
+    ? "Not available on this server" : `Could not load: ${reason.message}`;
+}
+
+function showTop(table, answer, label) {
+  if (answer.status === "fulfilled") fillTop(table, answer.value, format, label, TOP);
+  else unavailable(table, 2, unavailableText(answer.reason));
+}
+
+function showCountries(rows) {
+  state.rows = rows;
+  const total = rows.reduce((sum, row) => sum + row.views, 0);
+  const byCode = new Map(rows.map((r) => [r.country, { views: r.views, name: r.country_name }]));
+  map.update(byCode, total);
+  const max = rows.length ? rows[0].views : 0;
+  fillCountries($("countries"), rows, format, (code) => colour(byCode.get(code)?.views, max));
+  $("kpi-views").textContent = format(total);
+  $("kpi-countries").textContent = format(rows.filter((r) => r.country !== "ZZ").length);
+  $("kpi-top").textContent = rows.length ? rows[0].country_name : "–";
+  $("csv").disabled = false;
+}
+
+function failed(error) {
+  state.busy = false;
+  clearPanels();
+  $("status").textContent = "";
+  $("status").classList.remove("live");
+  const detail = error instanceof ApiError ? error.message : String(error);
+  state.stopped = error instanceof ApiError && [400, 401].includes(error.status);
+  if (error instanceof ApiError && error.status === 401) {
+    showMessage("The API did not accept this key.",
+      `${detail}. Check the key above (it looks like 17$9f2c…).`);
+  } else if (error instanceof ApiError && error.status === 400) {
+    showMessage("The API did not accept this window.", detail);
+  } else {
+    showMessage("The API could not answer.", detail);
+  }
+}
+
+function selectPreset(preset) {
+  state.preset = preset;
+  for (const button of document.querySelectorAll("[data-preset]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.preset === preset));
+  }
+  $("custom").hidden = preset in PRESETS;
+}
+
+function fillCustomInputs() {
+  const span = spanOf(...Object.values(currentWindow()));
+  if (!Number.isNaN(span.from)) $("from").value = localInput(state.tz, span.from);
+  if (!Number.isNaN(span.to)) $("to").value = localInput(state.tz, span.to);
+}
+
+function wire() {
+  const tz = $("tz");
+  tz.replaceChildren(...zones.all.map((zone) => new Option(zone, zone)));
+  tz.value = state.tz;
+  $("type").value = state.type;
+  $("key").value = state.key;
+  selectPreset(state.preset);
+  fillCustomInputs();
+
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.key = $("key").value.trim();
+    sessionStorage.setItem(KEY_STORAGE, state.key);
+    refresh();
+  });
+  $("forget").addEventListener("click", () => {
+    state.key = "";
+    $("key").value = "";
+    sessionStorage.removeItem(KEY_STORAGE);
+    state.generation += 1;
+    refresh();
+  });
+  for (const button of document.querySelectorAll("[data-preset]")) {
+    button.addEventListener("click", () => {
+      if (button.dataset.preset === "custom") {
+        fillCustomInputs();
+        selectPreset("custom");
+        return; // applied with the Apply button
+      }
+      selectPreset(button.dataset.preset);
+      writeFragment();
+      refresh();
+    });
+  }
+  $("apply").addEventListener("click", () => {
+    const dateFrom = fromLocalInput(state.tz, $("from").value);
+    const dateTo = fromLocalInput(state.tz, $("to").value);
+    if (!dateFrom || !dateTo) return;
+    Object.assign(state, { dateFrom, dateTo });
+    writeFragment();
+    refresh();
+  });
+  tz.addEventListener("change", () => {
+    state.tz = tz.value;
+    fillCustomInputs();
+    writeFragment();
+    refresh();
+  });
+  $("type").addEventListener("change", () => {
+    state.type = $("type").value;
+    writeFragment();
+    refresh();
+  });
+  $("csv").addEventListener("click", () => {
+    const { dateFrom, dateTo } = currentWindow();
+    const name = `viewstats-countries_${dateFrom}_${dateTo}.csv`.replace(/[:+]/g, "-");
+    download(name, countriesCsv(state.rows));
+  });
+  window.addEventListener("hashchange", () => {
+    if (!new URLSearchParams(location.hash.slice(1)).has("key")) return; // our own rewrite
+    readFragment();
+    $("key").value = state.key;
+    selectPreset(state.preset);
+    fillCustomInputs();
+    refresh();
+  });
+}
+
+readFragment();
+wire();
+refresh();
+map.load();
+setInterval(() => {
+  const live = includesNow(spanOf(...Object.values(currentWindow())));
+  if (state.key && live && !state.busy && !document.hidden && !state.stopped) refresh();
+}, REFRESH_MS);
