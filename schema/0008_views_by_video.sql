@@ -43,17 +43,18 @@ GROUP BY client_id, day, type, video_id;
 -- tables are emptied just before the copy, so a migration interrupted half way and run again
 -- counts each event once; writers must be stopped meanwhile (README, "Upgrading").
 -- insert_deduplicate = 0: a copied block is never a replay, even if it equals an earlier one.
+-- No GROUP BY: the engine sums equal keys within each inserted block and merges the rest in
+-- the background, so memory stays bounded however many events there are (a GROUP BY over
+-- 1e9 events would hold hundreds of millions of groups at once).
 TRUNCATE TABLE views_by_video_hourly;
 
 INSERT INTO views_by_video_hourly SETTINGS insert_deduplicate = 0
-SELECT client_id, toStartOfHour(ts) AS hour, type, video_id, count() AS views
+SELECT client_id, toStartOfHour(ts) AS hour, type, video_id, 1 AS views
 FROM player_events
-WHERE event = 'watch'
-GROUP BY client_id, hour, type, video_id;
+WHERE event = 'watch';
 
 TRUNCATE TABLE views_by_video_daily;
 
 INSERT INTO views_by_video_daily SETTINGS insert_deduplicate = 0
-SELECT client_id, toDate(hour) AS day, type, video_id, sum(views) AS views
-FROM views_by_video_hourly
-GROUP BY client_id, day, type, video_id;
+SELECT client_id, toDate(hour) AS day, type, video_id, views
+FROM views_by_video_hourly;

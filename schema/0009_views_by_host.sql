@@ -40,20 +40,17 @@ FROM player_events
 WHERE event = 'watch'
 GROUP BY client_id, day, type, host;
 
--- Backfill the events stored before the views above existed. The views come first and the
--- tables are emptied just before the copy, so a migration interrupted half way and run again
--- counts each event once; writers must be stopped meanwhile (README, "Upgrading").
+-- Backfill, as in 0008: views first, then empty and copy, so a rerun counts each event once;
+-- one row per event, summed by the engine, so memory stays bounded.
 TRUNCATE TABLE views_by_host_hourly;
 
 INSERT INTO views_by_host_hourly SETTINGS insert_deduplicate = 0
-SELECT client_id, toStartOfHour(ts) AS hour, type, host, count() AS views
+SELECT client_id, toStartOfHour(ts) AS hour, type, host, 1 AS views
 FROM player_events
-WHERE event = 'watch'
-GROUP BY client_id, hour, type, host;
+WHERE event = 'watch';
 
 TRUNCATE TABLE views_by_host_daily;
 
 INSERT INTO views_by_host_daily SETTINGS insert_deduplicate = 0
-SELECT client_id, toDate(hour) AS day, type, host, sum(views) AS views
-FROM views_by_host_hourly
-GROUP BY client_id, day, type, host;
+SELECT client_id, toDate(hour) AS day, type, host, views
+FROM views_by_host_hourly;
