@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from viewstats.assets import AssetError
@@ -32,13 +34,58 @@ _ROLES = {
                 "exactly once; serves /healthz, /readyz and /metrics",
 }
 
+# The roles that can run as several processes on one port, and what that needs: the embedded
+# database is one process's (chDB locks its data path), and so is the dedup window of beacons
+# written without Kafka.
+_WORKERS_NEED = {
+    "run": "KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL: on the embedded database (the "
+           "default) one process owns the data path, so `run` serves with one",
+    "collector": "KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL",
+    "api": "CLICKHOUSE_URL (a ClickHouse server)",
+}
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+
+def _serve_role(role: str, settings: Settings, host: str, port: int,
+                sock: socket.socket | None = None) -> int:
     from viewstats import server  # imported on use: `keys` and `setup` start faster without it
     serve = {"run": server.serve_embedded, "collector": server.serve_collector,
-             "api": server.serve_api, "consumer": server.serve_consumer}[args.command]
-    serve(_settings(args), args.host, args.port)
+             "api": server.serve_api, "consumer": server.serve_consumer}[role]
+    serve(settings, host, port, sock)
     return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    count: int = getattr(args, "workers", 1)  # `consumer` has no --workers
+    if count == 1:
+        return _serve_role(args.command, settings, args.host, args.port)
+    _check_shareable(args.command, settings, count)
+    from viewstats import server, workers
+    if args.command == "run":
+        server.migrate_database(settings)
+    return workers.serve_workers(count, args.host, args.port, functools.partial(
+        _serve_worker, args.command, settings, args.host, args.port))
+
+
+def _check_shareable(role: str, settings: Settings, workers: int) -> None:
+    """Refuse the modes whose state one process must own (architecture §8)."""
+    if not settings.clickhouse_url:
+        raise SettingsError(
+            f"--workers {workers}: every worker would open the embedded database under "
+            f"{settings.chdb_path}, and one process owns it at a time; set CLICKHOUSE_URL "
+            "(a ClickHouse server) to run several, or run one worker")
+    if role != "api" and not settings.kafka_bootstrap_servers:
+        raise SettingsError(
+            f"--workers {workers}: without KAFKA_BOOTSTRAP_SERVERS each worker writes beacons "
+            "itself and drops retries by a window of its own, so a retry reaching another "
+            "worker would count twice; set KAFKA_BOOTSTRAP_SERVERS, or run one worker")
+
+
+def _serve_worker(role: str, settings: Settings, host: str, port: int,
+                  sock: socket.socket) -> int:
+    """One worker process of viewstats.workers: its role on its slot's socket."""
+    configure_logging()
+    return _guarded(lambda: _serve_role(role, settings, host, port, sock))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -142,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         role_parser = sub.add_parser(role, help=help_text)
         _add_listen(role_parser)
         _add_data_dir(role_parser)
+        if role in _WORKERS_NEED:
+            role_parser.add_argument(
+                "--workers", type=_positive, default=1, metavar="N",
+                help=f"N processes serve the port, one per core (default 1); N > 1 needs "
+                     f"{_WORKERS_NEED[role]}")
         role_parser.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser("demo", help="simulate players from many countries, then print the "
@@ -192,13 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
+    return _guarded(lambda: int(args.handler(args)))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run `command`; a configuration or environment problem is one line and exit code 2."""
     try:
-        result: int = args.handler(args)
+        return command()
     except (SettingsError, StorageError, GeoIPDatabaseError, AssetError, NpmError, KeyError,
             ValueError) as exc:
         print(f"viewstats: error: {exc}", file=sys.stderr)
         return 2
-    return result
 
 
 if __name__ == "__main__":
