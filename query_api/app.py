@@ -15,7 +15,10 @@ from viewstats.core.responses import error_response, internal_error, json_respon
 from viewstats.core.storage import Storage
 from viewstats.query_api.countries import CountriesEndpoint
 from viewstats.query_api.dashboard import dashboard_routes
+from viewstats.query_api.hosts import hosts_endpoint
 from viewstats.query_api.openapi import OPENAPI
+from viewstats.query_api.popular import popular_endpoint
+from viewstats.query_api.views import views_endpoint
 
 log = logging.getLogger(__name__)
 

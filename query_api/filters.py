@@ -1,0 +1,77 @@
+"""The statistics family's own query parameters (architecture §11): the `id`, `country`, `host`
+and `event` filters, `group`, `granularity` and `limit`. Like `params`, each parser appends
+every problem to `errors`, each naming its parameter, so that one 400 names them all.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from viewstats.core.events import EVENTS, MAX_HOST, MAX_VIDEO_ID
+from viewstats.query_api.breakdown import Bucket
+from viewstats.query_api.params import single
+
+GROUP_FIELDS = ("host", "country", "event", "id")  # the order rows are keyed and sorted in
+NOT_COLLECTED = ("os", "browser", "platform", "ip")  # Gcore's other groups: never collected
+GRANULARITIES: dict[str, Bucket] = {"1d": "day", "1h": "hour"}
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+_MAX_LENGTHS = {"id": MAX_VIDEO_ID, "host": MAX_HOST}
+
+
+def filters(request: Request, errors: list[str], names: tuple[str, ...]) -> dict[str, str]:
+    """The given filters among `names` (of id, host, country) that the request sets."""
+    found = {}
+    for name in names:
+        value = single(request, name, errors, required=False)
+        if value is None:
+            continue
+        if name == "country":
+            if not (len(value) == 2 and value.isascii() and value.isalpha()):
+                errors.append("country: must be an ISO 3166-1 alpha-2 code, e.g. AU")
+                continue
+            value = value.upper()
+        elif len(value) > _MAX_LENGTHS[name]:
+            errors.append(f"{name}: at most {_MAX_LENGTHS[name]} characters")
+            continue
+        found[name] = value
+    return found
+
+
+def event(request: Request, errors: list[str]) -> str | None:
+    value = single(request, "event", errors, required=False)
+    if value is not None and value not in EVENTS:
+        errors.append(f"event: must be one of {', '.join(EVENTS)}")
+        return None
+    return value
+
+
+def group(request: Request, errors: list[str]) -> tuple[str, ...]:
+    """`group=host,country` or `group=host&group=country`, in GROUP_FIELDS order."""
+    asked = {part.strip() for value in request.query_params.getlist("group")
+             for part in value.split(",") if part.strip()}
+    for name in sorted(asked - set(GROUP_FIELDS)):
+        if name in NOT_COLLECTED:
+            errors.append(f"group: {name} is not collected; group by "
+                          f"{', '.join(GROUP_FIELDS)}")
+        else:
+            errors.append(f"group: unknown field {name!r}; group by {', '.join(GROUP_FIELDS)}")
+    return tuple(name for name in GROUP_FIELDS if name in asked)
+
+
+def granularity(request: Request, errors: list[str]) -> Bucket:
+    value = single(request, "granularity", errors, required=False) or "1d"
+    if value not in GRANULARITIES:
+        errors.append(f"granularity: must be one of {', '.join(GRANULARITIES)}")
+        return "day"
+    return GRANULARITIES[value]
+
+
+def limit(request: Request, errors: list[str]) -> int:
+    value = single(request, "limit", errors, required=False)
+    if value is None:
+        return DEFAULT_LIMIT
+    if not (len(value) <= 4 and value.isascii() and value.isdigit()
+            and 1 <= int(value) <= MAX_LIMIT):
+        errors.append(f"limit: must be a whole number from 1 to {MAX_LIMIT}")
+        return DEFAULT_LIMIT
+    return int(value)

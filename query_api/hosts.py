@@ -1,0 +1,29 @@
+"""`GET /streaming/statistics/hosts`: views per embedding host, most first (architecture §11);
+views whose page sent no Origin or Referer count under the host ""."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from viewstats.core.keys import KeyStore
+from viewstats.core.storage import Storage
+from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.statistics import Row, StatisticsEndpoint
+from viewstats.query_api.window import Window
+
+
+def _parse(request: Request, errors: list[str], client_id: int, window: Window,
+           event_type: str | None) -> Breakdown:
+    del request, errors  # nothing beyond the window and type
+    return Breakdown(client_id, window, ("host",), event_type=event_type, by_views=True)
+
+
+def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
+    del query
+    return [{"views": views, "host": host} for host, views in rows]
+
+
+def hosts_endpoint(storage: Storage, keys: KeyStore) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, _parse, _shape)

@@ -1,0 +1,30 @@
+"""`GET /streaming/statistics/popular`: views per video id, most viewed first, at most `limit`
+rows (default 100, at most 1000; architecture §11)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from viewstats.core.keys import KeyStore
+from viewstats.core.storage import Storage
+from viewstats.query_api import filters
+from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.statistics import Row, StatisticsEndpoint
+from viewstats.query_api.window import Window
+
+
+def _parse(request: Request, errors: list[str], client_id: int, window: Window,
+           event_type: str | None) -> Breakdown:
+    return Breakdown(client_id, window, ("id",), event_type=event_type, by_views=True,
+                     limit=filters.limit(request, errors))
+
+
+def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
+    del query
+    return [{"views": views, "id": video_id} for video_id, views in rows]
+
+
+def popular_endpoint(storage: Storage, keys: KeyStore) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, _parse, _shape)

@@ -1,0 +1,56 @@
+"""What every endpoint of the statistics family shares with countries (architecture §11): the
+key (§7), the window and `type` (§6), the error shapes (§1); each endpoint adds its own
+parameters and row shape, and its counts come from one `Breakdown`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from viewstats.core.keys import KeyStore
+from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.storage import Storage
+from viewstats.query_api.auth import authenticate
+from viewstats.query_api.breakdown import Breakdown, run_breakdown
+from viewstats.query_api.params import window_and_type
+from viewstats.query_api.window import Window
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED = "authorization: a valid 'apikey <token>' is required"
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
+
+# (request, errors, client_id, window, type) -> the breakdown, with any problem in errors
+Parse = Callable[[Request, list[str], int, Window, str | None], Breakdown]
+Row = tuple[str | int, ...]
+Shape = Callable[[Breakdown, list[Row]], list[dict[str, Any]]]
+
+
+class StatisticsEndpoint:
+    def __init__(self, storage: Storage, keys: KeyStore, parse: Parse, shape: Shape) -> None:
+        self._storage = storage
+        self._keys = keys
+        self._parse = parse
+        self._shape = shape
+
+    async def get(self, request: Request) -> Response:
+        client_id = authenticate(request, self._keys)
+        if client_id is None:
+            return error_response(401, [UNAUTHORIZED], UNAUTHORIZED_HEADERS)
+        errors: list[str] = []
+        window, event_type = window_and_type(request, errors)
+        # Parsed even without a window, so that one 400 names every bad parameter.
+        query = self._parse(request, errors, client_id, window or Window(0, 0), event_type)
+        if errors:
+            return error_response(400, errors)
+        try:
+            rows = await run_in_threadpool(run_breakdown, self._storage, query)
+        except Exception:
+            log.exception("%s query failed for client %s", request.url.path, client_id)
+            return internal_error()
+        return json_response({"data": self._shape(query, rows)})

@@ -1,0 +1,39 @@
+"""`GET /streaming/statistics/views`: views per UTC day (or hour) and type, filtered by `id`,
+`country`, `host` and `event`, and split by any of the `group` fields (architecture §11).
+
+Rows are sorted by date, then type, then the group fields in the order host, country, event,
+id; a group field appears in each row under its own name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from viewstats.core.keys import KeyStore
+from viewstats.core.storage import Storage
+from viewstats.query_api import filters
+from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.statistics import Row, StatisticsEndpoint
+from viewstats.query_api.window import Window
+
+FILTERS = ("id", "country", "host")
+
+
+def _parse(request: Request, errors: list[str], client_id: int, window: Window,
+           event_type: str | None) -> Breakdown:
+    found = filters.filters(request, errors, FILTERS)
+    event = filters.event(request, errors)
+    group = filters.group(request, errors)
+    return Breakdown(client_id, window, ("type", *group), filters.granularity(request, errors),
+                     event_type, event, found)
+
+
+def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
+    names = ("date", *query.keys)
+    return [{"views": row[-1], **dict(zip(names, row[:-1], strict=True))} for row in rows]
+
+
+def views_endpoint(storage: Storage, keys: KeyStore) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, _parse, _shape)
