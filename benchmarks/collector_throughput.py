@@ -1,34 +1,48 @@
-"""Collector throughput: single-event beacons per second on one core (architecture §10).
+"""Collector throughput: single-event beacons per second, per worker count and per core
+(architecture §10).
 
     python -m benchmarks.collector_throughput --seconds 10
+    python -m benchmarks.collector_throughput --workers 1,2 --rounds 3 --out 'w{workers}.json'
 
-The collector app runs under uvicorn in a child process pinned to one CPU, over a sink that only
-counts events. That isolates the collector (HTTP
-parsing, routing, validation, client IP and GeoIP, the JSON answer) from batching and storage,
-which the ingest benchmarks measure. The GeoIP database is the real one (`data/geoip`, or
-GEOIP_DB), and every beacon arrives as if through a proxy on loopback, with an X-Forwarded-For
-hop, so the trusted-proxy walk and a real lookup are paid on every request. uvicorn's own
-X-Forwarded-For handling is off (`proxy_headers=False`), as the collector applies
-TRUSTED_PROXIES itself. `--http`/`--loop` pick uvicorn's HTTP parser and event loop; "auto"
-takes httptools and uvloop when they are installed, as `viewstats` does.
+The collector app runs in a server process of its own over a sink that only counts events,
+served as `viewstats collector` serves it: uvicorn with the bounded httptools protocol of
+viewstats.http_limits, one process for one worker, and for N workers the supervisor of
+viewstats.workers with N worker processes on one port (SO_REUSEPORT), whose metrics go through
+prometheus_client's multiprocess files. That isolates the collector (HTTP parsing, routing,
+validation, client IP and GeoIP, the JSON answer) from batching and storage, which the ingest
+benchmarks measure. The GeoIP database is the real one (`data/geoip`, or GEOIP_DB), and every
+beacon arrives as if through a proxy on loopback, with an X-Forwarded-For hop, so the
+trusted-proxy walk and a real lookup are paid on every request. uvicorn's own X-Forwarded-For
+handling is off (`proxy_headers=False`), as the collector applies TRUSTED_PROXIES itself.
+`--http`/`--loop` pick the HTTP protocol and event loop: "viewstats" (the default) is the
+bounded protocol `viewstats` serves, "auto" uvicorn's own httptools.
 
-Load comes from client processes pinned to the other CPUs, each holding keep-alive HTTP/1.1
-connections of benchmarks.http_load, which costs far less CPU per request than a full HTTP
-client such as httpx: on a small machine that one would measure itself. The requests carry the
-headers a browser's sendBeacon sends. Reported: beacons/s, the server process's CPU use, and
-beacons per CPU-second of the server (the per-core figure); progress goes to stderr, the result
-to stdout and, with `--out FILE`, to JSON for benchmarks.report
-(benchmarks/results/collector_throughput.json).
+N workers are pinned to the first N usable CPUs, and load comes from client processes pinned to
+the CPUs left; when none is left (2 workers on 2 cores) the clients share the server's CPUs, so
+beacons/s then measures the machine, server and load together, and beacons per server
+CPU-second is the figure that compares. Clients hold keep-alive HTTP/1.1 connections of
+benchmarks.http_load, which costs far less CPU per request than a full HTTP client such as
+httpx: on a small machine that one would measure itself. The requests carry the headers a
+browser's sendBeacon sends. `--workers 1,2 --rounds R` measures each worker count R times,
+alternating, so that a machine whose load changes affects both alike.
+
+Reported per worker count: beacons/s, the server's CPU use (supervisor and workers) and the
+clients', and beacons per CPU-second of the server (the per-core figure); progress goes to
+stderr, the result to stdout and, with `--out FILE`, to JSON for benchmarks.report
+(benchmarks/results/collector_throughput.json); with several worker counts FILE must hold
+`{workers}`, and each count gets a file of its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import multiprocessing as mp
 import os
 import random
+import socket
 import sys
 import time
 import urllib.request
@@ -36,9 +50,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from ctypes import c_longlong
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.http_load import run_load
 from benchmarks.record import write_result
@@ -49,49 +64,51 @@ TARGET = 10_000
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/126.0.0.0 Safari/537.36")
 Counter = c_longlong  # shared memory, written by one client process, read by the parent
+ACCEPTED = "viewstats_events_accepted_total"
 
 
-def _serve(port: int, cpu: int | None, http: str, loop: str, geoip: str) -> None:
-    """The server process: the collector over a counting sink, alone on `cpu`."""
+def _serve(port: int, cpus: set[int], workers: int, http: str, loop: str, geoip: str) -> None:
+    """The server process, on `cpus`: one collector process, or a supervisor of `workers`."""
+    os.sched_setaffinity(0, cpus)  # spawned workers inherit it
+    if workers == 1:
+        _serve_collector(http, loop, geoip, port, None)
+        return
+    from viewstats.workers import serve_workers
+    sys.exit(serve_workers(workers, "127.0.0.1", port,
+                           functools.partial(_serve_collector, http, loop, geoip, port)))
+
+
+def _serve_collector(http: str, loop: str, geoip: str, port: int,
+                     sock: socket.socket | None) -> int:
+    """The collector over a counting sink, served as `viewstats collector` serves."""
     import uvicorn
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
 
     from viewstats.core.events import PlayerEvent
-    from viewstats.core.responses import json_response
     from viewstats.core.settings import Settings
+    from viewstats.http_limits import HttpLimits, protocol_with
     from viewstats.ingest.collector.endpoint import Collector
     from viewstats.ingest.collector.geoip import CountryResolver
-    from viewstats.server import build_app
-
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+    from viewstats.server import build_app, ops_routes
 
     class CountingSink:
-        def __init__(self) -> None:
-            self.count = 0
-
         async def start(self) -> None:
             pass
 
         async def submit(self, events: Sequence[PlayerEvent]) -> None:
-            self.count += len(events)
+            pass  # the collector counts what the sink took in viewstats_events_accepted
 
         async def stop(self) -> None:
             pass
 
-    sink = CountingSink()
-
-    async def count(_: Request) -> Response:
-        return json_response({"events": sink.count})
-
-    collector = Collector(sink, CountryResolver(geoip), Settings().trusted_proxies)
-    app = build_app([*collector.routes(), Route("/count", count)])
+    collector = Collector(CountingSink(), CountryResolver(geoip), Settings().trusted_proxies)
+    app = build_app([*collector.routes(), *ops_routes({})])
+    protocol: Any = protocol_with(HttpLimits()) if http == "viewstats" else http
     # proxy_headers=False: the collector applies TRUSTED_PROXIES itself; uvicorn's own rewrite of
     # the client address would apply a second, differently configured policy, and costs CPU.
-    uvicorn.run(app, host="127.0.0.1", port=port, http=http, loop=loop,
-                proxy_headers=False, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol, loop=loop,
+                            proxy_headers=False, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=None if sock is None else [sock])
+    return 0
 
 
 def _requests(port: int, count: int, seed: int) -> list[bytes]:
@@ -119,8 +136,7 @@ def _requests(port: int, count: int, seed: int) -> list[bytes]:
 def _drive(port: int, cpus: set[int], connections: int, seconds: float, seed: int,
            ok: Counter, failed: Counter) -> None:
     """A client process: `connections` beacon loops until `seconds` have passed."""
-    if cpus:
-        os.sched_setaffinity(0, cpus)
+    os.sched_setaffinity(0, cpus)
     requests = _requests(port, 4096, seed)
 
     def count(status: int) -> None:
@@ -147,65 +163,118 @@ class Sample(NamedTuple):
     at: float  # monotonic seconds
     ok: int  # 202 answers so far
     failed: int  # other answers so far
-    server_cpu: float  # CPU seconds so far
+    server_cpu: float  # CPU seconds so far, the supervisor's and its workers'
     clients_cpu: float
 
 
+class Run(NamedTuple):
+    workers: int
+    seconds: float
+    beacons: int
+    server_cpu: float  # CPU seconds
+    clients_cpu: float
+    failed: int  # answers other than 202, warm-up included
+    accepted: float  # events the collector accepted (its /metrics), warm-up included
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    """User + system CPU time of a process so far (Linux /proc); 0 once it is gone."""
+    try:
+        fields = _stat(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _server_count(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count") as answer:
-        events: int = orjson.loads(answer.read())["events"]
-    return events
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+def _accepted(port: int) -> float:
+    """viewstats_events_accepted from /metrics: one process's, or summed over the workers."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as answer:
+        text = answer.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == ACCEPTED)
+
+
+def _worker_counts(raw: str) -> list[int]:
+    counts = [int(part) for part in raw.split(",")]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("worker counts must be positive integers")
+    return counts
 
 
 def _arguments() -> argparse.Namespace:
-    cpus = sorted(os.sched_getaffinity(0))
     parser = argparse.ArgumentParser(
-        description="Measure collector throughput in single-event beacons per second, with the "
-                    "server pinned to one CPU and a sink that only counts.")
+        description="Measure collector throughput in single-event beacons per second, for one "
+                    "or several worker processes, over a sink that only counts.")
     parser.add_argument("--seconds", type=float, default=10, help="measured time (default 10)")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured start (default 2)")
+    parser.add_argument("--workers", type=_worker_counts, default=[1], metavar="N[,N...]",
+                        help="collector worker processes; several counts are measured in turn "
+                             "(default 1)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each worker count is measured, alternating (default 1)")
     parser.add_argument("--connections", type=int, default=32,
                         help="keep-alive connections per client process (default 32)")
-    parser.add_argument("--clients", type=int, default=max(1, len(cpus) - 1),
-                        help="client processes (default: one per CPU left after the server)")
-    parser.add_argument("--server-cpu", type=int, default=cpus[0],
-                        help=f"CPU the server is pinned to (default {cpus[0]})")
-    parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto",
-                        help="uvicorn HTTP implementation (default auto, as `viewstats` serves)")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="client processes (default 1)")
+    parser.add_argument("--http", choices=("viewstats", "auto", "h11", "httptools"),
+                        default="viewstats",
+                        help="HTTP protocol: the bounded one `viewstats` serves (default), or "
+                             "one of uvicorn's")
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                         help="uvicorn event loop (default auto, as `viewstats` serves)")
     parser.add_argument("--geoip", type=Path, default=Settings.from_env().geoip_path,
                         help="GeoIP database (default $GEOIP_DB or data/geoip)")
-    parser.add_argument("--out", type=Path, help="write the result as JSON here")
-    return parser.parse_args()
+    parser.add_argument("--out", type=str, help="write the result as JSON here; with several "
+                        "worker counts a path holding {workers}, one file per count")
+    args = parser.parse_args()
+    if args.out and len(args.workers) > 1 and "{workers}" not in args.out:
+        parser.error("--out: with several worker counts the path must hold {workers}")
+    return args
 
 
-def main() -> None:
-    args = _arguments()
-    client_cpus = set(os.sched_getaffinity(0)) - {args.server_cpu}
-    if not client_cpus:
-        print("warning: one CPU only; clients and server share it", file=sys.stderr)
+def _placement(workers: int) -> tuple[set[int], set[int]]:
+    """The server's CPUs (the first `workers` usable ones) and the clients' (the rest, or all
+    of them when none is left)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    server = set(cpus[:workers])
+    return server, (set(cpus) - server) or set(cpus)
+
+
+def _measure(workers: int, args: argparse.Namespace) -> Run:
     spawn = mp.get_context("spawn")
     port = free_port()
-    server = spawn.Process(target=_serve, daemon=True,
-                           args=(port, args.server_cpu, args.http, args.loop, str(args.geoip)))
+    server_cpus, client_cpus = _placement(workers)
+    # Not a daemon: a daemon process may not start the workers; it is stopped below.
+    server = spawn.Process(target=_serve, args=(
+        port, server_cpus, workers, args.http, args.loop, str(args.geoip)))
     server.start()
     server_pid = server.pid
     assert server_pid is not None
     try:
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/count", lambda: server.exitcode, timeout=30)
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", lambda: server.exitcode, timeout=60)
         except NotServing as exc:
             sys.exit(f"the collector did not start: {exc}; see its output above")
-        print(f"collector on 127.0.0.1:{port}, pid {server_pid}, CPU {args.server_cpu}; "
+        shared = "" if not client_cpus & server_cpus else " (shared with the server)"
+        print(f"{workers} worker(s) on 127.0.0.1:{port}, CPUs {sorted(server_cpus)}; "
               f"{args.clients} client process(es) x {args.connections} connections on CPUs "
-              f"{sorted(client_cpus) or 'shared'}", file=sys.stderr, flush=True)
+              f"{sorted(client_cpus)}{shared}", file=sys.stderr, flush=True)
         counters: list[tuple[Counter, Counter]] = [
             (spawn.RawValue(c_longlong, 0), spawn.RawValue(c_longlong, 0))
             for _ in range(args.clients)]
@@ -216,8 +285,10 @@ def main() -> None:
             client.start()
 
         def sample() -> Sample:
+            server_tree = [server_pid, *_children(server_pid)]
             return Sample(time.monotonic(), sum(ok.value for ok, _ in counters),
-                          sum(failed.value for _, failed in counters), _cpu_seconds(server_pid),
+                          sum(failed.value for _, failed in counters),
+                          sum(map(_cpu_seconds, server_tree)),
                           sum(_cpu_seconds(c.pid) for c in clients if c.pid is not None))
 
         time.sleep(args.warmup)
@@ -235,26 +306,54 @@ def main() -> None:
             last = now
         for client in clients:
             client.join()
-        wall, cpu = last.at - first.at, max(last.server_cpu - first.server_cpu, 1e-9)
-        beacons = last.ok - first.ok
-        stored = _server_count(port)
-        print(f"\n{beacons / wall:,.0f} beacons/s over {wall:.1f}s; server CPU {cpu / wall:.0%} "
-              f"of one core; {beacons / cpu:,.0f} beacons per server CPU-second")
-        print(f"whole run, warm-up included: answers other than 202: {last.failed}; events "
-              f"counted by the sink: {stored:,}")
-        verdict = "meets" if beacons / cpu >= TARGET else "misses"
-        print(f"{verdict} the target of {TARGET:,} beacons/s per core")
-        if args.out:
-            write_result(args.out, {
-                "benchmark": "collector_throughput", "seconds": wall, "beacons": beacons,
-                "beacons_per_s": beacons / wall, "server_cpu_cores": cpu / wall,
-                "beacons_per_cpu_second": beacons / cpu, "non_202_answers": last.failed,
-                "counted_by_sink": stored, "client_processes": args.clients,
-                "connections_per_client": args.connections, "http": args.http,
-                "loop": args.loop, "geoip": str(args.geoip)})
+        return Run(workers, last.at - first.at, last.ok - first.ok,
+                   max(last.server_cpu - first.server_cpu, 1e-9),
+                   last.clients_cpu - first.clients_cpu, last.failed, _accepted(port))
     finally:
         server.terminate()
-        server.join(10)
+        server.join(30)
+
+
+def _summary(runs: Sequence[Run], args: argparse.Namespace) -> dict[str, object]:
+    """One worker count over its rounds: the totals' ratios, and each round's figures."""
+    wall, beacons = sum(r.seconds for r in runs), sum(r.beacons for r in runs)
+    cpu, clients_cpu = sum(r.server_cpu for r in runs), sum(r.clients_cpu for r in runs)
+    server_cpus, client_cpus = _placement(runs[0].workers)
+    return {
+        "benchmark": "collector_throughput", "workers": runs[0].workers, "seconds": wall,
+        "beacons": beacons, "beacons_per_s": beacons / wall, "server_cpu_cores": cpu / wall,
+        "beacons_per_cpu_second": beacons / cpu,
+        "server_cpu_us_per_beacon": 1e6 * cpu / beacons, "client_cpu_cores": clients_cpu / wall,
+        "non_202_answers": sum(r.failed for r in runs),
+        "accepted_per_metrics": sum(r.accepted for r in runs),
+        "rounds": [{"beacons_per_s": r.beacons / r.seconds,
+                    "server_cpu_cores": r.server_cpu / r.seconds,
+                    "beacons_per_cpu_second": r.beacons / r.server_cpu,
+                    "client_cpu_cores": r.clients_cpu / r.seconds} for r in runs],
+        "alternated_with": args.workers, "server_cpus": sorted(server_cpus),
+        "client_cpus": sorted(client_cpus), "client_processes": args.clients,
+        "connections_per_client": args.connections, "http": args.http, "loop": args.loop,
+        "geoip": str(args.geoip)}
+
+
+def main() -> None:
+    args = _arguments()
+    runs = [_measure(workers, args) for _ in range(args.rounds) for workers in args.workers]
+    print()
+    per_core = []
+    for workers in args.workers:
+        result = _summary([r for r in runs if r.workers == workers], args)
+        per_core.append(cast(float, result["beacons_per_cpu_second"]))
+        print(f"{workers} worker(s): {result['beacons_per_s']:,.0f} beacons/s over "
+              f"{result['seconds']:.1f}s; server CPU {result['server_cpu_cores']:.2f} cores, "
+              f"clients {result['client_cpu_cores']:.2f}; {per_core[-1]:,.0f} beacons per "
+              f"server CPU-second ({result['server_cpu_us_per_beacon']:.0f} us each); answers "
+              f"other than 202: {result['non_202_answers']}; accepted per /metrics, warm-up "
+              f"included: {result['accepted_per_metrics']:,.0f}")
+        if args.out:
+            write_result(Path(args.out.format(workers=workers)), result)
+    verdict = "meets" if min(per_core) >= TARGET else "misses"
+    print(f"{verdict} the target of {TARGET:,} beacons/s per core")
 
 
 if __name__ == "__main__":

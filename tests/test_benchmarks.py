@@ -112,6 +112,21 @@ def test_consumer_throughput(kafka: KafkaBroker, results: Path, flags: tuple[obj
 def test_collector_throughput(collector: Path) -> None:
     assert _json(collector).keys() >= {"beacons_per_s", "server_cpu_cores",
                                        "beacons_per_cpu_second", "non_202_answers", *RECORD_KEYS}
+    assert _json(collector)["workers"] == 1
+
+
+@pytest.mark.slow
+def test_collector_throughput_alternates_worker_counts(tmp_path: Path) -> None:
+    _bench("collector_throughput", "--seconds", 1, "--warmup", 1, "--workers", "1,2",
+           "--rounds", 2, "--geoip", shared_test_mmdb(), "--out", tmp_path / "w{workers}.json")
+    for workers in (1, 2):
+        result = _json(tmp_path / f"w{workers}.json")
+        assert result["workers"] == workers
+        assert result["alternated_with"] == [1, 2]
+        assert len(result["rounds"]) == 2
+        assert result["non_202_answers"] == 0
+        # Every beacon answered 202 was counted by the workers' summed /metrics.
+        assert result["accepted_per_metrics"] >= result["beacons"] > 0
 
 
 @pytest.mark.chdb
