@@ -5,9 +5,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
+from tests.support.api import COUNTRIES
 from tests.support.assets import asset_cache
 from tests.support.processes import serving
 from viewstats.demo import country_ips, run_demo
@@ -42,14 +45,28 @@ def test_the_demo_shows_the_views_its_players_made(
     data = tmp_path / "data"
     with serving("run", data, {"GEOIP_DB": str(dbip)}) as (base, _):
         assert run_demo(base, data, 60) == 0
-    out, err = capsys.readouterr()
+        out, err = capsys.readouterr()
+        dashboard = re.search(r"^dashboard: (\S+)$", out, re.M)
+        assert dashboard is not None, out
+        # The link opens the dashboard at / on the table's window, with a key that still works.
+        link = urlsplit(dashboard.group(1))
+        assert f"{link.scheme}://{link.netloc}" == base and link.path == "/" and not link.query
+        fragment = {name: values[0] for name, values in parse_qs(link.fragment).items()}
+        assert set(fragment) == {"key", "date_from", "date_to"}
+        answer = httpx.get(base + COUNTRIES, headers={"Authorization": f"apikey {fragment['key']}"},
+                           params={"date_from": fragment["date_from"],
+                                   "date_to": fragment["date_to"]})
+        assert answer.status_code == 200, answer.text
+        assert httpx.get(base + "/").status_code == 200
     views = _table(out)
+    assert {row["country"]: row["views"] for row in answer.json()["data"]} == views
     assert len(views) >= 5
     assert re.search(rf"^ +{sum(views.values())}  total$", out, re.M)
     assert re.search(rf"^{sum(views.values())} of 60 players watched 5 s", out, re.M)
     assert f"player: {base}/player/17/demo?src={base}/media/test/index.m3u8&type=vod" in out
     assert "IP geolocation by DB-IP (https://db-ip.com)" in out
     assert "players [##############################] 60/60" in err
+    assert re.search(r"dashboard link's key stays valid; `viewstats keys revoke \d+`", err)
 
 
 @pytest.mark.chdb

@@ -19,6 +19,16 @@ function seconds(date) {
   return Date.parse(date.length === 10 ? `${date}T00:00:00Z` : date) / 1000;
 }
 
+// "26 Nov" for days; "14:00" for hours, "26 Nov" at midnight.
+function tickLabel(ts, tz, step) {
+  const when = new Date(ts * 1000);
+  const hour = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" })
+    .format(when);
+  if (step === HOUR_S && hour !== "00:00") return hour;
+  return new Intl.DateTimeFormat("en-GB", { timeZone: tz, day: "numeric", month: "short" })
+    .format(when);
+}
+
 export class ViewsChart {
   constructor(container, table, format) {
     this.container = container;
@@ -67,16 +77,20 @@ export class ViewsChart {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz),
       legend: { show: true, live: true },
       cursor: { points: { show: false }, drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, max * 1.15)] } },
+      scales: {
+        // Half a bucket of room on each side, so that the first and last bars show whole.
+        x: { time: true, range: (u, min, max) => [min - step / 2, max + step / 2] },
+        y: { range: (u, min, max) => [0, Math.max(4, max * 1.15)] },
+      },
       series: [
         { label: step === DAY_S ? "Day (UTC)" : `Hour (${tz})` },
         {
           label: "Views", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.75)", width: 0,
-          paths: uPlot.paths.bars({ size: [0.75, 40] }),
+          paths: uPlot.paths.bars({ size: [0.75, 40] }), points: { show: false },
           value: (u, v) => (v == null ? "–" : this.format(v)),
         },
       ],
-      axes: [axis, { ...axis, size: 56, incrs: COUNT_STEPS, values: (u, ticks) => ticks.map((t) => this.format(t)) }],
+      axes: [{ ...axis, values: (u, ticks) => ticks.map((t) => tickLabel(t, tz, step)) }, { ...axis, size: 56, incrs: COUNT_STEPS, values: (u, ticks) => ticks.map((t) => this.format(t)) }],
     };
   }
 

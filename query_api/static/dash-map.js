@@ -98,11 +98,14 @@ export class WorldMap {
     for (const [code, els] of this.paths) {
       const views = rows.get(code)?.views || 0;
       for (const el of els) {
-        el.setAttribute("fill", colour(views, max));
+        el.style.fill = colour(views, max); // a style: the stylesheet's grey would beat an attribute
         el.setAttribute("data-views", String(views));
       }
     }
-    if (this.legendMax) this.legendMax.textContent = `${this.format(max)} views`;
+    if (this.legendMax) {
+      this.legendMax.textContent = `${this.format(max)} views`;
+      this.legendMax.parentElement.setAttribute("visibility", max ? "visible" : "hidden");
+    }
   }
 
   show(event, code, feature) {

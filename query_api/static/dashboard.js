@@ -90,7 +90,7 @@ function showMessage(title, detail, kind = "error") {
 function clearPanels() {
   state.rows = [];
   map.update(new Map(), 0);
-  fillCountries($("countries"), [], format, () => "");
+  unavailable($("countries"), 4, "–");
   chart.update([], spanOf(...Object.values(currentWindow())), false, state.tz);
   unavailable($("popular"), 2, "–");
   unavailable($("hosts"), 2, "–");
@@ -175,7 +175,7 @@ function failed(error) {
   state.stopped = error instanceof ApiError && [400, 401].includes(error.status);
   if (error instanceof ApiError && error.status === 401) {
     showMessage("The API did not accept this key.",
-      `${detail}. Check the key above (it looks like 17$9f2c…).`);
+      `${detail}. Check the key above: \`viewstats keys create\` prints it as key_id$secret.`);
   } else if (error instanceof ApiError && error.status === 400) {
     showMessage("The API did not accept this window.", detail);
   } else {

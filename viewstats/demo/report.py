@@ -1,4 +1,5 @@
-"""The demo's view of the API: its key at work, this run's countries, and the printed table."""
+"""The demo's view of the API: its key at work, this run's countries, the printed table, and the
+dashboard link that shows the same window."""
 
 from __future__ import annotations
 
@@ -23,10 +24,19 @@ def _get(url: str, token: str) -> tuple[int, dict[str, object]]:
         raise DemoError(f"{url}: {exc}") from exc
 
 
+def _window(since: datetime, until: datetime) -> dict[str, str]:
+    return {"date_from": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date_to": until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def _countries_url(base: str, since: datetime, until: datetime) -> str:
-    return f"{base}/streaming/statistics/countries?" + urlencode({
-        "date_from": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "date_to": until.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    return f"{base}/streaming/statistics/countries?" + urlencode(_window(since, until))
+
+
+def dashboard_url(base: str, token: str, since: datetime, until: datetime) -> str:
+    """The dashboard on the table's window; the key rides in the fragment, which the browser
+    keeps to itself (architecture §13)."""
+    return f"{base}/#" + urlencode({"key": token, **_window(since, until)}, safe="$:")
 
 
 def wait_for_key(base: str, token: str) -> None:

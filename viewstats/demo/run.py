@@ -1,4 +1,5 @@
-"""The demo's run: a key for it, the platform (given or started here), players, then the table."""
+"""The demo's run: a key for it, the platform (given or started here), players, then the table
+and the dashboard link."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from viewstats.core import keys
 from viewstats.core.settings import Settings
-from viewstats.demo.report import countries, table, wait_for_key
+from viewstats.demo.report import countries, dashboard_url, table, wait_for_key
 from viewstats.demo.viewers import VIDEO_ID, Viewers, country_ips
 from viewstats.demo.web import DemoError
 from viewstats.devtools.processes import NotServing, free_port, serving
@@ -36,9 +37,12 @@ def run_demo(base_url: str | None, data_dir: Path, players: int = 500, *,
     try:
         settings = Settings.from_env(data_dir=data_dir)
         ips = country_ips(settings.geoip_path)
-        with _platform(base_url, settings.data_dir) as (base, server), \
-                _demo_key(settings.keys_path, client_id) as token:
+        with _platform(base_url, settings.data_dir) as (base, server):
+            # Kept after the demo: the dashboard link it prints carries it (see _demo).
+            key, token = keys.create_key(settings.keys_path, client_id)
             result = _demo(base, token, ips, players, client_id)
+            print(f"viewstats demo: the dashboard link's key stays valid; `viewstats keys "
+                  f"revoke {key.key_id}` revokes it", file=sys.stderr)
             if server is not None and keep_serving:
                 print("viewstats demo: serving until Ctrl+C", file=sys.stderr)
                 with contextlib.suppress(KeyboardInterrupt):
@@ -68,6 +72,7 @@ def _demo(base: str, token: str, ips: dict[str, list[str]], players: int,
     print(table(rows, since, until))
     print(f"{sum(result.watched.values())} of {players} players watched 5 s; {result.resent} "
           f"resent their watch and were counted once; {result.failed} events not delivered")
+    print(f"dashboard: {dashboard_url(base, token, since, until)}")
     print(f"player: {player_url}")
     counted = {row["country"]: row["views"] for row in rows}
     if counted != dict(result.watched):
@@ -75,16 +80,6 @@ def _demo(base: str, token: str, ips: dict[str, list[str]], players: int,
               f"{dict(result.watched)}", file=sys.stderr)
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _demo_key(keys_path: Path, client_id: int) -> Iterator[str]:
-    """A key for the demo's client, revoked afterwards: its token is never shown anywhere."""
-    key, token = keys.create_key(keys_path, client_id)
-    try:
-        yield token
-    finally:
-        keys.revoke_key(keys_path, key.key_id)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,314 @@
+"""The dashboard at `/` in real Chromium, on `viewstats run` holding known events.
+
+One platform for the module: events of the last days are written into its data dir before it
+starts (the collector stamps its own time, so history cannot come through it), the player adds
+a view while a dashboard is open. Every number on the page is checked against the known events
+and against what the public API answers for the same window. Screenshots go to
+tests/artifacts/ (printed), at desktop and phone width.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+
+from tests.support.assets import asset_cache
+from tests.support.browser import ARTIFACTS, open_player, play, wait_until
+from tests.support.processes import key_token, serving
+from viewstats.core.settings import DASHBOARD_ASSETS_DIR, PLAYER_ASSETS_DIR
+
+pytestmark = [pytest.mark.browser, pytest.mark.chdb, pytest.mark.slow]
+
+CLIENT, OTHER_CLIENT = 17, 18
+DESKTOP: ViewportSize = {"width": 1366, "height": 1000}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+STATS = "/streaming/statistics/"
+LOOPBACK_COUNTRY = "NZ"  # where the shared test GeoIP database puts the browser
+NewPage = Callable[[ViewportSize], Page]
+REFRESHED = "viewstatsDashboard.refreshes >= 1 && !viewstatsDashboard.busy"
+NO_VIEWS_FILL = "rgb(231, 235, 241)"  # #e7ebf1
+MAP_DRAWN = "document.querySelectorAll('#map path.country').length > 100"
+
+
+@dataclass(frozen=True)
+class View:
+    hours_ago: int
+    country: str
+    video: str
+    host: str
+    type: str
+
+
+# Known views of the client over the last six days; init and start events come with each, and
+# the other client's views must never show.
+COUNTRY_VIEWS = {"US": 9, "BR": 6, "AU": 4, "DE": 3, "GB": 2, "IN": 1, "ZZ": 1}
+VIDEOS = ("v-launch", "v-keynote", "v-trailer")
+HOSTS = ("example.com", "news.example.org", "")
+KNOWN = [View((i * 11 + j * 17) % 130 + 1, country, VIDEOS[(i + j) % 3], HOSTS[j % 3],
+              "live" if j % 4 == 3 else "vod")
+         for i, (country, views) in enumerate(COUNTRY_VIEWS.items()) for j in range(views)]
+
+# Runs in its own process before the server starts (one owner per chDB path).
+_WRITE_EVENTS = """
+import json, sys, uuid
+from pathlib import Path
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.schema.migrations import migrate
+storage = EmbeddedStorage(Path(sys.argv[1]), 1)
+migrate(storage)
+events = []
+for client, ts, country, video, host, type_ in json.loads(sys.stdin.read()):
+    view = str(uuid.uuid4())
+    for offset, event in enumerate(("init", "start", "watch")):
+        events.append(PlayerEvent(client, ts + offset * 1000, event, type_, video, view,
+                                  country, host))
+insert_events(storage, events)
+storage.close()
+"""
+
+
+def write_known_events(data: Path, now: datetime) -> None:
+    now_ms = int(now.timestamp() * 1000)
+    rows = [(CLIENT, now_ms - view.hours_ago * 3_600_000 - 120_000, view.country, view.video,
+             view.host, view.type) for view in KNOWN]
+    rows += [(OTHER_CLIENT, now_ms - 7_200_000, "US", "v-other", "other.example", "vod")] * 20
+    subprocess.run([sys.executable, "-c", _WRITE_EVENTS, str(data / "clickhouse")],
+                   input=json.dumps(rows), text=True, check=True, timeout=300)
+
+
+@dataclass(frozen=True)
+class Platform:
+    base: str
+    token: str
+    date_from: str
+    date_to: str
+
+    def url(self, key: str | None = None, **extra: str) -> str:
+        fragment = {"key": key or self.token, "date_from": self.date_from,
+                    "date_to": self.date_to, **extra}
+        return f"{self.base}/#" + "&".join(f"{k}={v}" for k, v in fragment.items())
+
+    def api(self, endpoint: str, **params: str) -> list[dict[str, Any]]:
+        response = httpx.get(self.base + STATS + endpoint, headers={
+            "Authorization": f"apikey {self.token}"}, params={
+            "date_from": self.date_from, "date_to": self.date_to, **params})
+        assert response.status_code == 200, response.text
+        data: list[dict[str, Any]] = response.json()["data"]
+        return data
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory, hls_media: Path) -> Iterator[Platform]:
+    data = tmp_path_factory.mktemp("dashboard") / "data"
+    now = datetime.now(UTC)
+    write_known_events(data, now)
+    shutil.copytree(hls_media, data / "media")
+    cache = asset_cache()
+    assert (cache / DASHBOARD_ASSETS_DIR / "countries-110m.json").is_file()
+    assert (cache / PLAYER_ASSETS_DIR / "hls.min.js").is_file()
+    # The week up to the end of today (UTC): it includes now, so the page refreshes itself.
+    today = now.date()
+    with serving("run", data, {"VIEWSTATS_CACHE_DIR": str(cache)}) as (base, _):
+        yield Platform(base, key_token(data, CLIENT), str(today - timedelta(days=6)), str(today))
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=path, full_page=True)
+    print(f"screenshot: {path}")
+
+
+@pytest.fixture
+def new_page(chromium: Browser) -> Iterator[NewPage]:
+    """Pages of a given viewport, each in a fresh browser context (closed after the test)."""
+    contexts: list[BrowserContext] = []
+
+    def make(viewport: ViewportSize) -> Page:
+        contexts.append(chromium.new_context(viewport=viewport, accept_downloads=True))
+        return contexts[-1].new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def open_dashboard(page: Page, url: str) -> Page:
+    response = page.goto(url)
+    assert response is not None and response.ok
+    wait_until(page, REFRESHED, 20)
+    wait_until(page, MAP_DRAWN, 20)
+    return page
+
+
+def table(page: Page, selector: str) -> list[list[str]]:
+    rows: list[list[str]] = page.eval_on_selector_all(
+        f"{selector} tbody tr:not(.empty)",
+        "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))")
+    return rows
+
+
+def share(views: int, total: int) -> str:
+    return f"{100 * views / total:.1f}%"
+
+
+def hover_country(page: Page, code: str) -> str:
+    """Move the real mouse onto a point inside the country's shape; the tooltip's text."""
+    point = page.evaluate("""code => {
+        const el = document.querySelector(`#map path[data-code="${code}"]`);
+        const box = el.getBoundingClientRect();
+        for (let y = box.top + 2; y < box.bottom; y += 3)
+          for (let x = box.left + 2; x < box.right; x += 3)
+            if (document.elementFromPoint(x, y) === el) return [x, y];
+        return null;
+    }""", code)
+    assert point is not None, f"{code} has no visible point on the map"
+    page.mouse.move(*point)
+    wait_until(page, f"!document.getElementById('tooltip').hidden && "
+                     f"document.getElementById('tooltip').dataset.code === '{code}'")
+    text: str = page.inner_text("#tooltip")
+    return text
+
+
+def test_the_page_shows_the_numbers_the_api_gives(new_page: NewPage, platform: Platform) -> None:
+    page = open_dashboard(new_page(DESKTOP), platform.url())
+    countries = platform.api("countries")
+    assert {row["country"]: row["views"] for row in countries} == COUNTRY_VIEWS  # known events
+    total = sum(COUNTRY_VIEWS.values())
+
+    # The country table: English name, code, views, share, in the API's order.
+    assert table(page, "#countries") == [
+        [row["country_name"], row["country"], str(row["views"]), share(row["views"], total)]
+        for row in countries]
+    assert page.inner_text("#kpi-views") == str(total)
+
+    # The map: each country's fill and views, and the tooltip under the mouse.
+    views_on_map = dict(page.eval_on_selector_all(
+        "#map path.country", "els => els.map(e => [e.dataset.code, +e.dataset.views])"))
+    for row in countries:
+        if row["country"] != "ZZ":
+            assert views_on_map[row["country"]] == row["views"], row
+    assert views_on_map["FR"] == 0 and views_on_map["NZ"] == 0
+    fills = dict(page.eval_on_selector_all(  # as drawn: the computed style
+        "#map path.country", "els => els.map(e => [e.dataset.code, getComputedStyle(e).fill])"))
+    assert fills["FR"] == fills["NZ"] == NO_VIEWS_FILL
+    assert NO_VIEWS_FILL != fills["IN"] != fills["US"] != NO_VIEWS_FILL  # fewest and most differ
+    assert hover_country(page, "US") == f"United States 9 views · {share(9, total)}"
+    assert hover_country(page, "BR") == f"Brazil 6 views · {share(6, total)}"
+
+    # The chart (per UTC day for a week) and its data, as /views gives them.
+    per_day = Counter[str]()
+    for row in platform.api("views"):
+        per_day[row["date"]] += row["views"]
+    assert sum(per_day.values()) == total
+    assert table(page, "#series") == [[day, str(views)] for day, views in sorted(per_day.items())]
+    assert page.locator("#chart canvas").count() == 1
+    assert "per UTC day" in page.inner_text("#granularity")
+
+    # Top videos and hosts, as /popular and /hosts give them, and as the known events make them.
+    popular = platform.api("popular", limit="10")
+    assert table(page, "#popular") == [[row["id"], str(row["views"])] for row in popular]
+    assert {row["id"]: row["views"] for row in popular} == Counter(v.video for v in KNOWN)
+    hosts = platform.api("hosts")
+    assert table(page, "#hosts") == [[row["host"] or "(no host)", str(row["views"])]
+                                     for row in hosts]
+    assert {row["host"]: row["views"] for row in hosts} == Counter(v.host for v in KNOWN)
+
+    # The CSV download of the country table.
+    with page.expect_download() as download:
+        page.click("#csv")
+    path = download.value.path()
+    assert path is not None
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+    assert [(r["country"], r["country_name"], int(r["views"])) for r in rows] == [
+        (row["country"], row["country_name"], row["views"]) for row in countries]
+    assert download.value.suggested_filename.endswith(".csv")
+
+    # The key stays in the browser: out of the address bar, in this tab's storage.
+    assert platform.token not in page.url
+    assert page.evaluate("sessionStorage.getItem('viewstats.key')") == platform.token
+    assert page.get_by_role("link", name="IP Geolocation by DB-IP").get_attribute(
+        "href") == "https://db-ip.com"
+    hover_country(page, "US")  # the screenshot shows a tooltip too
+    screenshot(page, "dashboard-desktop.png")
+
+
+def test_a_short_window_is_charted_by_the_hour(new_page: NewPage, platform: Platform) -> None:
+    now = datetime.now(UTC)
+    start = (now - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    end = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    hourly = Platform(platform.base, platform.token, start, end)
+    page = open_dashboard(new_page(DESKTOP), hourly.url())
+    per_hour = Counter[str]()
+    for row in hourly.api("views", granularity="1h"):
+        per_hour[row["date"]] += row["views"]
+    assert per_hour  # the known events put some views in the last 30 hours
+    assert table(page, "#series") == [[hour, str(v)] for hour, v in sorted(per_hour.items())]
+    assert "per hour" in page.inner_text("#granularity")
+    assert sum(int(row[2]) for row in table(page, "#countries")) == sum(per_hour.values())
+
+
+def test_the_page_fits_a_phone(new_page: NewPage, platform: Platform) -> None:
+    page = open_dashboard(new_page(PHONE), platform.url())
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for selector in ("#map svg", "#chart canvas", "#countries", "#popular", "#hosts", "#csv"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["width"] > 0, selector
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 0.5, selector
+    screenshot(page, "dashboard-phone.png")
+
+
+def test_a_wrong_key_shows_the_apis_message(new_page: NewPage, platform: Platform) -> None:
+    wrong = "1$not-a-secret"
+    answer = httpx.get(platform.base + STATS + "countries", headers={
+        "Authorization": f"apikey {wrong}"}, params={"date_from": platform.date_from,
+                                                    "date_to": platform.date_to})
+    assert answer.status_code == 401
+    page = new_page(DESKTOP)
+    page.goto(platform.url(key=wrong))
+    wait_until(page, "!document.getElementById('message').hidden", 20)
+    message = page.inner_text("#message")
+    assert "did not accept this key" in message
+    assert answer.json()["errors"][0] in message
+    assert table(page, "#countries") == []
+    screenshot(page, "dashboard-wrong-key.png")
+
+
+def test_a_view_played_in_the_player_appears_without_a_reload(
+        new_page: NewPage, platform: Platform) -> None:
+    page = open_dashboard(new_page(DESKTOP), platform.url())
+    assert "Live" in page.inner_text("#status")
+    page.evaluate("window.sameDocument = true")  # gone if the page were loaded again
+    before = page.evaluate("viewstatsDashboard.refreshes")
+    assert LOOPBACK_COUNTRY not in {row[1] for row in table(page, "#countries")}
+
+    player = new_page(DESKTOP)
+    open_player(player, f"{platform.base}/player/{CLIENT}/v-live-e2e"
+                        f"?src={platform.base}/media/test/index.m3u8&type=vod")
+    play(player)
+    wait_until(player, "viewstatsPlayer.sent.some(s => s.event === 'watch' && s.result === 202)",
+               20)
+
+    wait_until(page, "Array.from(document.querySelectorAll('#countries tbody tr'))"
+                     f".some(r => r.dataset.code === '{LOOPBACK_COUNTRY}')", 15)
+    assert page.evaluate("window.sameDocument") is True
+    assert page.evaluate("viewstatsDashboard.refreshes") > before
+    row = next(r for r in table(page, "#countries") if r[1] == LOOPBACK_COUNTRY)
+    assert row[:3] == ["New Zealand", LOOPBACK_COUNTRY, "1"]
+    assert ["v-live-e2e", "1"] in table(page, "#popular")
+    assert page.inner_text("#kpi-views") == str(sum(COUNTRY_VIEWS.values()) + 1)
