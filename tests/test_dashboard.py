@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -38,7 +39,7 @@ DESKTOP: ViewportSize = {"width": 1366, "height": 1000}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 STATS = "/streaming/statistics/"
 LOOPBACK_COUNTRY = "NZ"  # where the shared test GeoIP database puts the browser
-NewPage = Callable[[ViewportSize], Page]
+NewPage = Callable[..., Page]
 REFRESHED = "viewstatsDashboard.refreshes >= 1 && !viewstatsDashboard.busy"
 NO_VIEWS_FILL = "rgb(231, 235, 241)"  # #e7ebf1
 MAP_DRAWN = "document.querySelectorAll('#map path.country').length > 100"
@@ -136,16 +137,24 @@ def screenshot(page: Page, name: str) -> None:
 
 @pytest.fixture
 def new_page(chromium: Browser) -> Iterator[NewPage]:
-    """Pages of a given viewport, each in a fresh browser context (closed after the test)."""
+    """Pages of a given viewport and time zone, each in a fresh browser context (closed after
+    the test, which fails if a script threw or the page's CSP refused anything)."""
     contexts: list[BrowserContext] = []
+    faults: list[str] = []
 
-    def make(viewport: ViewportSize) -> Page:
-        contexts.append(chromium.new_context(viewport=viewport, accept_downloads=True))
-        return contexts[-1].new_page()
+    def make(viewport: ViewportSize, timezone: str = "UTC") -> Page:
+        contexts.append(chromium.new_context(viewport=viewport, timezone_id=timezone,
+                                             accept_downloads=True))
+        page = contexts[-1].new_page()
+        page.on("pageerror", lambda error: faults.append(f"script error: {error}"))
+        page.on("console", lambda message: faults.append(message.text) if (
+            "Content Security Policy" in message.text) else None)
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert faults == []
 
 
 def open_dashboard(page: Page, url: str) -> Page:
@@ -186,7 +195,10 @@ def hover_country(page: Page, code: str) -> str:
 
 
 def test_the_page_shows_the_numbers_the_api_gives(new_page: NewPage, platform: Platform) -> None:
-    page = open_dashboard(new_page(DESKTOP), platform.url())
+    page = new_page(DESKTOP)
+    requests: list[tuple[str, str | None]] = []
+    page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
+    open_dashboard(page, platform.url())
     countries = platform.api("countries")
     assert {row["country"]: row["views"] for row in countries} == COUNTRY_VIEWS  # known events
     total = sum(COUNTRY_VIEWS.values())
@@ -239,8 +251,11 @@ def test_the_page_shows_the_numbers_the_api_gives(new_page: NewPage, platform: P
         (row["country"], row["country_name"], row["views"]) for row in countries]
     assert download.value.suggested_filename.endswith(".csv")
 
-    # The key stays in the browser: out of the address bar, in this tab's storage.
+    # The key stays in the browser: out of the address bar, in this tab's storage, and sent
+    # only in the Authorization header of the API calls.
     assert platform.token not in page.url
+    assert not [url for url, _ in requests if platform.token in url]
+    assert {auth for url, auth in requests if STATS in url} == {f"apikey {platform.token}"}
     assert page.evaluate("sessionStorage.getItem('viewstats.key')") == platform.token
     assert page.get_by_role("link", name="IP Geolocation by DB-IP").get_attribute(
         "href") == "https://db-ip.com"
@@ -261,6 +276,33 @@ def test_a_short_window_is_charted_by_the_hour(new_page: NewPage, platform: Plat
     assert table(page, "#series") == [[hour, str(v)] for hour, v in sorted(per_hour.items())]
     assert "per hour" in page.inner_text("#granularity")
     assert sum(int(row[2]) for row in table(page, "#countries")) == sum(per_hour.values())
+
+
+def test_the_type_filter_and_a_preset_in_a_time_zone(new_page: NewPage, platform: Platform) -> None:
+    page = open_dashboard(new_page(DESKTOP, "Asia/Kolkata"), platform.url())
+    assert page.input_value("#tz") in ("Asia/Kolkata", "Asia/Calcutta")  # the browser's zone
+    page.select_option("#type", "live")
+    wait_until(page, "location.hash.includes('type=live') && !viewstatsDashboard.busy")
+    live = platform.api("countries", type="live")
+    assert {row["country"]: row["views"] for row in live} == Counter(
+        v.country for v in KNOWN if v.type == "live")
+    wait_until(page, f"document.getElementById('kpi-views').textContent === "
+                     f"'{sum(row['views'] for row in live)}'")
+    assert [row[:3] for row in table(page, "#countries")] == [
+        [row["country_name"], row["country"], str(row["views"])] for row in live]
+
+    # "Today" in India: from its midnight (+05:30) to its last second, as the API reads it.
+    page.click("[data-preset=today]")
+    wait_until(page, "location.hash.includes('preset=today') && !viewstatsDashboard.busy")
+    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+    india = Platform(platform.base, platform.token, f"{today}T00:00:00+05:30",
+                     f"{today}T23:59:59+05:30")
+    expected = india.api("countries", type="live")
+    wait_until(page, f"document.getElementById('kpi-views').textContent === "
+                     f"'{sum(row['views'] for row in expected)}'")
+    assert [row[:3] for row in table(page, "#countries")] == [
+        [row["country_name"], row["country"], str(row["views"])] for row in expected]
+    assert f"{today.day} {today:%b %Y}, 00:00" in page.inner_text("#kpi-window")
 
 
 def test_the_page_fits_a_phone(new_page: NewPage, platform: Platform) -> None:

@@ -46,13 +46,22 @@ function currentWindow() {
   return { dateFrom: state.dateFrom, dateTo: state.dateTo };
 }
 
+function isTimeZone(name) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: name }); // throws a RangeError for an unknown zone
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function readFragment() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (fragment.get("key")) {
     state.key = fragment.get("key");
     sessionStorage.setItem(KEY_STORAGE, state.key);
   }
-  if (fragment.get("tz") && zones.all.includes(fragment.get("tz"))) state.tz = fragment.get("tz");
+  if (fragment.get("tz") && isTimeZone(fragment.get("tz"))) state.tz = fragment.get("tz");
   if (fragment.has("type")) state.type = fragment.get("type");
   if (fragment.get("date_from") && fragment.get("date_to")) {
     state.preset = "custom";
@@ -199,7 +208,8 @@ function fillCustomInputs() {
 
 function wire() {
   const tz = $("tz");
-  tz.replaceChildren(...zones.all.map((zone) => new Option(zone, zone)));
+  const names = zones.all.includes(state.tz) ? zones.all : [state.tz, ...zones.all];
+  tz.replaceChildren(...names.map((zone) => new Option(zone, zone)));
   tz.value = state.tz;
   $("type").value = state.type;
   $("key").value = state.key;
