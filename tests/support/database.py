@@ -13,7 +13,9 @@ from viewstats.core.storage import Storage
 from viewstats.core.storage.embedded import EmbeddedStorage
 from viewstats.schema.migrations import migrate
 
-ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily")
+ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily",
+                 "views_by_video_hourly", "views_by_video_daily", "views_by_host_hourly",
+                 "views_by_host_daily", "events_by_country_hourly", "events_by_country_daily")
 _client_ids = itertools.count(100_000)
 
 
