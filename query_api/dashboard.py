@@ -1,4 +1,4 @@
-"""The dashboard (architecture §13): a static page at `/` that reads the public statistics
+"""The dashboard (architecture §14): a static page at `/` that reads the public statistics
 endpoints in the browser, with the key the user gives.
 
     /                            dashboard.html (the same bytes for everyone: no key, no data)

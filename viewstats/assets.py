@@ -72,7 +72,7 @@ ASSETS: Final = (
     Asset("hls.js", "1.7.4", "sha512-3GlxGdPvT2YHvQYOt+yOzT/DEior/qJVNIylHA77kgeoBTdQQqi70Gwe"
           "fNEUmHQeNGyjC8U62+bruqW/Tpm+tg==", PLAYER_ASSETS_DIR,
           (("dist/hls.min.js", "hls.min.js"), ("LICENSE", "hls.js-LICENSE"))),
-    # The dashboard's map and chart (architecture §12), all ISC or MIT. d3-geo's UMD build reads
+    # The dashboard's map and chart (architecture §14), all ISC or MIT. d3-geo's UMD build reads
     # d3-array from the global `d3` (d3-array's own build bundles its one dependency, internmap).
     Asset("d3-array", "3.2.5", "sha512-Th8qGXoBalmWsstpkuhmBuTsBQIFqYOJtjlBvNVvBfJ8E3uYusBUwU"
           "R8HU20U0qKKQkgCvKyR1YjiozWadk5QA==", DASHBOARD_ASSETS_DIR,

@@ -1,4 +1,4 @@
-// The dashboard (architecture §13): reads the public statistics endpoints with the user's key.
+// The dashboard (architecture §14): reads the public statistics endpoints with the user's key.
 //
 // The key comes from the field or the URL fragment (#key=…&date_from=…&date_to=…&type=…), which
 // browsers never send to the server; it is kept in sessionStorage (this tab only) and taken out

@@ -35,7 +35,7 @@ def _countries_url(base: str, since: datetime, until: datetime) -> str:
 
 def dashboard_url(base: str, token: str, since: datetime, until: datetime) -> str:
     """The dashboard on the table's window; the key rides in the fragment, which the browser
-    keeps to itself (architecture §13)."""
+    keeps to itself (architecture §14)."""
     return f"{base}/#" + urlencode({"key": token, **_window(since, until)}, safe="$:")
 
 
