@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +31,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.geoip_fixture import shared_test_mmdb
 from tests.support.kafka import KafkaBroker
-from tests.support.processes import viewstats
+from tests.support.processes import key_token, total_views, viewstats
 from tests.support.server_mode import clickhouse_url
 from viewstats.devtools.processes import VIEWSTATS, free_port, stop, wait_for_http
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 
 WITHIN = 60.0  # seconds for anything to happen that should (never a timing assertion)
+PATIENT = httpx.Timeout(30.0)  # the machine may be loaded; an answer is what is checked
 STARTED = re.compile(r"worker (\d+) started: pid (\d+)")
 ACCEPTED = "viewstats_events_accepted_total"
 NO_SERVICES = {"CLICKHOUSE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": ""}
@@ -89,27 +91,38 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def collectors(kafka: KafkaBroker, database: str, tmp_path: Path) -> Iterator[Collectors]:
-    topic = f"player-events-{uuid.uuid4().hex[:8]}"
-    asyncio.run(create_topic(kafka.bootstrap, topic, partitions=4))
-    metrics, log, port = tmp_path / "metrics", tmp_path / "collector.log", free_port()
+@contextmanager
+def _workers(role: str, env: dict[str, str], folder: Path) -> Iterator[Collectors]:
+    """`viewstats <role> --workers 2` until the block ends (SIGTERM, then wait)."""
+    metrics, log, port = folder / "metrics", folder / f"{role}.log", free_port()
     metrics.mkdir()  # prometheus_client's rule: the directory exists before any process starts
-    env = {**os.environ, "CLICKHOUSE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-           "VIEWSTATS_TOPIC": topic, "GEOIP_DB": str(shared_test_mmdb()),
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*VIEWSTATS, "collector", "--workers", "2", "--port", str(port),
-             "--data-dir", str(tmp_path / "data")],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
-    served = Collectors(f"http://127.0.0.1:{port}", proc, topic, metrics, log)
+            [*VIEWSTATS, role, "--workers", "2", "--port", str(port),
+             "--data-dir", str(folder / "data")],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "GEOIP_DB": str(shared_test_mmdb()),
+                 "PROMETHEUS_MULTIPROC_DIR": str(metrics), **env})
+    served = Collectors(f"http://127.0.0.1:{port}", proc, env["VIEWSTATS_TOPIC"], metrics, log)
     try:
         wait_for_http(served.base + "/healthz", proc.poll)
         _wait_until(lambda: len(served.worker_pids()) == 2, "two workers started")
         yield served
     finally:
         stop(proc, timeout=WITHIN)
+
+
+def _kafka_env(bootstrap: str, database: str) -> dict[str, str]:
+    topic = f"player-events-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topic(bootstrap, topic, partitions=4))
+    return {"CLICKHOUSE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"viewstats-{topic}"}
+
+
+@pytest.fixture
+def collectors(kafka: KafkaBroker, database: str, tmp_path: Path) -> Iterator[Collectors]:
+    with _workers("collector", _kafka_env(kafka.bootstrap, database), tmp_path) as served:
+        yield served
 
 
 def _wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -130,7 +143,7 @@ def _send_each_on_a_new_connection(base: str, count: int) -> list[str]:
     sent = []
     for _ in range(count):
         view_id = str(uuid.uuid4())
-        response = httpx.post(base + "/events", json=_beacon(view_id))
+        response = httpx.post(base + "/events", json=_beacon(view_id), timeout=PATIENT)
         assert response.status_code == 202, response.text
         sent.append(view_id)
     return sent
@@ -146,7 +159,7 @@ def _accepted_by(metrics: Path, pid: int) -> float:
 
 
 def _served_metric(base: str) -> float:
-    text = httpx.get(base + "/metrics").text
+    text = httpx.get(base + "/metrics", timeout=PATIENT).text
     return sum(sample.value for family in text_string_to_metric_families(text)
                for sample in family.samples if sample.name == ACCEPTED)
 
@@ -216,7 +229,7 @@ def test_sigterm_stops_every_worker_and_loses_nothing_acknowledged(
     stopping = threading.Event()
 
     def send() -> None:
-        with httpx.Client() as http:
+        with httpx.Client(timeout=PATIENT) as http:
             while not stopping.is_set():
                 view_id = str(uuid.uuid4())
                 try:
@@ -241,3 +254,24 @@ def test_sigterm_stops_every_worker_and_loses_nothing_acknowledged(
     assert "workers stopped, exit codes [0, 0]" in collectors.log.read_text()
     assert not any(_alive(pid) for pid in collectors.worker_pids())
     assert set(acknowledged) <= _view_ids_in(kafka.bootstrap, collectors.topic)
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_run_with_kafka_and_a_server_counts_each_view_once_across_workers(
+        kafka: KafkaBroker, database: str, tmp_path: Path) -> None:
+    # Each worker has its own consumer in the group; a retry reaching the other worker is
+    # dropped by the consumer owning the view's partition.
+    with _workers("run", _kafka_env(kafka.bootstrap, database), tmp_path) as run:
+        token = key_token(tmp_path / "data", 43)
+        views = [str(uuid.uuid4()) for _ in range(30)]
+        for view_id in [*views, *views[:10]]:  # ten retried, on connections of their own
+            body = [{**_beacon(view_id)[0], "client_id": 43, "event": event}
+                    for event in ("init", "start", "watch")]
+            assert httpx.post(run.base + "/events", json=body, timeout=PATIENT).status_code == 202
+        _wait_until(lambda: total_views(run.base, token) >= len(views), "views counted")
+        assert total_views(run.base, token) == len(views)
+        log = run.log.read_text()  # the supervisor migrated, before any worker could race
+        assert log.index("applied migration 0002_player_events") < log.index("worker 0 started")
+    assert run.proc.returncode == 0
