@@ -4,7 +4,8 @@
 consumer task when KAFKA_BOOTSTRAP_SERVERS is set), query API, player pages. `collector`,
 `consumer` and `api` are the scaled-out roles; each serves /healthz, /readyz and /metrics.
 Every role's background work starts and stops in the app's lifespan, so SIGTERM stops taking
-requests, then flushes and commits before the process exits.
+requests, then flushes and commits before the process exits. With `--workers N`
+(viewstats.workers) each worker process assembles its role here on its slot's socket.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
+from viewstats import workers
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import metrics_endpoint
 from viewstats.core.settings import Settings, SettingsError
@@ -40,7 +43,8 @@ log = logging.getLogger(__name__)
 
 
 def ops_routes(checks: dict[str, Check]) -> list[BaseRoute]:
-    return [*health_routes(checks), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    metrics = workers.all_workers_metrics if workers.in_worker() else metrics_endpoint
+    return [*health_routes(checks), Route("/metrics", metrics, methods=["GET"])]
 
 
 def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
@@ -97,12 +101,27 @@ def _collector(settings: Settings, sink: EventSink) -> Collector:
     return Collector(sink, CountryResolver(settings.geoip_path), settings.trusted_proxies)
 
 
-def serve_embedded(settings: Settings, host: str, port: int) -> None:
-    """`viewstats run`: everything in one process; a fresh data dir is migrated first."""
+def migrate_database(settings: Settings) -> None:
+    """Apply pending migrations, logging each: `run` does so before it serves."""
     storage = open_storage(settings)
     try:
-        for migration in migrate(storage):
-            log.info("applied migration %04d_%s", migration.version, migration.name)
+        _migrate(storage)
+    finally:
+        storage.close()
+
+
+def _migrate(storage: Storage) -> None:
+    for migration in migrate(storage):
+        log.info("applied migration %04d_%s", migration.version, migration.name)
+
+
+def serve_embedded(settings: Settings, host: str, port: int,
+                   sock: socket.socket | None = None) -> None:
+    """`viewstats run`: everything in one process; a fresh data dir is migrated first (by the
+    supervisor when there are several workers, so that they do not race to)."""
+    storage = open_storage(settings)
+    try:
+        _migrate(storage)
         sink, consumer = _sink(settings, storage), _consumer(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *query_routes(storage, KeyStore(settings.keys_path),
@@ -110,24 +129,26 @@ def serve_embedded(settings: Settings, host: str, port: int) -> None:
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
-        _serve(build_app(routes, sink, consumer), host, port)
+        _serve(build_app(routes, sink, consumer), host, port, sock)
     finally:
         storage.close()
 
 
-def serve_collector(settings: Settings, host: str, port: int) -> None:
+def serve_collector(settings: Settings, host: str, port: int,
+                    sock: socket.socket | None = None) -> None:
     """`viewstats collector`: beacons to Kafka, or straight into the database without it."""
     storage = open_storage(settings)
     try:
         sink = _sink(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *ops_routes(_checks(storage, sink if isinstance(sink, KafkaSink) else None))]
-        _serve(build_app(routes, sink), host, port)
+        _serve(build_app(routes, sink), host, port, sock)
     finally:
         storage.close()
 
 
-def serve_consumer(settings: Settings, host: str, port: int) -> None:
+def serve_consumer(settings: Settings, host: str, port: int,
+                   sock: socket.socket | None = None) -> None:
     """`viewstats consumer`: Kafka into the database, exactly once, with ops endpoints."""
     if not settings.kafka_bootstrap_servers:
         raise SettingsError("KAFKA_BOOTSTRAP_SERVERS: must be set for the consumer")
@@ -135,19 +156,21 @@ def serve_consumer(settings: Settings, host: str, port: int) -> None:
     try:
         migrate(storage)  # a fresh data dir just works
         consumer = _consumer(settings, storage)
-        _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer), host, port)
+        _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer), host, port,
+               sock)
     finally:
         storage.close()
 
 
-def serve_api(settings: Settings, host: str, port: int) -> None:
+def serve_api(settings: Settings, host: str, port: int,
+              sock: socket.socket | None = None) -> None:
     """`viewstats api`: the query service alone, on a database migrated by `viewstats migrate`."""
     storage = open_storage(settings)
     try:
         routes = [*query_routes(storage, KeyStore(settings.keys_path),
                                 settings.dashboard_assets_path),
                   *ops_routes(_checks(storage))]
-        _serve(build_app(routes), host, port)
+        _serve(build_app(routes), host, port, sock)
     finally:
         storage.close()
 
@@ -165,11 +188,12 @@ class _DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def _serve(app: Starlette, host: str, port: int) -> None:
+def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> None:
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
     # The protocol bounds header size, body size and read times (slowloris), as uvicorn does not.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
                             proxy_headers=False, log_config=None,
                             http=protocol_with(HttpLimits()))
-    _DrainingServer(config).run()
+    # `sock`: a worker's slot of viewstats.workers, already listening on host:port.
+    _DrainingServer(config).run(sockets=None if sock is None else [sock])
