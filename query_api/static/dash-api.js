@@ -1,6 +1,8 @@
 // The public statistics endpoints, called as any client calls them: the key goes in the
 // Authorization header only, never in a URL.
 
+const TIMEOUT_MS = 20000;
+
 export class ApiError extends Error {
   constructor(status, errors) {
     super(errors.join("; ") || `HTTP ${status}`);
@@ -15,6 +17,7 @@ export async function getRows(path, key, params) {
   try {
     response = await fetch(`/streaming/statistics/${path}?${query}`, {
       headers: { Authorization: `apikey ${key}` }, cache: "no-store", credentials: "omit",
+      signal: AbortSignal.timeout(TIMEOUT_MS), // a hung call must not stop the auto-refresh
     });
   } catch (exc) {
     throw new ApiError(0, [`cannot reach the API (${exc.message})`]);
