@@ -304,6 +304,22 @@ def test_the_type_filter_and_a_preset_in_a_time_zone(new_page: NewPage, platform
         [row["country_name"], row["country"], str(row["views"])] for row in expected]
     assert f"{today.day} {today:%b %Y}, 00:00" in page.inner_text("#kpi-window")
 
+    # A custom window, typed in India's wall time, goes to the API with India's offset.
+    page.click("[data-preset=custom]")
+    start = today - timedelta(days=3)
+    page.fill("#from", f"{start}T06:30:00")
+    page.fill("#to", f"{today}T12:00:00")
+    page.click("#apply")
+    custom = Platform(platform.base, platform.token, f"{start}T06:30:00+05:30",
+                      f"{today}T12:00:00+05:30")
+    wait_until(page, "!viewstatsDashboard.busy && decodeURIComponent(location.hash)"
+                     f".includes('date_from={custom.date_from}')")
+    expected = custom.api("countries", type="live")
+    wait_until(page, f"document.getElementById('kpi-views').textContent === "
+                     f"'{sum(row['views'] for row in expected)}'")
+    assert [row[:3] for row in table(page, "#countries")] == [
+        [row["country_name"], row["country"], str(row["views"])] for row in expected]
+
 
 def test_the_page_fits_a_phone(new_page: NewPage, platform: Platform) -> None:
     page = open_dashboard(new_page(PHONE), platform.url())
@@ -313,6 +329,28 @@ def test_the_page_fits_a_phone(new_page: NewPage, platform: Platform) -> None:
         assert box is not None and box["width"] > 0, selector
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 0.5, selector
     screenshot(page, "dashboard-phone.png")
+
+
+def test_a_key_typed_into_the_field(new_page: NewPage, platform: Platform) -> None:
+    page = new_page(DESKTOP)
+    page.goto(platform.base + "/")  # as `make run` users first see it: no key yet
+    wait_until(page, "!document.getElementById('message').hidden", 20)
+    assert "Enter an API key" in page.inner_text("#message")
+    screenshot(page, "dashboard-no-key.png")
+    page.fill("#key", platform.token)
+    page.click("#key-form button[type=submit]")
+    wait_until(page, REFRESHED, 20)
+    # The default window is the last 7 days to the end of today, in UTC here: the module's.
+    assert "preset=7d" in page.url
+    assert not page.is_visible("#from")  # the custom window's fields only with "Custom"
+    assert [row[:3] for row in table(page, "#countries")] == [
+        [row["country_name"], row["country"], str(row["views"])]
+        for row in platform.api("countries")]
+    assert page.evaluate("sessionStorage.getItem('viewstats.key')") == platform.token
+    page.click("#forget")
+    wait_until(page, "sessionStorage.getItem('viewstats.key') === null")
+    assert "Enter an API key" in page.inner_text("#message")
+    assert table(page, "#countries") == []
 
 
 def test_a_wrong_key_shows_the_apis_message(new_page: NewPage, platform: Platform) -> None:
