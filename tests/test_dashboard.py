@@ -276,6 +276,7 @@ def test_a_short_window_is_charted_by_the_hour(new_page: NewPage, platform: Plat
     assert table(page, "#series") == [[hour, str(v)] for hour, v in sorted(per_hour.items())]
     assert "per hour" in page.inner_text("#granularity")
     assert sum(int(row[2]) for row in table(page, "#countries")) == sum(per_hour.values())
+    screenshot(page, "dashboard-hourly.png")
 
 
 def test_the_type_filter_and_a_preset_in_a_time_zone(new_page: NewPage, platform: Platform) -> None:

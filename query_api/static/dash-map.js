@@ -65,10 +65,16 @@ export class WorldMap {
       });
       el.addEventListener("pointermove", (event) => this.show(event, code, feature));
       el.addEventListener("pointerdown", (event) => this.show(event, code, feature));
-      el.addEventListener("pointerleave", () => { this.tooltip.hidden = true; });
+      // A finger lifts "leaving" the shape: its tooltip stays until a tap elsewhere.
+      el.addEventListener("pointerleave", (event) => {
+        if (event.pointerType === "mouse") this.tooltip.hidden = true;
+      });
       if (code) this.paths.set(code, [...(this.paths.get(code) || []), el]);
       svg.append(el);
     }
+    svg.addEventListener("pointerdown", (event) => {
+      if (!event.target.classList.contains("country")) this.tooltip.hidden = true;
+    });
     svg.append(this.legend());
     this.container.replaceChildren(svg);
     this.update(this.rows, this.total);
