@@ -1,90 +1,28 @@
-// The dashboard (architecture §14): reads the public statistics endpoints with the user's key.
-//
-// The key comes from the field or the URL fragment (#key=…&date_from=…&date_to=…&type=…), which
-// browsers never send to the server; it is kept in sessionStorage (this tab only) and taken out
-// of the address bar at once, so that a copied address does not carry it.
+// The dashboard (architecture §14): reads the public statistics endpoints with the user's key
+// (dash-state.js keeps it) and shows them as a map, a chart, tables and a CSV, again every few
+// seconds while the window includes now.
 
 import { ApiError, getRows } from "./dash-api.js";
 import { ViewsChart } from "./dash-chart.js";
 import { WorldMap, colour } from "./dash-map.js";
 import { countriesCsv, download, fillCountries, fillTop, unavailable } from "./dash-tables.js";
 import {
-  HOURLY_UP_TO_MS, PRESETS, describe, fromLocalInput, includesNow, localInput, presetWindow,
-  spanOf, timeZones,
+  currentWindow, readFragment, setKey, state, writeFragment, zones,
+} from "./dash-state.js";
+import {
+  HOURLY_UP_TO_MS, PRESETS, describe, fromLocalInput, includesNow, localInput, spanOf,
 } from "./dash-window.js";
 
 const REFRESH_MS = 5000;
-const KEY_STORAGE = "viewstats.key";
 const TOP = 10;
 const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat("en");
 const format = (n) => number.format(n);
 
-const zones = timeZones();
-const state = {
-  key: sessionStorage.getItem(KEY_STORAGE) || "",
-  preset: "7d",
-  dateFrom: "",
-  dateTo: "",
-  tz: zones.local,
-  type: "",
-  rows: [],
-  live: false,
-  refreshes: 0, // answers shown so far (tests wait on it)
-  error: "",
-  stopped: false, // the API refused the key or window: no auto-refresh until the user acts
-  generation: 0,
-  busy: false,
-};
 window.viewstatsDashboard = state;
 
 const map = new WorldMap($("map"), $("tooltip"), format);
 const chart = new ViewsChart($("chart"), $("series"), format);
-
-function currentWindow() {
-  if (state.preset in PRESETS) return presetWindow(state.preset, state.tz);
-  return { dateFrom: state.dateFrom, dateTo: state.dateTo };
-}
-
-function isTimeZone(name) {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: name }); // throws a RangeError for an unknown zone
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readFragment() {
-  const fragment = new URLSearchParams(location.hash.slice(1));
-  if (fragment.get("key")) {
-    state.key = fragment.get("key");
-    sessionStorage.setItem(KEY_STORAGE, state.key);
-  }
-  if (fragment.get("tz") && isTimeZone(fragment.get("tz"))) state.tz = fragment.get("tz");
-  if (fragment.has("type")) state.type = fragment.get("type");
-  if (fragment.get("date_from") && fragment.get("date_to")) {
-    state.preset = "custom";
-    state.dateFrom = fragment.get("date_from");
-    state.dateTo = fragment.get("date_to");
-  } else if (fragment.get("preset") in PRESETS) {
-    state.preset = fragment.get("preset");
-  }
-  writeFragment();
-}
-
-// The address bar keeps the window and filters (so a reload shows the same), never the key.
-function writeFragment() {
-  const fragment = new URLSearchParams();
-  if (state.preset in PRESETS) fragment.set("preset", state.preset);
-  else {
-    fragment.set("date_from", state.dateFrom);
-    fragment.set("date_to", state.dateTo);
-  }
-  if (state.type) fragment.set("type", state.type);
-  fragment.set("tz", state.tz);
-  history.replaceState(null, "", `${location.pathname}${location.search}#${fragment}`);
-}
 
 function showMessage(title, detail, kind = "error") {
   const box = $("message");
@@ -93,7 +31,6 @@ function showMessage(title, detail, kind = "error") {
   box.replaceChildren(heading, detail);
   box.className = `message ${kind === "info" ? "info" : ""}`;
   box.hidden = false;
-  state.error = kind === "info" ? "" : `${title} ${detail}`;
 }
 
 function clearPanels() {
@@ -136,7 +73,6 @@ async function refresh() {
     return;
   }
   $("message").hidden = true;
-  state.error = "";
   state.live = includesNow(span);
   showCountries(countries.value);
   $("kpi-window").textContent = `${describe(span, state.tz)} (${state.tz})`;
@@ -218,14 +154,12 @@ function wire() {
 
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    state.key = $("key").value.trim();
-    sessionStorage.setItem(KEY_STORAGE, state.key);
+    setKey($("key").value.trim());
     refresh();
   });
   $("forget").addEventListener("click", () => {
-    state.key = "";
+    setKey("");
     $("key").value = "";
-    sessionStorage.removeItem(KEY_STORAGE);
     state.generation += 1;
     refresh();
   });
