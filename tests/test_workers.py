@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -69,6 +70,22 @@ def test_the_consumer_has_no_workers_flag() -> None:
     refused = viewstats("consumer", "--workers", "2", check=False)
     assert refused.returncode == 2
     assert "unrecognized arguments: --workers 2" in refused.stderr
+
+
+def test_workers_refuse_a_port_another_group_listens_on(tmp_path: Path) -> None:
+    # SO_REUSEPORT alone would let a second supervisor join the first one's port unnoticed.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        refused = viewstats("collector", "--workers", "2", "--port", str(port),
+                            "--data-dir", str(tmp_path), check=False,
+                            env={"CLICKHOUSE_URL": "http://127.0.0.1:9",
+                                 "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    assert refused.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use" in \
+        refused.stderr
 
 
 @dataclass(frozen=True)

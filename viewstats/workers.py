@@ -66,7 +66,11 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 def serve_workers(count: int, host: str, port: int, serve: Serve) -> int:
     """Run `serve` in `count` worker processes sharing host:port; return the exit code."""
-    sockets = listening_sockets(host, port, count)
+    try:
+        sockets = listening_sockets(host, port, count)
+    except OSError as exc:  # as uvicorn reports a port it cannot bind
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        return STARTUP_FAILURE
     log.info("%d workers on %s:%d", count, host, sockets[0].getsockname()[1])
     try:
         with _metrics_dir() as metrics:
@@ -202,8 +206,9 @@ def _metrics_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def in_worker() -> bool:
-    """Whether this process writes its metrics where its fellow workers do."""
+def metrics_in_files() -> bool:
+    """Whether this process's metrics live in PROMETHEUS_MULTIPROC_DIR's files: a worker's do
+    (and a single process's, when an operator sets the variable)."""
     return METRICS_DIR_ENV in os.environ
 
 
