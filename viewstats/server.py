@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def ops_routes(checks: dict[str, Check]) -> list[BaseRoute]:
-    metrics = workers.all_workers_metrics if workers.in_worker() else metrics_endpoint
+    metrics = workers.all_workers_metrics if workers.metrics_in_files() else metrics_endpoint
     return [*health_routes(checks), Route("/metrics", metrics, methods=["GET"])]
 
 
