@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.api import auth_header, query_client
-from tests.support.breakdowns import HOSTS, VIDEOS, brute_force, player_events, rich_events
+from tests.support.breakdowns import (
+    HOSTS,
+    VIDEOS,
+    brute_force,
+    player_events,
+    rich_events,
+    three_clients,
+)
 from tests.support.database import fresh_client_id, truncate_events
 from tests.support.windows import BASE_MS, HOUR_MS, draw_window
 from viewstats.core.events import PlayerEvent, insert_events
@@ -25,7 +32,7 @@ GROUPS = ("host", "country", "event", "id")
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, dict[str, str]], Path]:
     keys = tmp_path_factory.mktemp("keys") / "api_keys"
-    return {c: auth_header(keys, c) for c in (fresh_client_id() for _ in range(3))}, keys
+    return three_clients(keys), keys
 
 
 filter_values = st.fixed_dictionaries({}, optional={

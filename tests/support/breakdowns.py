@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import strategies as st
 
+from tests.support.api import auth_header
+from tests.support.database import fresh_client_id
 from tests.support.windows import BASE_MS, DrawnWindow, event_fields
 from viewstats.core.events import PlayerEvent
 
@@ -19,6 +22,11 @@ rich_events = st.lists(st.tuples(event_fields, st.sampled_from(VIDEOS), st.sampl
                        max_size=120)
 FIELDS = {"country": "country", "event": "event", "type": "type", "id": "video_id",
           "host": "host"}
+
+
+def three_clients(keys_path: Path) -> dict[int, dict[str, str]]:
+    """Three fresh clients and their auth headers, made before any app reads the key file."""
+    return {c: auth_header(keys_path, c) for c in (fresh_client_id() for _ in range(3))}
 
 
 def player_events(clients: Sequence[int],
