@@ -26,6 +26,8 @@ CLUSTER = "views_cluster"
 STATEMENTS = [s for _, statements in cluster_statements(CLUSTER) for s in statements]
 TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER `(\S+)`.*?ENGINE = (\w+)\((.*?)\)"
                    r"\s*(?:\n|$)", re.DOTALL)
+TRUNCATE = re.compile(r"^TRUNCATE TABLE (\w+)_local ON CLUSTER `(\S+)`$")
+BACKFILL = re.compile(r"^INSERT INTO (\w+) SETTINGS (.*?)\n(SELECT .*)$", re.DOTALL)
 VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) ON CLUSTER `(\S+)` TO (\w+) AS"
                   r"\s+(.*)$", re.DOTALL)
 SINGLE_SERVER_TABLES = {m[1] for migration in load_migrations() for s in migration.statements
@@ -38,10 +40,25 @@ def _tables() -> dict[str, tuple[str, str]]:
 
 
 def test_every_statement_creates_a_table_or_a_view_on_the_cluster() -> None:
+    """... or empties a rollup on the cluster and backfills it (through any one node)."""
     for statement in STATEMENTS:
-        match = TABLE.match(statement) or VIEW.match(statement)
+        if BACKFILL.match(statement):
+            continue
+        match = TABLE.match(statement) or VIEW.match(statement) or TRUNCATE.match(statement)
         assert match is not None, statement
         assert match[2] == CLUSTER
+
+
+def test_backfills_empty_the_local_tables_and_copy_through_the_distributed_ones() -> None:
+    backfills = [m for s in STATEMENTS if (m := BACKFILL.match(s))]
+    emptied = [m[1] for s in STATEMENTS if (m := TRUNCATE.match(s))]
+    assert [m[1] for m in backfills] == emptied == [
+        f"{name}_{grain}" for name in ("views_by_video", "views_by_host", "events_by_country")
+        for grain in ("hourly", "daily")]
+    for backfill in backfills:
+        # Synchronous: the migration is recorded only once the copied rows are stored.
+        assert backfill[2] == "insert_deduplicate = 0, distributed_foreground_insert = 1"
+        assert "_local" not in backfill[3]
 
 
 def test_every_table_is_replicated_behind_a_distributed_table_of_its_name() -> None:
@@ -70,13 +87,15 @@ def test_engine_arguments_and_keeper_paths_are_kept_apart() -> None:
 
 
 def test_rollups_shard_by_the_key_of_the_events_they_are_made_from() -> None:
-    assert {SHARDING_KEYS[t] for t in ("player_events", "views_by_country_hourly",
-                                       "views_by_country_daily")} == {"cityHash64(client_id)"}
+    rollups = {t for t in SINGLE_SERVER_TABLES if t.endswith(("_hourly", "_daily"))}
+    assert len(rollups) == 8
+    assert {SHARDING_KEYS[t] for t in {"player_events", *rollups}} == {"cityHash64(client_id)"}
 
 
 def test_views_read_and_write_the_local_tables() -> None:
     views = [m for s in STATEMENTS if (m := VIEW.match(s))]
-    assert {v[1] for v in views} == {"views_by_country_hourly_mv", "views_by_country_daily_mv"}
+    assert {v[1] for v in views} == {f"{t}_mv" for t in SINGLE_SERVER_TABLES
+                                     if t.endswith(("_hourly", "_daily"))}
     for view in views:
         assert view[3] == view[1].removesuffix("_mv") + "_local"
         assert re.findall(r"\bFROM\s+(\w+)", view[4]) == ["player_events_local"]
@@ -85,7 +104,8 @@ def test_views_read_and_write_the_local_tables() -> None:
 def test_replicated_deduplication_replaces_the_single_server_window() -> None:
     script = cluster_script(CLUSTER)
     assert "non_replicated_deduplication_window" not in script
-    for name in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
+    for name in ("player_events", *(t for t in SINGLE_SERVER_TABLES
+                                    if t.endswith(("_hourly", "_daily")))):
         (statement,) = [s for s in STATEMENTS if s.startswith(
             f"CREATE TABLE IF NOT EXISTS {name}_local ")]
         assert statement.endswith("SETTINGS replicated_deduplication_window = 10000")
@@ -100,6 +120,8 @@ def test_the_script_lists_every_migration_in_order() -> None:
     ("ALTER TABLE player_events ADD COLUMN x UInt8", "no cluster translation"),
     ("CREATE TABLE IF NOT EXISTS new_table\n(\n    a UInt8\n)\nENGINE = MergeTree\nORDER BY a",
      "sharding key"),
+    ("TRUNCATE TABLE schema_migrations", "not a sharded table"),
+    ("INSERT INTO new_table SETTINGS insert_deduplicate = 0\nSELECT 1", "not a sharded table"),
 ])
 def test_what_it_cannot_translate_is_refused(statement: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
@@ -163,10 +185,12 @@ formatted = [json.loads(conn.query("SELECT formatQuery({q:String})", "JSONCompac
 known = json.loads(conn.query("SELECT name FROM system.merge_tree_settings", "JSONCompact").bytes())
 engines = json.loads(conn.query("SELECT name FROM system.table_engines", "JSONCompact").bytes())
 print(json.dumps({"formatted": formatted, "settings": [r[0] for r in known["data"]],
-                  "engines": [r[0] for r in engines["data"]]}))
+                  "engines": [r[0] for r in engines["data"]],
+                  "query_settings": [r[0] for r in query["data"]]}))
 """
 
 
+query = json.loads(conn.query("SELECT name FROM system.settings", "JSONCompact").bytes())
 @pytest.mark.chdb
 def test_the_generated_sql_parses_and_names_real_engines_and_settings() -> None:
     out = subprocess.run([sys.executable, "-c", _PARSE], input=json.dumps(STATEMENTS),
@@ -175,8 +199,12 @@ def test_the_generated_sql_parses_and_names_real_engines_and_settings() -> None:
     parsed = json.loads(out.stdout)
     assert len(parsed["formatted"]) == len(STATEMENTS)
     for statement in parsed["formatted"]:
-        assert f"ON CLUSTER {CLUSTER}" in statement, statement
+        assert f"ON CLUSTER {CLUSTER}" in statement or statement.startswith("INSERT"), statement
     engines = {m[3] for s in STATEMENTS if (m := TABLE.match(s))}
     assert engines <= set(parsed["engines"])
-    used = set(re.findall(r"SETTINGS (\w+) =", cluster_script(CLUSTER)))
+    tables = "\n".join(s for s in STATEMENTS if TABLE.match(s))
+    used = set(re.findall(r"SETTINGS (\w+) =", tables))
     assert used and used <= set(parsed["settings"])
+    backfills = {name for s in STATEMENTS if (m := BACKFILL.match(s))
+                 for name in re.findall(r"(\w+) =", m[2])}
+    assert backfills and backfills <= set(parsed["query_settings"])

@@ -12,9 +12,11 @@ from tests.support.api import COUNTRIES
 from tests.support.processes import serving, viewstats
 from viewstats.schema.migrations import Migration, load_migrations
 
-TABLES = {"schema_migrations", "player_events", "views_by_country_hourly",
-          "views_by_country_daily", "views_by_country_hourly_mv", "views_by_country_daily_mv",
-          "consumer_batches", "write_probe"}
+ROLLUPS = ("views_by_country_hourly", "views_by_country_daily", "views_by_video_hourly",
+           "views_by_video_daily", "views_by_host_hourly", "views_by_host_daily",
+           "events_by_country_hourly", "events_by_country_daily")
+TABLES = {"schema_migrations", "player_events", "consumer_batches", "write_probe",
+          "write_records", *ROLLUPS, *(f"{rollup}_mv" for rollup in ROLLUPS)}
 
 # Runs in its own process: this test process already holds the session's chDB path.
 _INSPECT = """
@@ -66,9 +68,57 @@ def test_migrate_applies_to_an_empty_data_dir_and_twice_is_a_no_op(tmp_path: Pat
     assert set(state["tables"]) == TABLES
     engines = state["engines"]
     assert isinstance(engines, dict)
-    for table in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
+    for table in ("player_events", *ROLLUPS):
         # Without it insert deduplication is off on a plain MergeTree (architecture §4).
         assert "non_replicated_deduplication_window = 10000" in engines[table]
+
+
+# Events stored before the rollups of 0008-0010 existed, then those migrations, then one of them
+# run again as after an interruption: every rollup must count each stored event once.
+_BACKFILL = """
+import json, sys
+from pathlib import Path
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.schema.migrations import apply_plan, load_migrations, migrate
+storage = EmbeddedStorage(Path(sys.argv[1]), 1)
+migrations = load_migrations()
+apply_plan(storage, [(m, m.statements) for m in migrations if m.version < 8])
+events = json.loads(sys.argv[2])
+insert_events(storage, [PlayerEvent(*e) for e in events])
+migrate(storage)
+for statement in next(m for m in migrations if m.version == 8).statements:
+    storage.command(statement)
+counts = {}
+for table, measure, key in (("views_by_video_hourly", "views", "video_id"),
+                            ("views_by_video_daily", "views", "video_id"),
+                            ("views_by_host_hourly", "views", "host"),
+                            ("views_by_host_daily", "views", "host"),
+                            ("events_by_country_hourly", "events", "concat(event, country)"),
+                            ("events_by_country_daily", "events", "concat(event, country)")):
+    counts[table] = dict(storage.query(f"SELECT {key}, sum({measure}) FROM {table} GROUP BY 1"))
+print(json.dumps(counts))
+storage.close()
+"""
+
+
+@pytest.mark.chdb
+def test_new_rollups_count_the_events_stored_before_them_once(tmp_path: Path) -> None:
+    events = [(17, 1_714_564_800_000 + i * 1_800_000, ["watch", "init", "watch"][i % 3], "vod",
+               f"v-{i % 2}", f"00000000-0000-4000-8000-{i:012x}", "AU", f"h{i % 3}")
+              for i in range(12)]
+    out = subprocess.run([sys.executable, "-c", _BACKFILL, str(tmp_path / "clickhouse"),
+                          json.dumps(events)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    watched = [e for e in events if e[2] == "watch"]
+    by_video = {v: sum(1 for e in watched if e[4] == v) for v in ("v-0", "v-1")}
+    by_host = {h: sum(1 for e in watched if e[7] == h) for h in ("h0", "h1", "h2")}
+    by_event = {"watchAU": len(watched), "initAU": len(events) - len(watched)}
+    for grain in ("hourly", "daily"):
+        assert counts[f"views_by_video_{grain}"] == by_video
+        assert counts[f"views_by_host_{grain}"] == {h: n for h, n in by_host.items() if n}
+        assert counts[f"events_by_country_{grain}"] == by_event
 
 
 @pytest.mark.chdb
