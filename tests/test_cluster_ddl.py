@@ -184,6 +184,7 @@ formatted = [json.loads(conn.query("SELECT formatQuery({q:String})", "JSONCompac
              for s in json.load(sys.stdin)]
 known = json.loads(conn.query("SELECT name FROM system.merge_tree_settings", "JSONCompact").bytes())
 engines = json.loads(conn.query("SELECT name FROM system.table_engines", "JSONCompact").bytes())
+query = json.loads(conn.query("SELECT name FROM system.settings", "JSONCompact").bytes())
 print(json.dumps({"formatted": formatted, "settings": [r[0] for r in known["data"]],
                   "engines": [r[0] for r in engines["data"]],
                   "query_settings": [r[0] for r in query["data"]]}))
