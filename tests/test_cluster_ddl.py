@@ -191,7 +191,6 @@ print(json.dumps({"formatted": formatted, "settings": [r[0] for r in known["data
 """
 
 
-query = json.loads(conn.query("SELECT name FROM system.settings", "JSONCompact").bytes())
 @pytest.mark.chdb
 def test_the_generated_sql_parses_and_names_real_engines_and_settings() -> None:
     out = subprocess.run([sys.executable, "-c", _PARSE], input=json.dumps(STATEMENTS),
