@@ -42,6 +42,7 @@ WITHIN = 60.0  # seconds for anything to happen that should (never a timing asse
 PATIENT = httpx.Timeout(30.0)  # the machine may be loaded; an answer is what is checked
 STARTED = re.compile(r"worker (\d+) started: pid (\d+)")
 ACCEPTED = "viewstats_events_accepted_total"
+SERVING = "Application startup complete."  # uvicorn's line, once per worker
 NO_SERVICES = {"CLICKHOUSE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": ""}
 
 
@@ -123,7 +124,7 @@ def _workers(role: str, env: dict[str, str], folder: Path) -> Iterator[Collector
     served = Collectors(f"http://127.0.0.1:{port}", proc, env["VIEWSTATS_TOPIC"], metrics, log)
     try:
         wait_for_http(served.base + "/healthz", proc.poll)
-        _wait_until(lambda: len(served.worker_pids()) == 2, "two workers started")
+        _wait_until(lambda: served.log.read_text().count(SERVING) == 2, "two workers serving")
         yield served
     finally:
         stop(proc, timeout=WITHIN)
@@ -200,11 +201,12 @@ def _view_ids_in(bootstrap: str, topic: str) -> set[str]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs (an exited orphan no one reaped yet does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
         return False
-    return True
+    return state != "Z"
 
 
 @pytest.mark.chdb
@@ -292,3 +294,15 @@ def test_run_with_kafka_and_a_server_counts_each_view_once_across_workers(
         log = run.log.read_text()  # the supervisor migrated, before any worker could race
         assert log.index("applied migration 0002_player_events") < log.index("worker 0 started")
     assert run.proc.returncode == 0
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_workers_stop_when_their_supervisor_is_killed(collectors: Collectors) -> None:
+    pids = collectors.worker_pids()
+    collectors.proc.kill()
+    collectors.proc.wait()
+    _wait_until(lambda: not any(_alive(pid) for pid in pids), "the orphaned workers stopped")
+    log = collectors.log.read_text()
+    assert log.count("Application shutdown complete.") == 2  # each drained, as on SIGTERM

@@ -5,7 +5,8 @@ slot, and starts a worker process per slot (multiprocessing's spawn: a fresh int
 nothing of the supervisor's state leaks in). Each worker builds its role's app itself, with its
 own Kafka producer, consumer and database pool, and serves it through the same uvicorn server
 and bounded HTTP protocol as a single process. The kernel spreads new connections evenly over
-the sockets; one process accepting from one shared socket would take most of them. A slot's
+the sockets (by a hash of their addresses), where on one shared socket whichever process wakes
+first would accept, however busy it is. A slot's
 socket stays open in the supervisor while its worker restarts, so the connections the kernel
 hands that slot meanwhile wait in its backlog instead of being refused.
 
