@@ -144,3 +144,16 @@ def test_a_missing_or_wrong_key_is_a_401(storage: Storage, tmp_path: Path) -> No
         assert response.status_code == 401
         assert response.json() == {"data": [], "errors": [
             "authorization: a valid 'apikey <token>' is required"]}
+
+
+@pytest.mark.parametrize("video_id", ["v\\1", "v\\", "v\t1", "v\n1", "v'1", "ü-1"])
+def test_filter_values_match_exactly_whatever_their_characters(
+        storage: Storage, tmp_path: Path, video_id: str) -> None:
+    client_id = fresh_client_id()
+    insert_events(storage, [
+        PlayerEvent(client_id, BASE_MS, "watch", "vod", vid, f"00000000-0000-4000-8000-{i:012x}",
+                    "AU", "example.com") for i, vid in enumerate([video_id, "v1", "v\\\\1"])])
+    got = _get(storage, tmp_path, client_id, date_from="2024-02-27", date_to="2024-02-27",
+               id=video_id, group="id")
+    assert got == {"status": 200, "data": [
+        {"views": 1, "date": "2024-02-27", "type": "vod", "id": video_id}]}

@@ -31,6 +31,9 @@ from viewstats.core.storage.write_health import WriteHealth
 _SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers": 0}
 # A column the table lacks is a writer's bug, never data to drop silently.
 _INSERT_SETTINGS = {"input_format_skip_unknown_fields": 0}
+# The engine reads a bound value in its escaped text form (as clickhouse-connect sends it):
+# unescaped, a backslash, tab or newline in a value would fail the query or change the value.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
 
 
 def _settings_clause(settings: QuerySettings | None) -> str:
@@ -76,7 +79,8 @@ class EmbeddedStorage:
         with self._connection() as conn:
             try:
                 raw = conn.query(sql + _settings_clause(settings), "JSONCompact",
-                                 params={k: str(v) for k, v in (params or {}).items()})
+                                 params={k: str(v).translate(_ESCAPES)
+                                         for k, v in (params or {}).items()})
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
         text = raw.bytes()
