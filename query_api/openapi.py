@@ -1,14 +1,18 @@
 """The OpenAPI description served at `/openapi.json`: Gcore's countries contract
-(its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401 response
-and `type` filter."""
+(its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401 response and
+`type` filter, and the statistics family beside it (architecture §11) in the shapes Gcore's
+SDK parses."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from viewstats.core.events import VIDEO_TYPES
+from viewstats.core.events import EVENTS, MAX_HOST, MAX_VIDEO_ID, VIDEO_TYPES
+from viewstats.query_api.filters import DEFAULT_LIMIT, GRANULARITIES, GROUP_FIELDS, MAX_LIMIT
 
 _ERROR = {"$ref": "#/components/schemas/error_common"}
+_PLAYER_ONLY = ("Counts only what the built-in HTML player reported. Times are UTC; a window "
+                "is exact to the millisecond at any offset.")
 
 
 def _error(description: str, example: str) -> dict[str, Any]:
@@ -21,42 +25,108 @@ def _date_param(name: str, description: str, example: str) -> dict[str, Any]:
             "schema": {"type": "string"}, "example": example}
 
 
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "viewstats - Streaming statistics API", "version": "1.0.0"},
-    "security": [{"APIKey": []}],
-    "paths": {"/streaming/statistics/countries": {"get": {
+def _optional(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
+
+
+_WINDOW = [
+    _date_param("date_from", "Start of time frame. Datetime in ISO 8601 format.",
+                "2024-05-01T00:00:00Z"),
+    _date_param("date_to", "End of time frame. Datetime in ISO 8601 format, inclusive "
+                "to the end of its stated precision.", "2024-05-31T23:59:59Z"),
+    _optional("type", "Only views of this kind of video.",
+              {"type": "string", "enum": list(VIDEO_TYPES)}),
+]
+_ID = _optional("id", "Only views of this video id.",
+                {"type": "string", "minLength": 1, "maxLength": MAX_VIDEO_ID})
+_HOST = _optional("host", "Only views from pages on this host.",
+                  {"type": "string", "minLength": 1, "maxLength": MAX_HOST})
+_COUNTRY = _optional("country", "Only views from this country (ISO 3166-1 alpha-2).",
+                     {"type": "string", "pattern": "^[A-Za-z]{2}$"})
+
+
+def _operation(operation_id: str, summary: str, description: str,
+               parameters: list[dict[str, Any]], schema: str) -> dict[str, Any]:
+    return {"get": {
         "tags": ["Statistics"],
-        "summary": "Get views by countries in built-in player",
-        "description": "Aggregates the number of views grouping them by country in the "
-                       "built-in player. Country data: IP geolocation by DB-IP "
-                       "(https://db-ip.com), CC BY 4.0.",
-        "operationId": "getCountries",
-        "parameters": [
-            _date_param("date_from", "Start of time frame. Datetime in ISO 8601 format.",
-                        "2024-05-01T00:00:00Z"),
-            _date_param("date_to", "End of time frame. Datetime in ISO 8601 format, inclusive "
-                        "to the end of its stated precision.", "2024-05-31T23:59:59Z"),
-            {"name": "type", "in": "query", "required": False,
-             "description": "Only views of this kind of video.",
-             "schema": {"type": "string", "enum": list(VIDEO_TYPES)}},
-        ],
+        "summary": summary,
+        "description": description,
+        "operationId": operation_id,
+        "parameters": parameters,
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/countries"}}}},
+                "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
             "400": _error("Bad Request", "date_from: query param is not set"),
             "401": _error("Unauthorized", "authorization: a valid 'apikey <token>' is required"),
             "500": _error("Internal Server Error", "internal server error"),
         },
-    }}},
+    }}
+
+
+def _rows(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {"data": {"type": "array", "items": {
+        "type": "object", "required": required, "properties": properties}}}}
+
+
+_VIEWS_DESCRIPTION = (
+    "Views per UTC day (or hour, `granularity=1h`) and type, sorted by date, then type, then "
+    "the group fields (host, country, event, id). `event` counts that event instead of watch; "
+    "`group` (a comma list, or repeated) splits the rows and adds each field to them; os, "
+    "browser, platform and ip are not collected and are a 400. A partial first or last day "
+    "counts only the part inside the window. " + _PLAYER_ONLY)
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "viewstats - Streaming statistics API", "version": "1.0.0"},
+    "security": [{"APIKey": []}],
+    "paths": {
+        "/streaming/statistics/countries": _operation(
+            "getCountries", "Get views by countries in built-in player",
+            "Aggregates the number of views grouping them by country in the built-in player. "
+            "Country data: IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
+            _WINDOW, "countries"),
+        "/streaming/statistics/views": _operation(
+            "getViews", "Get the number of views in the built-in player", _VIEWS_DESCRIPTION,
+            [*_WINDOW, _ID, _COUNTRY, _HOST,
+             _optional("event", "Count this event instead of watch (a view).",
+                       {"type": "string", "enum": list(EVENTS)}),
+             {**_optional("group", "Split the rows by these fields.",
+                          {"type": "array", "items": {"type": "string",
+                                                      "enum": list(GROUP_FIELDS)}}),
+              "style": "form", "explode": True},
+             _optional("granularity", "Rows per UTC day (1d, the default) or hour (1h).",
+                       {"type": "string", "enum": list(GRANULARITIES), "default": "1d"})],
+            "views"),
+        "/streaming/statistics/hosts": _operation(
+            "getViewsByHostname", "Get views by embedding host in built-in player",
+            "Views per host of the page the player was embedded in (from Origin or Referer), "
+            "most first; views without one count under the host \"\". " + _PLAYER_ONLY,
+            _WINDOW, "hosts"),
+        "/streaming/statistics/popular": _operation(
+            "getPopularVideos", "Get the most viewed videos in built-in player",
+            "Views per video id, most viewed first. " + _PLAYER_ONLY,
+            [*_WINDOW, _optional("limit", "How many videos at most.",
+                                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                  "default": DEFAULT_LIMIT})],
+            "popular"),
+    },
     "components": {
         "schemas": {
-            "countries": {"type": "object", "properties": {"data": {
-                "type": "array", "items": {
-                    "type": "object", "required": ["views", "country", "country_name"],
-                    "properties": {"views": {"type": "integer"},
-                                   "country": {"type": "string"},
-                                   "country_name": {"type": "string"}}}}}},
+            "countries": _rows(["views", "country", "country_name"], {
+                "views": {"type": "integer"}, "country": {"type": "string"},
+                "country_name": {"type": "string"}}),
+            "views": _rows(["views", "date", "type"], {
+                "views": {"type": "integer"},
+                "date": {"type": "string", "description": "2024-05-01, or 2024-05-01T13:00:00Z "
+                                                          "with granularity=1h"},
+                "type": {"type": "string", "enum": list(VIDEO_TYPES)},
+                "host": {"type": "string"}, "country": {"type": "string"},
+                "event": {"type": "string", "enum": list(EVENTS)}, "id": {"type": "string"}}),
+            "hosts": _rows(["views", "host"], {"views": {"type": "integer"},
+                                               "host": {"type": "string"}}),
+            "popular": _rows(["views", "id"], {"views": {"type": "integer"},
+                                               "id": {"type": "string"}}),
             "error_common": {"type": "object", "required": ["data", "errors"], "properties": {
                 "data": {"type": "array", "items": {"type": "string"}},
                 "errors": {"type": "array", "items": {"type": "string"}}}},

@@ -1,4 +1,5 @@
-"""The served `/openapi.json` matches Gcore's contract, and no generated request gets a 5xx."""
+"""The served `/openapi.json` matches Gcore's contract, documents every statistics endpoint,
+and no request generated from it gets a 5xx or an answer outside the documented shapes."""
 
 from __future__ import annotations
 
@@ -36,12 +37,14 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     return build_app(query_routes(_session_storage, KeyStore(keys))), headers
 
 
+@pytest.mark.parametrize("path", [
+    "/streaming/statistics/countries", "/streaming/statistics/views",
+    "/streaming/statistics/hosts", "/streaming/statistics/popular"])
 def test_no_generated_request_is_a_server_error(
-        served: tuple[Starlette, dict[str, str]], storage: Storage) -> None:
+        served: tuple[Starlette, dict[str, str]], storage: Storage, path: str) -> None:
     del storage  # requested for the chdb marker check
     app, headers = served
-    operation = schemathesis.openapi.from_asgi("/openapi.json", app)[
-        "/streaming/statistics/countries"]["GET"]
+    operation = schemathesis.openapi.from_asgi("/openapi.json", app)[path]["GET"]
 
     @given(case=operation.as_strategy())
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -81,3 +84,12 @@ def test_the_reference_contract_is_kept() -> None:
     assert {k: OPENAPI["components"]["securitySchemes"]["APIKey"][k] for k in
             ("type", "in", "name")} == {k: scheme[k] for k in ("type", "in", "name")}
     assert OPENAPI["security"] == reference["security"]
+
+
+def test_every_served_statistics_endpoint_is_documented(
+        served: tuple[Starlette, dict[str, str]]) -> None:
+    app, _ = served
+    routes = {getattr(route, "path", "") for route in app.routes}
+    served_paths = {path for path in routes if path.startswith("/streaming/")}
+    assert served_paths == set(OPENAPI["paths"])
+    assert len(served_paths) == 4
