@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 RECORD_KEYS = {"command", "date", "machine"}
 CONSUMER_RUN_KEYS = {"batch_rows", "batch_ms", "seconds", "events_per_s", "cpu_cores",
                      "peak_rss_mb", "peak_anon_mb", "batches", "store_seconds"}
+# A fragment of each query target's name in benchmarks.report (architecture §10).
+QUERY_TARGETS = ("query p50", "query p99", "day-aligned windows", "partial-hour edges",
+                 "(warm, concurrency 1)", "(cold, concurrency 1)", "answers equal player_events",
+                 "throughput at concurrency 8 and 32")
 FRESHNESS_KEYS = {"benchmark", "path", "beacons", "missing", "poll_ms", "p50_ms", "p99_ms",
                   "max_ms", "mean_ms", "ack_p50_ms", "ack_p99_ms", *RECORD_KEYS}
 
@@ -53,8 +57,8 @@ def generated(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def query_latency(generated: Path, results: Path) -> Path:
     out = results / "query_latency.json"
-    _bench("query_latency", "--data-dir", generated, "--requests", 40, "--warmup", 5,
-           "--out", out)
+    _bench("query_latency", "--data-dir", generated, "--requests", 20, "--cold-runs", 1,
+           "--cold-warmup", 1, "--checks", 1, "--raw-runs", 1, "--floor-runs", 20, "--out", out)
     return out
 
 
@@ -68,7 +72,7 @@ def collector(results: Path) -> Path:
 @pytest.fixture(scope="module")
 def freshness(results: Path) -> Path:
     out = results / "freshness.json"
-    _bench("freshness", "--beacons", 10, "--out", out)
+    _bench("freshness", "--beacons", 10, "--geoip", shared_test_mmdb(), "--out", out)
     return out
 
 
@@ -83,12 +87,24 @@ def test_generate(generated: Path, results: Path) -> None:
 @pytest.mark.slow
 def test_query_latency(query_latency: Path) -> None:
     result = _json(query_latency)
-    assert result.keys() >= {"command", "date", "cells"}
-    assert {(c["client"], c["window"]) for c in result["cells"]} == {
-        (client, window) for client in ("heaviest", "median") for window in ("1d", "31d", "365d")}
+    assert result.keys() >= {"floor_ms", "floor_p99_ms", "clients", "cells", "throughput",
+                             "checked", "mismatches", "api_source", *RECORD_KEYS}
+    assert result["clients"].keys() == {"heaviest", "median", "tail"}
+    cells = {(c["mode"], c["client"], c["window"], c["shape"], c["concurrency"])
+             for c in result["cells"]}
+    assert len(cells) == len(result["cells"])
+    assert cells == {(mode, client, window, shape, concurrency)
+                     for client in ("heaviest", "median", "tail")
+                     for window in ("1d", "31d", "365d") for shape in ("aligned", "edges")
+                     for mode, concurrency in (("cold", 1), ("warm", 1), ("warm", 8),
+                                               ("repeated", 1), ("repeated", 8))}
     for cell in result["cells"]:
-        assert cell.keys() >= {"p50_ms", "p95_ms", "p99_ms", "max_ms", "raw_ms", "speedup",
-                               "equal", "statuses"}
+        assert cell.keys() >= {"requests", "p50_ms", "p99_ms", "p50_floors", "p99_floors",
+                               "rps", "raw_ms", "speedup", "client_id"}
+        assert (cell["rps"] is None) == (cell["mode"] == "cold")
+    assert [t["concurrency"] for t in result["throughput"]] == [1, 8, 32]
+    assert result["checked"] > 0
+    assert result["mismatches"] == []
 
 
 @pytest.mark.chdb
@@ -143,7 +159,7 @@ def test_freshness_embedded(freshness: Path) -> None:
 def test_freshness_kafka(kafka: KafkaBroker, results: Path) -> None:
     out = results / "freshness_kafka.json"
     _bench("freshness", "--kafka", "--bootstrap", kafka.bootstrap, "--beacons", 10,
-           "--partitions", 2, "--out", out)
+           "--partitions", 2, "--geoip", shared_test_mmdb(), "--out", out)
     result = _json(out)
     assert result.keys() >= FRESHNESS_KEYS
     assert (result["path"], result["beacons"], result["missing"]) == ("kafka", 10, 0)
@@ -168,9 +184,31 @@ def test_report_from_the_results(query_latency: Path, collector: Path, freshness
     assert (tmp_path / "plots" / "consumer_batch_size.png").exists() == sweep
     measured = {c.target for c in checks(load(results)) if c.met is not None}
     assert any("generated in the engine" in t for t in measured)
-    assert any("query p99" in t for t in measured)
+    assert all(any(fragment in t for t in measured) for fragment in QUERY_TARGETS)
+    assert all(f"### {mode}" in report for mode in ("cold", "warm", "repeated", "Throughput"))
+    assert "Before / after" not in report  # no query_latency_previous.json
     assert any("beacons/s per core" in t for t in measured)
     assert any("(embedded path)" in t for t in measured)
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_report_compares_with_the_previous_run(query_latency: Path, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    after = _json(query_latency)
+    before = {**after, "api_source": "../previous", "cells": [
+        {**c, "p50_ms": 2 * c["p50_ms"], "p99_ms": 2 * c["p99_ms"]} for c in after["cells"]]}
+    (results / "query_latency.json").write_text(json.dumps(after))
+    (results / "query_latency_previous.json").write_text(json.dumps(before))
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    table = report[report.index("### Before / after"):]
+    assert "`../previous`" in table
+    # Every cell, once, twice as fast after as before at p50 and p99.
+    assert len([line for line in table.splitlines()
+                if line.endswith(" | 2.0x |") and line.count(" 2.0x |") == 2]) == len(
+        after["cells"])
 
 
 def test_report_without_results_invents_nothing(tmp_path: Path) -> None:
