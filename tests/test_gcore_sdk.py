@@ -1,0 +1,128 @@
+"""Gcore's official Python SDK (`gcore` on PyPI), unchanged, reads a running viewstats
+(architecture §11): countries, views, hosts and popular, with the numbers of a brute-force
+count over known events, and the request it sends is what our auth takes."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import gcore
+import httpx
+import pytest
+
+from tests.support.breakdowns import brute_force
+from tests.support.processes import key_token, serving, viewstats
+from tests.support.windows import DrawnWindow
+from viewstats.core.events import PlayerEvent
+from viewstats.query_api.window import parse_window
+
+pytestmark = [pytest.mark.chdb, pytest.mark.slow]
+
+CLIENT, OTHER = 17, 18
+START_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
+DATE_FROM, DATE_TO = "2024-05-01T10:30:00+02:00", "2024-05-03T05:15:00.5Z"
+
+# Runs in its own process: the server will own the data path, and so may this test process.
+_INSERT = """
+import json, sys
+from pathlib import Path
+from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.core.events import PlayerEvent, insert_events
+storage = EmbeddedStorage(Path(sys.argv[1]), 1)
+insert_events(storage, [PlayerEvent(*e) for e in json.loads(sys.stdin.read())])
+storage.close()
+"""
+
+
+def _events() -> list[PlayerEvent]:
+    rng = random.Random(12)
+    return [PlayerEvent(rng.choice([CLIENT, CLIENT, OTHER]),
+                        START_MS + rng.randrange(3 * 86_400_000),
+                        rng.choice(["watch", "watch", "init", "start"]),
+                        rng.choice(["vod", "live"]), rng.choice(["v-1", "v-2", "v-3"]),
+                        f"00000000-0000-4000-8000-{i:012x}", rng.choice(["AU", "US", "ZZ"]),
+                        rng.choice(["example.com", "b.example", ""]))
+            for i in range(400)]
+
+
+EVENTS = _events()
+_parsed = parse_window(DATE_FROM, DATE_TO)
+WINDOW = DrawnWindow({"date_from": DATE_FROM, "date_to": DATE_TO},
+                     _parsed.start_ms, _parsed.end_ms)
+
+
+@pytest.fixture(scope="module")
+def sdk(tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[tuple[gcore.Gcore, list[httpx.Request]]]:
+    """The SDK pointed at a `viewstats run` holding EVENTS, and the requests it sent."""
+    data = tmp_path_factory.mktemp("gcore") / "data"
+    viewstats("migrate", "--data-dir", str(data))
+    rows = [[e.client_id, e.ts_ms, e.event, e.type, e.video_id, e.view_id, e.country, e.host]
+            for e in EVENTS]
+    subprocess.run([sys.executable, "-c", _INSERT, str(data / "clickhouse")],
+                   input=json.dumps(rows), text=True, check=True, timeout=120)
+    token = key_token(data, CLIENT)
+    sent: list[httpx.Request] = []
+    hooks = {"request": [sent.append]}
+    with serving("run", data) as (base, _proc), httpx.Client(event_hooks=hooks) as http:
+        yield gcore.Gcore(api_key=token, base_url=base, http_client=http, max_retries=0), sent
+
+
+def test_it_sends_the_key_as_gcore_does_and_we_take_it(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    client, sent = sdk
+    client.streaming.statistics.get_views_by_hostname(date_from=DATE_FROM, date_to=DATE_TO)
+    scheme, _, token = sent[-1].headers["authorization"].partition(" ")
+    assert scheme == "APIKey" and "$" in token  # not our lower-case `apikey`: still accepted
+
+
+def test_countries(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    got = sdk[0].streaming.statistics.get_views_by_country(date_from=DATE_FROM, date_to=DATE_TO)
+    counts = brute_force(EVENTS, CLIENT, WINDOW, keys=("country",))
+    assert {row.country: row.views for row in got.data or []} == {
+        country: n for (country,), n in counts.items()}
+    assert {row.country_name for row in got.data or []} == {"Australia", "United States",
+                                                            "Unknown"}
+
+
+def test_hosts(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    got = sdk[0].streaming.statistics.get_views_by_hostname(
+        date_from=DATE_FROM, date_to=DATE_TO, type="vod")
+    counts = brute_force(EVENTS, CLIENT, WINDOW, keys=("host",), filters={"type": "vod"})
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(row.host, row.views) for row in got.data or []] == [(h, n) for (h,), n in ranked]
+
+
+def test_popular(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    got = sdk[0].streaming.statistics.get_popular_videos(date_from=DATE_FROM, date_to=DATE_TO)
+    counts = brute_force(EVENTS, CLIENT, WINDOW, keys=("id",))
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(row.id, row.views) for row in got.data or []] == [(v, n) for (v,), n in ranked]
+
+
+@pytest.mark.parametrize(("group", "filters"), [
+    ([], {}),
+    (["host", "country"], {}),
+    (["event"], {"type": "live"}),
+    (["id"], {"host": "example.com"}),
+    ([], {"id": "v-2", "country": "AU", "event": "start"}),
+])
+def test_views(sdk: tuple[gcore.Gcore, list[httpx.Request]], group: list[str],
+               filters: dict[str, str]) -> None:
+    arguments: dict[str, Any] = {**filters, **({"group": group} if group else {})}
+    got = sdk[0].streaming.statistics.get_views(date_from=DATE_FROM, date_to=DATE_TO,
+                                                **arguments)
+    keys = ("type", *group)
+    event = filters.get("event")
+    counts = brute_force(EVENTS, CLIENT, WINDOW, keys=keys, bucket="day", event=event,
+                         filters={k: v for k, v in filters.items() if k != "event"})
+    assert {(row.date, *(getattr(row, k) for k in keys)): row.views
+            for row in got.data or []} == dict(counts)
+    assert counts, "the case counts something"
+    # The SDK repeats the parameter (group=host&group=country); a comma list works too.
+    assert sdk[1][-1].url.params.get_list("group") == group
