@@ -1,140 +1,270 @@
-"""Query latency of the countries endpoint over HTTP, per the matrix of architecture §10.
+"""Query latency of the countries endpoint over HTTP, in the three modes of architecture §10.
 
-    python -m benchmarks.query_latency --data-dir data-bench --requests 2000
+    python -m benchmarks.query_latency --data-dir data-bench --out results/query_latency.json
 
-Cells: the heaviest and the median client by windows of 1, 31 and 365 days whose ends fall
-inside hours (so every part of the plan is used: raw edges, hours, days). For each cell the
-same answer is first computed from `player_events` alone (the speed-up baseline, timed in this
-run), then `viewstats api` is started on the data and loaded at a fixed concurrency; the API's
-answer must equal the baseline. Results go to stdout and to a JSON file for RESULTS.md.
+Cells: {heaviest, median, a random tail client} x {1, 31, 365 days} x {day-aligned, partial-hour
+edges}, each measured in three modes:
+- cold: every request is the first of its client on a fresh `viewstats api` process (after a few
+  requests for other clients have warmed the engine), so nothing about that client is in memory;
+- warm: new windows over what earlier requests loaded: day-aligned windows anywhere in the
+  client's history, or windows whose ends move by random milliseconds inside the same hours;
+  no two requests are alike, so no whole-window answer can be reused;
+- repeated: one window again and again.
+In the same run: the engine floor F (a one-row point read through the same storage layer, in
+this process) and the `player_events` baseline (the same answer counted from the raw events).
+Each cell reports p50 and p99 in ms and as multiples of F; every answer checked against
+`player_events` must be equal. `--api-source DIR` runs the API from another checkout (e.g. the
+previous release) on the same data, for a before/after comparison in one session.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.http_load import get_request, run_load
+from benchmarks.http_load import get_request, percentile, run_load
 from benchmarks.record import write_result
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
 from viewstats.devtools.processes import serving
 
-RAW_SQL = """
-SELECT toString(country) AS c, count() AS views FROM player_events
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+DAYS = {"1d": 1, "31d": 31, "365d": 365}
+SHAPES = ("aligned", "edges")
+RAW_SQL = """SELECT toString(country) AS c, count() AS views FROM player_events
 WHERE client_id = {client:UInt32} AND event = 'watch'
-  AND ts >= parseDateTime64BestEffort({start:String}, 3, 'UTC')
-  AND ts <= parseDateTime64BestEffort({end:String}, 3, 'UTC')
-GROUP BY c
-"""
-WINDOWS = {"1d": 1, "31d": 31, "365d": 365}
+  AND ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
+  AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')
+GROUP BY c"""
+FLOOR_SQL = """SELECT views FROM views_by_country_daily
+WHERE client_id = {client:UInt32} AND day = {day:Date} LIMIT 1"""
 
 
-def _clients(storage: Storage) -> dict[str, int]:
-    rows = storage.query("SELECT client_id, sum(views) AS v FROM views_by_country_daily "
-                         "GROUP BY client_id ORDER BY v DESC")
-    if not rows:
-        raise SystemExit("no views in the database: run benchmarks.generate first")
-    return {"heaviest": int(rows[0][0]), "median": int(rows[len(rows) // 2][0])}
+@dataclass(frozen=True)
+class Ask:
+    """One question: a client's window [start_ms, end_ms) as the API's date_from/date_to."""
+    client: int
+    start_ms: int
+    end_ms: int
+    aligned: bool
+
+    @property
+    def target(self) -> str:
+        if self.aligned:
+            first, last = _iso(self.start_ms)[:10], _iso(self.end_ms - DAY_MS)[:10]
+            return f"/streaming/statistics/countries?date_from={first}&date_to={last}"
+        # date_to is inclusive to its millisecond
+        return (f"/streaming/statistics/countries?date_from={_iso(self.start_ms)}"
+                f"&date_to={_iso(self.end_ms - 1)}")
 
 
-def _windows(storage: Storage) -> dict[str, tuple[str, str]]:
-    last = storage.query("SELECT toString(max(day)) FROM views_by_country_daily")[0][0]
-    end = datetime.fromisoformat(last).replace(tzinfo=UTC) - timedelta(days=2)
-    end = end.replace(hour=17, minute=42, second=55, microsecond=750_000)
-    return {name: ((end - timedelta(days=days, hours=7, minutes=25, seconds=52)).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z"),
-        end.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
-        for name, days in WINDOWS.items()}
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
 
 
-def _raw(storage: Storage, client: int, window: tuple[str, str], runs: int
-         ) -> tuple[dict[str, int], float]:
-    times = []
-    answer: dict[str, int] = {}
-    for _ in range(runs):
-        started = time.perf_counter()
-        rows = storage.query(RAW_SQL, {"client": client, "start": window[0], "end": window[1]})
-        times.append((time.perf_counter() - started) * 1000)
-        answer = {str(c): int(v) for c, v in rows}
-    return answer, statistics.median(times)
+class Windows:
+    """Random windows inside the data's two years."""
+
+    def __init__(self, rng: random.Random, first_day_ms: int, end_day_ms: int) -> None:
+        self.rng, self.first, self.end = rng, first_day_ms, end_day_ms
+
+    def new(self, client: int, days: int, shape: str) -> Ask:
+        last_start = (self.end - self.first) // DAY_MS - days
+        start = self.first + self.rng.randrange(max(last_start, 1)) * DAY_MS
+        if shape == "aligned":
+            return Ask(client, start, start + days * DAY_MS, True)
+        start += self.rng.randrange(DAY_MS - HOUR_MS)  # ends inside hours
+        return Ask(client, start, start + days * DAY_MS - self.rng.randrange(HOUR_MS), False)
+
+    def near(self, ask: Ask) -> Ask:
+        """A new window over what `ask` loaded: aligned anywhere, or its ends moved by random
+        milliseconds inside their hours."""
+        if ask.aligned:
+            return self.new(ask.client, (ask.end_ms - ask.start_ms) // DAY_MS, "aligned")
+        start = ask.start_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
+        end = ask.end_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
+        return Ask(ask.client, start, end, False)
 
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _shifted(window: tuple[str, str], ms: int) -> tuple[str, str]:
-    """The window with its start `ms` earlier: a distinct question with a near-equal answer."""
-    start = datetime.fromisoformat(window[0].replace("Z", "+00:00")) - timedelta(milliseconds=ms)
-    return start.isoformat(timespec="milliseconds").replace("+00:00", "Z"), window[1]
+def _clients(storage: Storage, rng: random.Random) -> dict[str, int]:
+    rows = storage.query("SELECT client_id, sum(views) AS v FROM views_by_country_daily "
+                         "GROUP BY client_id ORDER BY v DESC, client_id")
+    if not rows:
+        raise SystemExit("no views in the database: run benchmarks.generate first")
+    tail = rows[len(rows) // 2 + rng.randrange(max(len(rows) // 2, 1))]
+    return {"heaviest": int(rows[0][0]), "median": int(rows[len(rows) // 2][0]),
+            "tail": int(tail[0])}
 
 
-def _target(window: tuple[str, str]) -> str:
-    return f"/streaming/statistics/countries?date_from={window[0]}&date_to={window[1]}"
+def _timed(storage: Storage, sql: str, params: dict[str, str | int], runs: int
+           ) -> tuple[list[Any], list[float]]:
+    times, rows = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        rows = storage.query(sql, params)
+        times.append((time.perf_counter() - started) * 1000)
+    return rows, times
 
 
-def _answer(base: str, token: str, window: tuple[str, str]) -> dict[str, int]:
-    body = httpx.get(base + _target(window), headers={"Authorization": f"apikey {token}"}).json()
+def raw_answer(storage: Storage, ask: Ask, runs: int = 1) -> tuple[dict[str, int], float]:
+    rows, times = _timed(storage, RAW_SQL, {"client": ask.client, "start": ask.start_ms,
+                                            "end": ask.end_ms}, runs)
+    return {str(c): int(v) for c, v in rows}, statistics.median(times)
+
+
+def _answer(base: str, token: str, ask: Ask) -> dict[str, int]:
+    body = httpx.get(base + ask.target, headers={"Authorization": f"apikey {token}"},
+                     timeout=60).json()
     return {r["country"]: r["views"] for r in body["data"]}
 
 
-def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per cell and mode: `repeated` asks one window again and again (answers come from the
-    cache after the first); `distinct` shifts the start by 1 ms per request, so every answer
-    is computed by the database."""
-    count = args.warmup + args.requests
+@contextmanager
+def _api(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
+    env = {"API_KEYS_FILE": str(keys)}
+    if args.api_source:
+        env["PYTHONPATH"] = str(args.api_source)
+    with serving("api", args.data_dir, env=env) as (base, _):
+        yield base, int(base.rsplit(":", 1)[1])
+
+
+def _cell(mode: str, who: str, window: str, shape: str, concurrency: int,
+          latencies: list[float], floor: float, seconds: float | None = None) -> dict[str, Any]:
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    cell = {"mode": mode, "client": who, "window": window, "shape": shape,
+            "concurrency": concurrency, "requests": len(latencies), "p50_ms": p50,
+            "p99_ms": p99, "p50_floors": p50 / floor, "p99_floors": p99 / floor,
+            "rps": len(latencies) / seconds if seconds else None}
+    _progress(f"{mode:>8} {who:>8} {window:>4} {shape:>7} c{concurrency:<2}: p50 {p50:8.2f} ms "
+              f"({p50 / floor:5.1f} F)  p99 {p99:8.2f} ms")
+    return cell
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
     storage = open_storage(Settings.from_env(data_dir=args.data_dir))
     try:
-        clients, windows = _clients(storage), _windows(storage)
-        baselines = {}
-        for who, client in clients.items():
-            for name, window in windows.items():
-                _progress(f"baseline from player_events: {who} client {client}, {name}")
-                baselines[who, name] = (_raw(storage, client, window, args.raw_runs),
-                                        _raw(storage, client, _shifted(window, count), 1)[0])
+        clients = _clients(storage, rng)
+        first, last = storage.query("SELECT toUnixTimestamp(toDateTime(min(day), 'UTC')) * 1000,"
+                                    " toUnixTimestamp(toDateTime(max(day), 'UTC')) * 1000"
+                                    " FROM views_by_country_daily")[0]
+        windows = Windows(rng, int(first), int(last) - DAY_MS)  # the last days may be partial
+        _, floor_times = _timed(storage, FLOOR_SQL, {"client": clients["median"],
+                                                     "day": _iso(int(first))[:10]},
+                                args.floor_runs)
+        floor = statistics.median(floor_times)
+        _progress(f"engine floor F: median {floor:.2f} ms over {args.floor_runs} point reads")
+        base = {(who, w, s): windows.new(c, days, s) for who, c in clients.items()
+                for w, days in DAYS.items() for s in SHAPES}
+        cold = [{key: windows.new(ask.client, DAYS[key[1]], key[2]) for key, ask in base.items()}
+                for _ in range(args.cold_runs)]
+        checks: dict[Ask, dict[str, int]] = {}
+        raw_ms = {}
+        for key, ask in base.items():
+            _progress(f"player_events baseline: {key}")
+            checks[ask], raw_ms[key] = raw_answer(storage, ask, args.raw_runs)
+        for run in cold:
+            for ask in run.values():
+                checks[ask] = raw_answer(storage, ask)[0]
+        warm_asks = {key: [windows.near(ask) for _ in range(args.requests)]
+                     for key, ask in base.items()}
+        for key, asks in warm_asks.items():
+            for ask in asks[:args.checks]:
+                checks[ask] = raw_answer(storage, ask)[0]
+        others = [windows.new(int(c), 31, "edges") for (c,) in storage.query(
+            "SELECT DISTINCT client_id FROM views_by_country_daily WHERE client_id NOT IN "
+            "{ids:Array(UInt32)} LIMIT {n:UInt32}",
+            {"ids": str(list(clients.values())), "n": args.cold_warmup * args.cold_runs * 6})]
     finally:
         storage.close()  # the API process needs the embedded data path
     keys = args.data_dir / "bench_api_keys"
-    tokens = {who: create_key(keys, client)[1] for who, client in clients.items()}
-    cells = []
-    with serving("api", args.data_dir, env={"API_KEYS_FILE": str(keys)}) as (base, _):
-        port = int(base.rsplit(":", 1)[1])
-        for (who, name), ((expected, raw_ms), expected_last) in baselines.items():
-            window = windows[name]
-            auth = {"Authorization": f"apikey {tokens[who]}"}
-            for mode in ("distinct", "repeated"):
-                shifts = range(1, count + 1) if mode == "distinct" else [0]
-                requests = [get_request("127.0.0.1", port, _target(_shifted(window, ms)), auth)
-                            for ms in shifts]
-                asyncio.run(run_load("127.0.0.1", port, requests[:args.warmup] or requests,
-                                     concurrency=args.concurrency, total=args.warmup))
-                load = asyncio.run(run_load("127.0.0.1", port, requests[args.warmup:] or requests,
-                                            concurrency=args.concurrency, total=args.requests))
-                equal = _answer(base, tokens[who], window) == expected and (
-                    _answer(base, tokens[who], _shifted(window, count)) == expected_last)
-                cell = {"client": who, "client_id": clients[who], "window": name, "mode": mode,
-                        "date_from": window[0], "date_to": window[1],
-                        "requests": len(load.latencies_ms), "statuses": load.statuses,
-                        "p50_ms": load.percentile(50), "p95_ms": load.percentile(95),
-                        "p99_ms": load.percentile(99), "max_ms": max(load.latencies_ms),
-                        "rps": load.per_second, "raw_ms": raw_ms,
-                        "speedup": raw_ms / load.percentile(50),
-                        "views": sum(expected.values()), "equal": equal}
-                cells.append(cell)
-                _progress(f"{who:>8} {name:>4} {mode:>8}: p50 {cell['p50_ms']:7.2f} ms  p99 "
-                          f"{cell['p99_ms']:7.2f} ms  {cell['rps']:6.0f} req/s  raw "
-                          f"{raw_ms:8.1f} ms  equal={equal}")
-    return cells
+    tokens = {c: create_key(keys, c)[1] for c in {*clients.values(), *(a.client for a in others)}}
+    headers = {c: {"Authorization": f"apikey {t}"} for c, t in tokens.items()}
+    cells: list[dict[str, Any]] = []
+    mismatches: list[str] = []
+
+    def check(url: str, ask: Ask) -> None:
+        if ask in checks and _answer(url, tokens[ask.client], ask) != checks[ask]:
+            mismatches.append(ask.target)
+
+    cold_ms: dict[tuple[str, str, str], list[float]] = {key: [] for key in base}
+    for number, run in enumerate(cold):
+        for shape in SHAPES:
+            with _api(args, keys) as (url, _):
+                for ask in others[:args.cold_warmup]:
+                    _answer(url, tokens[ask.client], ask)
+                del others[:args.cold_warmup]
+                for key, ask in run.items():
+                    if key[2] != shape:
+                        continue
+                    started = time.perf_counter()
+                    response = httpx.get(url + ask.target, headers=headers[ask.client],
+                                         timeout=60)
+                    cold_ms[key].append((time.perf_counter() - started) * 1000)
+                    if {r["country"]: r["views"] for r in response.json()["data"]} \
+                            != checks[ask]:
+                        mismatches.append(ask.target)
+        _progress(f"cold: run {number + 1} of {len(cold)} done")
+    for key, latencies in cold_ms.items():
+        cells.append(_cell("cold", *key, 1, latencies, floor))
+    with _api(args, keys) as (url, port):
+        for key, ask in base.items():
+            _answer(url, tokens[ask.client], ask)  # loads what the warm windows reuse
+            check(url, ask)
+            for concurrency in (1, 8):
+                requests = [get_request("127.0.0.1", port, a.target, headers[ask.client])
+                            for a in warm_asks[key]]
+                load = asyncio.run(run_load("127.0.0.1", port, requests,
+                                            concurrency=concurrency, total=len(requests)))
+                cells.append(_cell("warm", *key, concurrency, load.latencies_ms, floor,
+                                   load.seconds))
+                if set(load.statuses) != {200}:
+                    mismatches.append(f"warm {key}: statuses {load.statuses}")
+            for ask in warm_asks[key][:args.checks]:
+                check(url, ask)
+            for concurrency in (1, 8):
+                requests = [get_request("127.0.0.1", port, ask.target, headers[ask.client])]
+                load = asyncio.run(run_load("127.0.0.1", port, requests,
+                                            concurrency=concurrency, total=args.requests))
+                cells.append(_cell("repeated", *key, concurrency, load.latencies_ms, floor,
+                                   load.seconds))
+        throughput = []
+        key = ("median", "31d", "edges")
+        for concurrency in (1, 8, 32):
+            requests = [get_request("127.0.0.1", port, windows.near(base[key]).target,
+                                    headers[base[key].client]) for _ in range(args.requests)]
+            load = asyncio.run(run_load("127.0.0.1", port, requests, concurrency=concurrency,
+                                        total=len(requests)))
+            throughput.append({"concurrency": concurrency, "rps": load.per_second,
+                               "p50_ms": load.percentile(50), "p99_ms": load.percentile(99)})
+            _progress(f"throughput {key} warm c{concurrency}: {load.per_second:.0f} req/s")
+    for cell in cells:
+        key = (cell["client"], cell["window"], cell["shape"])
+        cell["raw_ms"] = raw_ms[key]
+        cell["speedup"] = raw_ms[key] / cell["p50_ms"]
+        cell["client_id"] = clients[cell["client"]]
+    return {"floor_ms": floor, "floor_p99_ms": percentile(floor_times, 99),
+            "clients": clients, "cells": cells, "throughput": throughput,
+            "checked": len(checks), "mismatches": mismatches,
+            "api_source": str(args.api_source) if args.api_source else "this checkout"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,19 +272,27 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
                         help="embedded data dir made by benchmarks.generate")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
-    parser.add_argument("--requests", type=int, default=400, help="measured per cell (400)")
-    parser.add_argument("--warmup", type=int, default=40, help="unmeasured per cell (40)")
+    parser.add_argument("--requests", type=int, default=200,
+                        help="measured requests per warm and repeated cell (200)")
+    parser.add_argument("--cold-runs", type=int, default=5,
+                        help="cold requests per cell, each on a fresh API process per shape (5)")
+    parser.add_argument("--cold-warmup", type=int, default=5,
+                        help="requests for other clients before the cold ones (5)")
+    parser.add_argument("--checks", type=int, default=3,
+                        help="warm answers per cell compared with player_events (3)")
     parser.add_argument("--raw-runs", type=int, default=3, help="baseline runs per cell (3)")
+    parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
+    parser.add_argument("--seed", type=int, default=11, help="random windows' seed (11)")
+    parser.add_argument("--api-source", type=Path, default=None,
+                        help="run `viewstats api` from this checkout (PYTHONPATH)")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
-    cells = measure(args)
+    result = measure(args)
     if args.out:
-        write_result(args.out, {"benchmark": "query_latency", "concurrency": args.concurrency,
-                                "cells": cells})
-    failed = [c for c in cells if not c["equal"] or set(c["statuses"]) != {200}]
-    if failed:
-        print(f"{len(failed)} cell(s) answered differently from player_events", file=sys.stderr)
+        write_result(args.out, {"benchmark": "query_latency", **result})
+    if result["mismatches"]:
+        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
+              f"{result['mismatches'][:5]}", file=sys.stderr)
         return 1
     return 0
 

@@ -12,8 +12,10 @@ from starlette.routing import BaseRoute, Route
 
 from viewstats.core.keys import KeyStore
 from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
 from viewstats.query_api.countries import CountriesEndpoint
+from viewstats.query_api.country_totals import CountryTotals
 from viewstats.query_api.dashboard import dashboard_routes
 from viewstats.query_api.hosts import hosts_endpoint
 from viewstats.query_api.openapi import OPENAPI
@@ -27,11 +29,18 @@ async def _openapi(_: Request) -> Response:
     return json_response(OPENAPI)
 
 
-def query_routes(storage: Storage, keys: KeyStore,
-                 dashboard_assets: Path | None = None) -> list[BaseRoute]:
-    """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder."""
+def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None = None,
+                 settings: Settings | None = None) -> list[BaseRoute]:
+    """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder;
+    `settings` sizes the sealed buckets (defaults when None)."""
+    settings = settings or Settings()
+    totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
-        Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys).get,
+        Route("/streaming/statistics/countries", CountriesEndpoint(keys, totals).get,
+              methods=["GET"]),
+        Route("/streaming/statistics/views", views_endpoint(storage, keys).get, methods=["GET"]),
+        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys).get, methods=["GET"]),
+        Route("/streaming/statistics/popular", popular_endpoint(storage, keys).get,
               methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

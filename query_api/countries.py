@@ -10,14 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.metrics import QUERY_ANSWERS, QUERY_SECONDS
+from viewstats.core.metrics import QUERY_SECONDS
 from viewstats.core.responses import error_response, internal_error, json_response
-from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
-from viewstats.query_api.cache import AnswerCache, Key
 from viewstats.query_api.country_names import country_name
+from viewstats.query_api.country_totals import CountryTotals
 from viewstats.query_api.params import window_and_type
-from viewstats.query_api.plan import countries_query, plan_window
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +23,9 @@ _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
 
 
 class CountriesEndpoint:
-    def __init__(self, storage: Storage, keys: KeyStore) -> None:
-        self._storage = storage
+    def __init__(self, keys: KeyStore, totals: CountryTotals) -> None:
         self._keys = keys
-        cache = AnswerCache()
-        self._cache = cache if storage.watch_writes(cache.on_write) else None
+        self._totals = totals
 
     async def get(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -46,23 +42,11 @@ class CountriesEndpoint:
         window, event_type = window_and_type(request, errors)
         if errors or window is None:
             return error_response(400, errors)
-        key = Key(client_id, event_type, window.start_ms, window.end_ms)
-        rows = self._cache.get(key) if self._cache is not None else None
-        if rows is None:
-            token = self._cache.begin() if self._cache is not None else 0
-            query = countries_query(plan_window(window), client_id, event_type)
-            try:
-                result = [] if query is None else await run_in_threadpool(
-                    self._storage.query, *query)
-            except Exception:
-                log.exception("countries query failed for client %s", client_id)
-                return internal_error()
-            rows = [(str(country), int(views)) for country, views in result]
-            if self._cache is not None:
-                self._cache.store(key, rows, token)
-            QUERY_ANSWERS.labels("database").inc()
-        else:
-            QUERY_ANSWERS.labels("cache").inc()
+        try:
+            rows = await run_in_threadpool(self._totals.rows, client_id, event_type, window)
+        except Exception:
+            log.exception("countries query failed for client %s", client_id)
+            return internal_error()
         return json_response({"data": [
             {"views": views, "country": country, "country_name": country_name(country)}
             for country, views in rows]})

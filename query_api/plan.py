@@ -105,27 +105,37 @@ def countries_query(plan: Plan, client_id: int,
     return statement, params
 
 
+def sql_date(ms: int) -> str:
+    """A `Date` parameter's text."""
+    return _text(ms, "%Y-%m-%d")
+
+
+def sql_seconds(ms: int) -> str:
+    """A `DateTime('UTC')` parameter's text (whole seconds)."""
+    return _text(ms, "%Y-%m-%d %H:%M:%S")
+
+
+def sql_millis(ms: int) -> str:
+    """A `DateTime64(3, 'UTC')` parameter's text."""
+    return sql_seconds(ms - ms % 1000) + f".{ms % 1000:03d}"
+
+
 def _text(ms: int, fmt: str) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime(fmt)
 
 
-def _ms_text(ms: int) -> str:
-    return _text(ms - ms % 1000, "%Y-%m-%d %H:%M:%S") + f".{ms % 1000:03d}"
-
-
 def query_params(plan: Plan, client_id: int, event_type: str | None) -> dict[str, str | int]:
-    hour = "%Y-%m-%d %H:%M:%S"
     return {
         "client_id": client_id,
         "type": event_type or "",
-        "day_from": _text(plan.days[0], "%Y-%m-%d"),
-        "day_to": _text(plan.days[1], "%Y-%m-%d"),
-        "head_hours_from": _text(plan.head_hours[0], hour),
-        "head_hours_to": _text(plan.head_hours[1], hour),
-        "tail_hours_from": _text(plan.tail_hours[0], hour),
-        "tail_hours_to": _text(plan.tail_hours[1], hour),
-        "head_raw_from": _ms_text(plan.head_raw[0]),
-        "head_raw_to": _ms_text(plan.head_raw[1]),
-        "tail_raw_from": _ms_text(plan.tail_raw[0]),
-        "tail_raw_to": _ms_text(plan.tail_raw[1]),
+        "day_from": sql_date(plan.days[0]),
+        "day_to": sql_date(plan.days[1]),
+        "head_hours_from": sql_seconds(plan.head_hours[0]),
+        "head_hours_to": sql_seconds(plan.head_hours[1]),
+        "tail_hours_from": sql_seconds(plan.tail_hours[0]),
+        "tail_hours_to": sql_seconds(plan.tail_hours[1]),
+        "head_raw_from": sql_millis(plan.head_raw[0]),
+        "head_raw_to": sql_millis(plan.head_raw[1]),
+        "tail_raw_from": sql_millis(plan.tail_raw[0]),
+        "tail_raw_to": sql_millis(plan.tail_raw[1]),
     }

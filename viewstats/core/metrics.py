@@ -30,8 +30,10 @@ QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency
                           ["status"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1))
 
-QUERY_ANSWERS = Counter("viewstats_query_answers", "Countries answers, by where they came from "
-                        "(cache or database)", ["source"])
+SEALED_BYTES = Gauge("viewstats_sealed_bytes", "Bytes of sealed buckets the query API keeps in "
+                     "memory (bounded by SEALED_MAX_BYTES)")
+SEALED_LOOKUPS = Counter("viewstats_sealed_lookups", "Sealed-bucket lookups, by result (hit, or "
+                         "miss: loaded from the database)", ["result"])
 
 
 async def metrics_endpoint(_: Request) -> Response:

@@ -69,9 +69,17 @@ class Settings:
     chdb_pool_size: int = 4
     kafka_topic: str = "player-events"
     consumer_group: str = "viewstats-consumers"
+    # The partitions `run`, `collector` and `consumer` create the topic with when it is missing.
+    kafka_topic_partitions: int = 6
+    # How long a beacon waits for Kafka's acknowledgement before the collector answers 503.
+    kafka_produce_timeout_s: int = 5
     # How far back a writer that starts, or takes a Kafka partition over, reloads the stored
     # (view_id, event) pairs its dedup window drops retries by (architecture §3).
     dedup_horizon_s: int = 3600
+    # The query API keeps past UTC days and hours in memory once they ended this long ago
+    # (architecture §13); what it keeps is dropped by writes, not by age.
+    sealed_after_s: int = 300
+    sealed_max_mb: int = 256
 
     @property
     def keys_path(self) -> Path:
@@ -127,9 +135,17 @@ class Settings:
             values["kafka_topic"] = raw
         if raw := env.get("VIEWSTATS_CONSUMER_GROUP"):
             values["consumer_group"] = raw
+        if raw := env.get("VIEWSTATS_TOPIC_PARTITIONS"):
+            values["kafka_topic_partitions"] = _positive_int("VIEWSTATS_TOPIC_PARTITIONS", raw)
+        if raw := env.get("KAFKA_PRODUCE_TIMEOUT_S"):
+            values["kafka_produce_timeout_s"] = _positive_int("KAFKA_PRODUCE_TIMEOUT_S", raw)
         if raw := env.get("CHDB_POOL_SIZE"):
             values["chdb_pool_size"] = _positive_int("CHDB_POOL_SIZE", raw)
         if raw := env.get("DEDUP_HORIZON_S"):
             values["dedup_horizon_s"] = _positive_int("DEDUP_HORIZON_S", raw)
+        if raw := env.get("SEALED_AFTER_S"):
+            values["sealed_after_s"] = _positive_int("SEALED_AFTER_S", raw)
+        if raw := env.get("SEALED_MAX_MB"):
+            values["sealed_max_mb"] = _positive_int("SEALED_MAX_MB", raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,93 @@
+"""Views per country for one client, type and window: sealed buckets from memory, the rest from
+the engine (architecture §13).
+
+The window is cut at the sealed boundary, the start of the hour SEALED_AFTER ago. Before it,
+the window's whole days, whole hours and partial-hour edges are summed from sealed buckets,
+and whatever of them is missing is loaded in one statement first. From the boundary on, the
+window is recent and still written to: it is summed by the engine in one planned query
+(query_api/plan.py), as is every window while the buckets cannot be vouched for (server mode,
+`write_records` unreadable).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from viewstats.core.storage import Storage
+from viewstats.query_api.bucket_loads import Wanted, load
+from viewstats.query_api.plan import DAY_MS, HOUR_MS, countries_query, plan_window
+from viewstats.query_api.sealed import Bucket, BucketKey, SealedBuckets, Tally
+from viewstats.query_api.window import Window
+from viewstats.query_api.write_feed import POLL_INTERVAL_S, RecordedWrites, announced_writes
+
+Rows = list[tuple[str, int]]
+
+
+def _runs(lo: int, hi: int, unit: int) -> Iterator[tuple[int, int, int]]:
+    """[lo, hi) cut at unit boundaries: (unit start, run start, run end)."""
+    while lo < hi:
+        start = lo - lo % unit
+        end = min(hi, start + unit)
+        yield start, lo, end
+        lo = end
+
+
+class CountryTotals:
+    def __init__(self, storage: Storage, sealed_after_s: int, max_bytes: int, *,
+                 poll_interval_s: float = POLL_INTERVAL_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._storage = storage
+        self._sealed_after_ms = sealed_after_s * 1000
+        self._clock = clock
+        self.buckets = SealedBuckets(max_bytes)
+        self._current: Callable[[], bool] = lambda: True
+        if not storage.watch_writes(announced_writes(self.buckets)):
+            self._current = RecordedWrites(storage, self.buckets, poll_interval_s).current
+
+    def rows(self, client_id: int, event_type: str | None, window: Window) -> Rows:
+        """(country, views) sorted by views descending, then country."""
+        totals: dict[str, int] = {}
+        lo, hi = window.start_ms, window.end_ms
+        if self._current():
+            now_ms = int(self._clock() * 1000)
+            boundary = (now_ms - self._sealed_after_ms) // HOUR_MS * HOUR_MS
+            if lo < boundary:
+                self._add_sealed(self.buckets, totals, client_id, event_type,
+                                 lo, min(hi, boundary), boundary)
+                lo = min(hi, boundary)
+        if lo < hi:
+            query = countries_query(plan_window(Window(lo, hi)), client_id, event_type)
+            for country, views in self._storage.query(*query) if query else ():
+                totals[str(country)] = totals.get(str(country), 0) + int(views)
+        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+    def _add_sealed(self, buckets: SealedBuckets, totals: dict[str, int], client_id: int,
+                    event_type: str | None, lo: int, hi: int, boundary: int) -> None:
+        plan = plan_window(Window(lo, hi))
+        runs: list[tuple[BucketKey, int, int]] = []
+        if plan.days[0] < plan.days[1]:
+            runs.append((("d", client_id, 0), *plan.days))
+        for part in (plan.head_hours, plan.tail_hours):
+            runs += [(("h", client_id, day), a, b) for day, a, b in _runs(*part, DAY_MS)]
+        for part in (plan.head_raw, plan.tail_raw):
+            runs += [(("e", client_id, hour), a, b) for hour, a, b in _runs(*part, HOUR_MS)]
+        found: dict[BucketKey, Bucket] = {}
+        for key, a, b in runs:
+            bucket = buckets.get(key)
+            if bucket is not None and (not isinstance(bucket, Tally) or bucket.covers(a, b)):
+                found[key] = bucket
+        missing = {key for key, _, _ in runs if key not in found}
+        if missing:
+            token = buckets.begin()
+            wanted = Wanted(
+                days_to=boundary // DAY_MS * DAY_MS if ("d", client_id, 0) in missing else 0,
+                hour_days=tuple(sorted(k[2] for k in missing if k[0] == "h")),
+                event_hours=tuple(sorted(k[2] for k in missing if k[0] == "e")),
+                sealed_to=boundary)
+            for key, bucket in load(self._storage, client_id, wanted).items():
+                buckets.put(key, client_id, bucket, token)
+                found[key] = bucket
+        for key, a, b in runs:
+            bucket = found[key]
+            bucket.columns.add_to(totals, bucket.between(a, b), event_type)
