@@ -186,7 +186,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 checks[ask] = raw_answer(storage, ask)[0]
         warm_asks = {key: [windows.near(ask) for _ in range(args.requests)]
                      for key, ask in base.items()}
-        for key, asks in warm_asks.items():
+        for asks in warm_asks.values():
             for ask in asks[:args.checks]:
                 checks[ask] = raw_answer(storage, ask)[0]
         others = [windows.new(int(c), 31, "edges") for (c,) in storage.query(
