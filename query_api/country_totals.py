@@ -2,11 +2,12 @@
 the engine (architecture §13).
 
 The window is cut at the sealed boundary, the start of the hour SEALED_AFTER ago. Before it,
-the window's whole days, whole hours and partial-hour edges are summed from sealed buckets,
-and whatever of them is missing is loaded in one statement first. From the boundary on, the
-window is recent and still written to: it is summed by the engine in one planned query
-(query_api/plan.py), as is every window while the buckets cannot be vouched for (server mode,
-`write_records` unreadable).
+the window's whole days, whole hours and partial-hour edges are summed from sealed buckets when
+all of them are in memory. From the boundary on, the window is recent and still written to: it
+is summed by the engine in one planned query (query_api/plan.py). So is the whole window when
+a bucket it needs is missing (which is then loaded in the background, so that a client's first
+window costs what it costs without buckets), and every window while the buckets cannot be
+vouched for (server mode, `write_records` unreadable).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from viewstats.core.storage import Storage
+from viewstats.query_api.bucket_filler import BucketFiller
 from viewstats.query_api.bucket_loads import Wanted, load
 from viewstats.query_api.plan import DAY_MS, HOUR_MS, countries_query, plan_window
 from viewstats.query_api.sealed import Bucket, BucketKey, SealedBuckets, Tally
@@ -34,13 +36,18 @@ def _runs(lo: int, hi: int, unit: int) -> Iterator[tuple[int, int, int]]:
 
 
 class CountryTotals:
+    """`background=False` loads missing buckets before answering, from them (for tests that
+    must exercise the buckets on every read); by default the engine answers such a request and
+    the buckets are loaded after it (query_api/bucket_filler.py)."""
+
     def __init__(self, storage: Storage, sealed_after_s: int, max_bytes: int, *,
-                 poll_interval_s: float = POLL_INTERVAL_S,
+                 poll_interval_s: float = POLL_INTERVAL_S, background: bool = True,
                  clock: Callable[[], float] = time.time) -> None:
         self._storage = storage
         self._sealed_after_ms = sealed_after_s * 1000
         self._clock = clock
         self.buckets = SealedBuckets(max_bytes)
+        self._filler = BucketFiller(storage, self.buckets) if background else None
         self._current: Callable[[], bool] = lambda: True
         if not storage.watch_writes(announced_writes(self.buckets)):
             self._current = RecordedWrites(storage, self.buckets, poll_interval_s).current
@@ -52,9 +59,8 @@ class CountryTotals:
         if self._current():
             now_ms = int(self._clock() * 1000)
             boundary = (now_ms - self._sealed_after_ms) // HOUR_MS * HOUR_MS
-            if lo < boundary:
-                self._add_sealed(self.buckets, totals, client_id, event_type,
-                                 lo, min(hi, boundary), boundary)
+            if lo < boundary and self._add_sealed(totals, client_id, event_type,
+                                                  lo, min(hi, boundary), boundary):
                 lo = min(hi, boundary)
         if lo < hi:
             query = countries_query(plan_window(Window(lo, hi)), client_id, event_type)
@@ -62,8 +68,9 @@ class CountryTotals:
                 totals[str(country)] = totals.get(str(country), 0) + int(views)
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
-    def _add_sealed(self, buckets: SealedBuckets, totals: dict[str, int], client_id: int,
-                    event_type: str | None, lo: int, hi: int, boundary: int) -> None:
+    def _add_sealed(self, totals: dict[str, int], client_id: int, event_type: str | None,
+                    lo: int, hi: int, boundary: int) -> bool:
+        """Add [lo, hi) from sealed buckets; False (nothing added) when some are missing."""
         plan = plan_window(Window(lo, hi))
         runs: list[tuple[BucketKey, int, int]] = []
         if plan.days[0] < plan.days[1]:
@@ -74,20 +81,24 @@ class CountryTotals:
             runs += [(("e", client_id, hour), a, b) for hour, a, b in _runs(*part, HOUR_MS)]
         found: dict[BucketKey, Bucket] = {}
         for key, a, b in runs:
-            bucket = buckets.get(key)
+            bucket = self.buckets.get(key)
             if bucket is not None and (not isinstance(bucket, Tally) or bucket.covers(a, b)):
                 found[key] = bucket
-        missing = {key for key, _, _ in runs if key not in found}
+        missing = frozenset(key for key, _, _ in runs if key not in found)
         if missing:
-            token = buckets.begin()
             wanted = Wanted(
                 days_to=boundary // DAY_MS * DAY_MS if ("d", client_id, 0) in missing else 0,
                 hour_days=tuple(sorted(k[2] for k in missing if k[0] == "h")),
                 event_hours=tuple(sorted(k[2] for k in missing if k[0] == "e")),
                 sealed_to=boundary)
+            if self._filler is not None:
+                self._filler.request(client_id, wanted, missing)
+                return False
+            token = self.buckets.begin()
             for key, bucket in load(self._storage, client_id, wanted).items():
-                buckets.put(key, client_id, bucket, token)
+                self.buckets.put(key, client_id, bucket, token)
                 found[key] = bucket
         for key, a, b in runs:
             bucket = found[key]
             bucket.columns.add_to(totals, bucket.between(a, b), event_type)
+        return True

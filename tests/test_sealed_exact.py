@@ -12,14 +12,15 @@ fail: a test that passes whatever the buckets do would prove nothing.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id, truncate_events
@@ -91,7 +92,8 @@ def check_interleaving(writer: Storage, reader: Storage, start_offset: int,
     truncate_events(writer)
     clients = [fresh_client_id(), fresh_client_id()]
     clock = Clock(BASE_MS + start_offset)
-    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0, clock=clock)
+    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
+                           background=False, clock=clock)
     written: list[PlayerEvent] = []
     for number, (kind, arg) in enumerate(plan):
         if kind == "write":
@@ -137,7 +139,7 @@ def test_a_late_event_in_a_kept_day_is_counted(pair: tuple[Storage, Storage]) ->
     """The plain case the property generalises: read a past day, write into it, read again."""
     writer, reader = pair
     client = fresh_client_id()
-    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
+    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0, background=False,
                            clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
     day = Window(BASE_MS, BASE_MS + 24 * HOUR_MS)
     insert_events(writer, [watch(client, BASE_MS + HOUR_MS, "AU", 1)])
@@ -147,15 +149,40 @@ def test_a_late_event_in_a_kept_day_is_counted(pair: tuple[Storage, Storage]) ->
     assert totals.rows(client, None, day) == [("AU", 2)]
 
 
-def test_memory_is_bounded_in_bytes(storage: Storage, tmp_path: Path) -> None:
-    del tmp_path
+def test_memory_is_bounded_in_bytes(storage: Storage) -> None:
     clients = [fresh_client_id() for _ in range(6)]
     insert_events(storage, [watch(c, BASE_MS + i * HOUR_MS, "US", i)
                             for c in clients for i in range(48)])
     limit = 40_000
-    totals = CountryTotals(storage, SEALED_AFTER_S, limit,
+    totals = CountryTotals(storage, SEALED_AFTER_S, limit, background=False,
                            clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
     for c in clients:
         assert totals.rows(c, None, Window(BASE_MS - 1, BASE_MS + 2 * 24 * HOUR_MS - 1)) \
             == [("US", 48)]
         assert 0 < totals.buckets.nbytes <= limit
+
+
+def test_the_first_window_is_answered_by_the_engine_and_loaded_after(
+        pair: tuple[Storage, Storage]) -> None:
+    """By default a miss does not wait for a load: the engine answers, the filler loads, and
+    the next window comes from memory, exact also after a later write into it."""
+    writer, reader = pair
+    client = fresh_client_id()
+    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
+                           clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
+    insert_events(writer, [watch(client, BASE_MS + HOUR_MS + 7, "AU", 1)])
+    window = Window(BASE_MS + 5, BASE_MS + 3 * 24 * HOUR_MS + 5)
+    assert totals.rows(client, None, window) == [("AU", 1)]
+    deadline = time.monotonic() + 60
+    while totals.buckets.nbytes == 0:
+        assert time.monotonic() < deadline, "the buckets were never loaded"
+        time.sleep(0.05)
+    before = _hits()
+    assert totals.rows(client, None, window) == [("AU", 1)]
+    assert _hits() > before  # answered from memory
+    insert_events(writer, [watch(client, BASE_MS + 2 * HOUR_MS, "US", 2)])
+    assert dict(totals.rows(client, None, window)) == {"AU": 1, "US": 1}
+
+
+def _hits() -> float:
+    return REGISTRY.get_sample_value("viewstats_sealed_lookups_total", {"result": "hit"}) or 0
