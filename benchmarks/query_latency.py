@@ -146,6 +146,25 @@ def _api(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
         yield base, int(base.rsplit(":", 1)[1])
 
 
+def _misses(url: str) -> float | None:
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith('viewstats_sealed_lookups_total{result="miss"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def _settle(url: str, token: str, ask: Ask, timeout_s: float = 60.0) -> None:
+    """Ask `ask` until it finds every sealed bucket it needs in memory, i.e. the background
+    loads it started are done (an API without sealed buckets is not waited for)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = _misses(url)
+        _answer(url, token, ask)
+        if before is None or _misses(url) == before:
+            return
+        time.sleep(0.1)
+
+
 def _cell(mode: str, who: str, window: str, shape: str, concurrency: int,
           latencies: list[float], floor: float, seconds: float | None = None) -> dict[str, Any]:
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
@@ -227,7 +246,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         cells.append(_cell("cold", *key, 1, latencies, floor))
     with _api(args, keys) as (url, port):
         for key, ask in base.items():
-            _answer(url, tokens[ask.client], ask)  # loads what the warm windows reuse
+            _settle(url, tokens[ask.client], ask)  # loads what the warm windows reuse
             check(url, ask)
             for concurrency in (1, 8):
                 requests = [get_request("127.0.0.1", port, a.target, headers[ask.client])
