@@ -23,11 +23,12 @@ a new server time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from viewstats.core.events import TABLE, PlayerEvent
 from viewstats.core.storage import Params, Storage
+from viewstats.ingest.wire import dedup_key
 
 DEFAULT_CAPACITY = 1_000_000
 DEFAULT_HORIZON_S = 3600
@@ -40,17 +41,22 @@ class PartitionFilter(NamedTuple):
     owned: frozenset[int]
 
 
-def _key(event: PlayerEvent) -> str:
-    return event.view_id + event.event
+def _key(event: PlayerEvent) -> bytes:
+    return dedup_key(event.view_id, event.event)
 
 
 class RecentEvents:
-    """Used by the writer's worker thread and by the refill at once, hence the lock."""
+    """Used by the writer's worker thread and by the refill at once, hence the lock.
+
+    Keys are `wire.dedup_key`s. The consumer passes a batch's keys and times as lists
+    (`unseen_keys`, `remember_keys`): when nothing in a batch was seen before, the usual case,
+    that is checked and learnt by set and dict operations, without a Python loop per event.
+    """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._generation_size = max(capacity // 2, 1)
-        self._current: dict[str, int] = {}  # pair -> ts_ms of its stored copy
-        self._previous: dict[str, int] = {}
+        self._current: dict[bytes, int] = {}  # pair -> ts_ms of its stored copy
+        self._previous: dict[bytes, int] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -62,7 +68,7 @@ class RecentEvents:
         refill never pushes out a pair the writer stored while it ran."""
         return self._generation_size
 
-    def unseen(self, events: Iterable[PlayerEvent], *,
+    def unseen(self, events: Sequence[PlayerEvent], *,
                replay: bool = False) -> list[PlayerEvent]:
         """The events whose pair is neither in the window nor earlier in `events`; in a
         `replay`, a pair in the window with the event's own time does not count as seen.
@@ -70,35 +76,56 @@ class RecentEvents:
         Nothing is remembered yet: call `remember` once they are stored, so a failed insert
         does not turn the retry of its events into "duplicates".
         """
-        fresh: list[PlayerEvent] = []
-        batch: set[str] = set()
+        fresh = self.unseen_keys([_key(e) for e in events], [e.ts_ms for e in events],
+                                 replay=replay)
+        return list(events) if fresh is None else [events[i] for i in fresh]
+
+    def unseen_keys(self, keys: Sequence[bytes], ts_ms: Sequence[int], *,
+                    replay: bool = False) -> list[int] | None:
+        """`unseen` by key and time: the indexes of the unseen events, None if all are."""
         with self._lock:
-            for event in events:
-                key = _key(event)
+            if not replay:
+                distinct = set(keys)
+                if len(distinct) == len(keys) and self._current.keys().isdisjoint(distinct) \
+                        and self._previous.keys().isdisjoint(distinct):
+                    return None
+            fresh: list[int] = []
+            batch: set[bytes] = set()
+            for index, key in enumerate(keys):
                 if key in batch:
                     continue
                 stored = self._current.get(key, self._previous.get(key))
-                if stored is not None and not (replay and stored == event.ts_ms):
+                if stored is not None and not (replay and stored == ts_ms[index]):
                     continue
                 batch.add(key)
-                fresh.append(event)
+                fresh.append(index)
         return fresh
 
-    def remember(self, events: Iterable[PlayerEvent]) -> None:
+    def remember(self, events: Sequence[PlayerEvent]) -> None:
+        self.remember_keys([_key(e) for e in events], [e.ts_ms for e in events])
+
+    def remember_keys(self, keys: Sequence[bytes], ts_ms: Sequence[int]) -> None:
+        """Learn stored pairs, distinct ones (as `unseen_keys` leaves them), in store order."""
         with self._lock:
-            for event in events:
-                self._add(_key(event), event.ts_ms)
+            start = 0
+            while start < len(keys):
+                # What fits in the current generation: it grows by at most one per pair.
+                stop = start + self._generation_size - len(self._current)
+                self._current.update(zip(keys[start:stop], ts_ms[start:stop], strict=True))
+                self._turn()
+                start = stop
 
     def recall(self, pairs: Iterable[tuple[str, int]]) -> None:
         """Learn stored `(view_id + event, ts_ms)` pairs, oldest first, so the newest stay."""
         with self._lock:
-            for key, ts_ms in pairs:
+            for pair, ts_ms in pairs:
+                key = pair.encode()
                 # The newest stored copy is the one a replay of the last recorded range holds.
                 known = self._current.get(key, self._previous.get(key, ts_ms))
-                self._add(key, max(known, ts_ms))
+                self._current[key] = max(known, ts_ms)
+                self._turn()
 
-    def _add(self, key: str, ts_ms: int) -> None:
-        self._current[key] = ts_ms
+    def _turn(self) -> None:
         if len(self._current) >= self._generation_size:
             self._previous, self._current = self._current, {}
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
+import orjson
 import pytest
 
 from viewstats.core.events import PlayerEvent
-from viewstats.core.storage import Params, QuerySettings, Row, StorageError, WriteListener
+from viewstats.core.storage import (
+    Params,
+    QuerySettings,
+    Row,
+    StorageError,
+    WriteListener,
+)
 from viewstats.core.storage.write_health import WriteHealth
+from viewstats.ingest import wire
 from viewstats.ingest.consumer import batch_writer
 from viewstats.ingest.consumer.assignment import Assignment, Lease, Partition
 from viewstats.ingest.consumer.batch_writer import BatchWriter, CommitRejected, ConsumerStats
@@ -45,14 +53,20 @@ class FakeStorage:
             step = (columns["partition"][0], columns["first_offset"][0], columns["last_offset"][0])
             self.log.append(("record", *step))
             return 1
+        raise AssertionError("events go in as JSON lines")
+
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
         assert table == "player_events" and settings is not None
         _, partition, offsets = str(settings["insert_deduplication_token"]).split(":")
         if self.failures[int(partition)] > 0:
             self.failures[int(partition)] -= 1
             self.log.append(("refused", int(partition), offsets))
             raise StorageError("Read-only file system")
-        self.log.append(("insert", int(partition), offsets, tuple(columns["view_id"])))
-        return len(columns["view_id"])
+        views = tuple(orjson.loads(line)["view_id"] for line in lines)
+        self.log.append(("insert", int(partition), offsets, views))
+        return len(lines)
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
@@ -97,7 +111,7 @@ class Harness:
         """Offsets first-last: the `rejected` ones undecodable, the others a view each."""
         views = [o for o in range(first, last + 1) if o not in rejected] if views is None else views
         return Batch(lease or self.leases[partition], first, 0.0, last, last - first + 1,
-                     [_watch(partition, v) for v in views],
+                     wire.Rows.of([_watch(partition, v) for v in views]),
                      [Rejected(o, None, b"{", "not JSON") for o in rejected])
 
     def start(self, *batches: Batch) -> asyncio.Task[None]:
@@ -207,8 +221,8 @@ def test_a_revoke_or_a_stop_during_retries_abandons_the_batch_and_its_partition(
     assert {s[:3] for s in h.log if s[1] == 0} == {("record", 0, 0), ("refused", 0, "0-9")}
     assert h.steps("commit") == [("commit", 1, 10)]  # a stop still writes what goes in at once
     assert not h.assignment.holds(h.leases[0])
-    unstored = h.batch(0, 0, 9).events  # its replay must not be taken for duplicates
-    assert h.dedup.unseen(unstored) == unstored
+    unstored = h.batch(0, 0, 9).rows  # its replay must not be taken for duplicates
+    assert h.dedup.unseen_keys(unstored.keys, unstored.ts_ms) is None
 
 
 def test_dead_letters_are_sent_before_the_batch_is_stored_and_committed() -> None:

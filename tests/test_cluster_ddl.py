@@ -154,6 +154,11 @@ class RecordingStorage:
         self.versions.extend(v for v in columns["version"] if isinstance(v, int))
         return 1
 
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
+        raise AssertionError("migrations insert no events")
+
     def watch_writes(self, listener: WriteListener) -> bool:
         del listener
         return False

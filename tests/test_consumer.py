@@ -318,11 +318,16 @@ class CrashingStorage:
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
                millis: Collection[str] = ()) -> int:
+        return self._storage.insert(table, columns, settings, millis=millis)
+
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
         token = str((settings or {}).get("insert_deduplication_token", ""))
         crash = token.split(":")[-1].startswith("300-")
         if crash and not self._after_insert:
             raise Crash
-        written = self._storage.insert(table, columns, settings, millis=millis)
+        written = self._storage.insert_json(table, lines, touched, settings)
         if crash:
             raise Crash
         return written

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -137,16 +137,16 @@ class RawRowsOnly(CrashingStorage):
     """Dies at the batch from offset 300 after storing its raw rows but not the rollups' (as a
     materialized view failing after the table does)."""
 
-    def insert(self, table: str, columns: Mapping[str, Sequence[object]],
-               settings: QuerySettings | None = None, *,
-               millis: Collection[str] = ()) -> int:
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
         token = str((settings or {}).get("insert_deduplication_token", ""))
         if not token.split(":")[-1].startswith("300-"):
-            return self._storage.insert(table, columns, settings, millis=millis)
+            return self._storage.insert_json(table, lines, touched, settings)
         for view in ROLLUP_VIEWS:
             self._storage.command(f"DETACH TABLE {view}")
         try:
-            self._storage.insert(table, columns, settings, millis=millis)
+            self._storage.insert_json(table, lines, touched, settings)
         finally:
             for view in ROLLUP_VIEWS:
                 self._storage.command(f"ATTACH TABLE {view}")

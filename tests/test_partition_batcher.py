@@ -24,7 +24,7 @@ def _records(offsets: Sequence[int]) -> list[Record]:
 
 
 def _ranges(batches: Sequence[Batch]) -> list[tuple[int, int, int, int]]:
-    return [(b.first, b.last, len(b.events), len(b.rejected)) for b in batches]
+    return [(b.first, b.last, len(b.rows), len(b.rejected)) for b in batches]
 
 
 def _batcher(start: int, cut_at: int | None, max_messages: int) -> PartitionBatcher:

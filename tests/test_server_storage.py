@@ -51,6 +51,10 @@ test_views_land_in_both_rollups_and_only_watch_counts = (
     storage_tests.test_views_land_in_both_rollups_and_only_watch_counts)
 test_a_replayed_block_with_its_token_is_dropped_in_table_and_rollups = (
     storage_tests.test_a_replayed_block_with_its_token_is_dropped_in_table_and_rollups)
+test_json_rows_are_stored_as_the_consumer_decoded_them = (
+    storage_tests.test_json_rows_are_stored_as_the_consumer_decoded_them)
+test_a_replayed_json_block_with_its_token_is_dropped_in_table_and_rollups = (
+    storage_tests.test_a_replayed_json_block_with_its_token_is_dropped_in_table_and_rollups)
 test_rows_are_sorted_by_views_then_country = (
     countries_tests.test_rows_are_sorted_by_views_then_country)
 test_window_edges_are_exact = countries_tests.test_window_edges_are_exact

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
-from viewstats.core.events import insert_events
+from viewstats.core.events import PlayerEvent, as_row, insert_events, insert_json_rows
 from viewstats.core.storage import Storage, StorageError
+from viewstats.ingest import wire
 
 pytestmark = pytest.mark.chdb
 NOON = 1_714_564_800_000
@@ -54,6 +56,54 @@ def test_a_replayed_block_with_its_token_is_dropped_in_table_and_rollups(
     for table in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
         assert _count(storage, table, client_id) == 5, table
     insert_events(storage, block, {**settings, "insert_deduplication_token": "another"})
+    assert _count(storage, "views_by_country_daily", client_id) == 10
+
+
+def _stored(storage: Storage, client_ids: list[int]) -> list[PlayerEvent]:
+    rows = storage.query(
+        "SELECT client_id, toUnixTimestamp64Milli(ts), toString(event), toString(type), video_id,"
+        " toString(view_id), toString(country), host FROM player_events"
+        " WHERE has({c:Array(UInt32)}, client_id) ORDER BY ts",
+        {"c": "[" + ",".join(map(str, client_ids)) + "]"})
+    return [PlayerEvent(*row) for row in rows]
+
+
+def _json_rows(storage: Storage, rows: wire.Rows, token: str | None = None) -> int:
+    settings: dict[str, str | int] = {} if token is None else {
+        "insert_deduplication_token": token,
+        "deduplicate_blocks_in_dependent_materialized_views": 1}
+    return insert_json_rows(storage, rows.lines, rows.client_ids,
+                            (min(rows.ts_ms), max(rows.ts_ms)), settings)
+
+
+def test_json_rows_are_stored_as_the_consumer_decoded_them(storage: Storage) -> None:
+    """The engine parses the messages' own JSON; the odd spellings (re-encoded by the
+    consumer, with quotes, backslashes and non-ASCII in them) land as decode() reads them."""
+    client_id, other = fresh_client_id(), fresh_client_id()
+    events = [watch(client_id, NOON + i, "AU", i) for i in range(3)]
+    events += [PlayerEvent(other, 4_102_444_799_999, "init", "live", "it's \\ \"é\" \t",
+                           "00000000-0000-4000-8000-000000000009", "ZZ", ""),
+               PlayerEvent(other, 86_400_001, "watch", "playlist", "v" * 256,
+                           "00000000-0000-4000-8000-00000000000a", "NZ", "ä.example")]
+    messages: list[bytes | None] = [wire.encode(e) for e in events]
+    messages[3] = orjson.dumps(dict(reversed(as_row(events[3]).items())))  # another spelling
+    rows, rejected = wire.decode_many(messages)
+    assert not rejected and rows.lines[0] == messages[0] and rows.lines[3] != messages[3]
+    assert _json_rows(storage, rows) == 5
+    assert _stored(storage, [client_id, other]) == sorted(events, key=lambda e: e.ts_ms)
+    assert _count(storage, "views_by_country_daily", client_id) == 3
+    assert _count(storage, "views_by_country_daily", other) == 1
+
+
+def test_a_replayed_json_block_with_its_token_is_dropped_in_table_and_rollups(
+        storage: Storage) -> None:
+    client_id = fresh_client_id()
+    rows = wire.Rows.of([watch(client_id, NOON + i, "US", i) for i in range(5)])
+    for _ in range(3):
+        _json_rows(storage, rows, f"player-events:1:{client_id}-{client_id + 4}")
+    for table in ("player_events", "views_by_country_hourly", "views_by_country_daily"):
+        assert _count(storage, table, client_id) == 5, table
+    _json_rows(storage, rows, f"another:{client_id}")
     assert _count(storage, "views_by_country_daily", client_id) == 10
 
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.events import insert_json_rows
 from viewstats.core.metrics import BATCH_ROWS, DEAD_LETTERED, INSERT_SECONDS
 from viewstats.core.storage import Storage, StorageError
 from viewstats.ingest.consumer.assignment import Lease, Partition
@@ -109,9 +109,9 @@ class BatchWriter:
             return
         self.stats.store_seconds += time.monotonic() - started
         INSERT_SECONDS.observe(time.monotonic() - started)
-        BATCH_ROWS.observe(len(rows))
-        self.stats.duplicates += len(batch.events) - len(rows)
-        self.stats.inserted += len(rows)
+        BATCH_ROWS.observe(rows)
+        self.stats.duplicates += len(batch.rows) - rows
+        self.stats.inserted += rows
         self._commits[partition] = asyncio.create_task(self._commit(batch))
         self.stats.batches += 1
 
@@ -124,8 +124,8 @@ class BatchWriter:
         the consumer is stopping, and whoever owns the partition next replays the batch."""
         self._stopping = True
 
-    async def _stored(self, batch: Batch) -> list[PlayerEvent] | None:
-        """The rows stored, retrying while the database fails (a read-only or full disk, a
+    async def _stored(self, batch: Batch) -> int | None:
+        """How many rows were stored, retrying while the database fails (a read-only or full disk, a
         server away), for as long as the partition is ours: nothing is committed past a batch
         that is not stored. None if the partition was revoked or the consumer stops first:
         then no later batch of it is written here either, and its next owner replays it.
@@ -153,7 +153,7 @@ class BatchWriter:
         self._ownership.give_up(batch.lease)
         return False
 
-    def _store(self, batch: Batch) -> list[PlayerEvent]:
+    def _store(self, batch: Batch) -> int:
         """In a worker thread, one hop: record the range, insert the rows not seen before.
 
         Safe to retry whole: recording again is harmless, the insert carries the range's token,
@@ -162,12 +162,16 @@ class BatchWriter:
         """
         topic, partition = batch.lease.partition
         record_range(self._storage, topic, partition, batch.first, batch.last)
-        rows = self._dedup.unseen(batch.events, replay=batch.replay)
-        if rows:
-            insert_events(self._storage, rows,
-                          insert_settings(topic, partition, batch.first, batch.last))
-            self._dedup.remember(rows)
-        return rows
+        rows = batch.rows
+        fresh = self._dedup.unseen_keys(rows.keys, rows.ts_ms, replay=batch.replay)
+        if fresh is not None:
+            rows = rows.select(fresh)
+        if rows.lines:
+            insert_json_rows(self._storage, rows.lines, rows.client_ids,
+                             (min(rows.ts_ms), max(rows.ts_ms)),
+                             insert_settings(topic, partition, batch.first, batch.last))
+            self._dedup.remember_keys(rows.keys, rows.ts_ms)
+        return len(rows)
 
     async def _commit(self, batch: Batch) -> None:
         try:

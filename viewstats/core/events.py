@@ -8,7 +8,7 @@ schema against them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -58,3 +58,12 @@ def insert_events(storage: Storage, events: Sequence[PlayerEvent],
                   settings: QuerySettings | None = None) -> int:
     """Insert one block; its materialized views update the rollups in the same insert."""
     return storage.insert(TABLE, to_columns(events), settings, millis=("ts",))
+
+
+def insert_json_rows(storage: Storage, lines: Sequence[bytes], client_ids: Collection[int],
+                     ts_range: tuple[int, int], settings: QuerySettings | None = None) -> int:
+    """Insert one block of events given as their JSON (`as_row`, checked: see ingest/wire.py;
+    the engine reads `ts`, epoch ms, as DateTime64(3) ticks); `client_ids` and `ts_range`
+    (first and last ts) say what it touches."""
+    touched = {"client_id": sorted(client_ids), "ts": list(ts_range)}
+    return storage.insert_json(TABLE, lines, touched, settings)

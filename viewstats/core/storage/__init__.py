@@ -18,8 +18,9 @@ Params = Mapping[str, str | int]
 QuerySettings = Mapping[str, str | int]
 
 
-# Called after every successful write with the table and the block, or (None, None) when a
-# statement may have changed anything (DDL, INSERT ... SELECT, TRUNCATE).
+# Called after every successful write with the table and the block (for `insert_json`, the
+# columns it says the block touched), or (None, None) when a statement may have changed anything
+# (DDL, INSERT ... SELECT, TRUNCATE).
 WriteListener = Callable[[str | None, Mapping[str, Sequence[object]] | None], None]
 
 
@@ -28,6 +29,13 @@ class StorageError(RuntimeError):
 
 
 PROBE_TABLE = "write_probe"
+
+
+# How an engine reads JSON lines (`insert_json`): a field the table lacks is a writer's bug, never
+# data to drop silently, and an integer for a DateTime64 column is its ticks (ms for
+# DateTime64(3)), as ClickHouse read it up to 26.7 and reads it from 26.8 with this setting.
+JSON_LINES_SETTINGS = {"input_format_skip_unknown_fields": 0,
+                       "input_format_read_datetime_number_as_raw_value": 1}
 
 
 class Storage(Protocol):
@@ -47,6 +55,18 @@ class Storage(Protocol):
 
         `millis` names the columns holding epoch milliseconds for a DateTime64(3) column;
         each backend encodes them in the form it parses exactly.
+        """
+
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
+        """Insert `lines`, one JSON object each with a field per column, as one block, and
+        return its row count. The engine parses them (JSONEachRow, JSON_LINES_SETTINGS): no
+        Python object per row.
+
+        `touched` stands for the block where a write is announced (WriteListener, and on a
+        server its write record): the columns a listener reads, e.g. the distinct client_ids
+        and the first and last ts.
         """
 
     def watch_writes(self, listener: WriteListener) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import clickhouse_connect
 
 from viewstats.core.storage import (
+    JSON_LINES_SETTINGS,
     Params,
     QuerySettings,
     Row,
@@ -45,6 +46,7 @@ class ServerStorage:
                 settings={"async_insert": 0, "distributed_foreground_insert": 1})
         except Exception as exc:
             raise StorageError(f"cannot connect to ClickHouse at {url}: {exc}") from exc
+        self._known_json_settings: dict[str, int] | None = None
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
@@ -72,15 +74,44 @@ class ServerStorage:
         try:
             summary = self._client.insert(table, [columns[n] for n in names], column_names=names,
                                           column_oriented=True, settings=dict(settings or {}))
-            # A server reports 0 for a block it dropped as a duplicate of a tokened insert.
-            if "written_rows" in summary.summary \
-                    and "insert_deduplication_token" not in (settings or {}):
-                verify_written(table, rows, summary.written_rows)
+            self._written(table, rows, summary, settings)
         except Exception as exc:
             self.health.failed(exc)
             raise StorageError(str(exc)) from exc
         self.health.succeeded()
         return rows
+
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
+        del touched  # other processes write to a server too: no listener here (watch_writes)
+        try:
+            summary = self._client.raw_insert(
+                table, insert_block=b"\n".join(lines), fmt="JSONEachRow",
+                settings={**self._json_lines_settings(), **(settings or {})})
+            self._written(table, len(lines), summary, settings)
+        except Exception as exc:
+            self.health.failed(exc)
+            raise StorageError(str(exc)) from exc
+        self.health.succeeded()
+        return len(lines)
+
+    def _json_lines_settings(self) -> dict[str, int]:
+        """JSON_LINES_SETTINGS, but those this server does not know: a server before 26.8
+        lacks the DateTime64 one, and reads integers as ticks without it."""
+        if self._known_json_settings is None:
+            known = self._client.query(
+                "SELECT name FROM system.settings WHERE has({names:Array(String)}, name)",
+                parameters={"names": list(JSON_LINES_SETTINGS)}).result_rows
+            self._known_json_settings = {name: JSON_LINES_SETTINGS[name] for name, in known}
+        return self._known_json_settings
+
+    def _written(self, table: str, rows: int, summary: Any,
+                 settings: QuerySettings | None) -> None:
+        # A server reports 0 for a block it dropped as a duplicate of a tokened insert.
+        if "written_rows" in summary.summary \
+                and "insert_deduplication_token" not in (settings or {}):
+            verify_written(table, rows, summary.written_rows)
 
     def watch_writes(self, listener: WriteListener) -> bool:
         del listener  # other processes write to a server too: nothing here sees them all
