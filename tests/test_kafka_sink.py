@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 from viewstats.ingest.collector.kafka_sink import KafkaSink
+from viewstats.ingest.collector.sink import SinkUnavailable
 
 
 def _events(count: int) -> list[PlayerEvent]:
@@ -62,3 +65,44 @@ def test_submit_returns_once_the_broker_holds_every_event(kafka: KafkaBroker) ->
 def test_submit_before_start_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="before start"):
         asyncio.run(KafkaSink("127.0.0.1:9", "player-events").submit(_events(3)))
+
+
+@pytest.mark.kafka
+def test_after_a_batch_the_producer_gave_up_on_the_next_events_are_acknowledged(
+        kafka: KafkaBroker) -> None:
+    """A batch the producer gives up on leaves a gap in its idempotence sequence, after which
+    the broker refuses the partition's later batches for good (OutOfOrderSequenceNumber). Here
+    the broker refuses one too large for the topic; during an outage aiokafka expires one whose
+    partition has no leader. The sink answers that request 503, then goes on with a new
+    producer."""
+    topic = f"gap-{uuid.uuid4().hex[:8]}"
+    small, too_large = _events(3), [dataclasses.replace(_events(3)[0], video_id="v" * 2000)]
+
+    async def scenario() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 1, 1,
+                                                topic_configs={"max.message.bytes": "1000"})])
+        finally:
+            await admin.close()
+        await create_topic(kafka.bootstrap, topic, partitions=1)  # waits for the leader
+        sink = KafkaSink(kafka.bootstrap, topic)
+        await sink.start()
+        try:
+            await sink.submit(small[:1])
+            with pytest.raises(SinkUnavailable, match="MessageSizeTooLarge"):
+                await sink.submit(too_large)
+            refused = 0
+            async with asyncio.timeout(60):
+                while True:
+                    try:
+                        await sink.submit(small[1:])
+                        return refused
+                    except SinkUnavailable:  # until the new producer took over
+                        refused += 1
+                        await asyncio.sleep(0.1)
+        finally:
+            await sink.stop()
+
+    asyncio.run(scenario())

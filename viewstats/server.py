@@ -35,6 +35,7 @@ from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.collector.sink import EventSink
 from viewstats.ingest.consumer.kafka_consumer import Consumer
+from viewstats.ingest.topic import dead_letter_topic, ensure_topic
 from viewstats.player.routes import media_routes, player_routes
 from viewstats.query_api.app import EXCEPTION_HANDLERS, query_routes
 from viewstats.schema.migrations import migrate
@@ -77,15 +78,24 @@ def _report_failure(task: asyncio.Task[None]) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _ensure_topics(bootstrap: str, settings: Settings) -> None:
+    """The events topic and its dead-letter topic exist, with the configured partitions."""
+    for topic in (settings.kafka_topic, dead_letter_topic(settings.kafka_topic)):
+        asyncio.run(ensure_topic(bootstrap, topic, settings.kafka_topic_partitions))
+
+
 def _sink(settings: Settings, storage: Storage) -> EventSink:
     if settings.kafka_bootstrap_servers:
-        return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        _ensure_topics(settings.kafka_bootstrap_servers, settings)
+        return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                         timeout_s=settings.kafka_produce_timeout_s)
     return EmbeddedSink(storage, dedup_horizon_s=settings.dedup_horizon_s)
 
 
 def _consumer(settings: Settings, storage: Storage) -> Consumer | None:
     if not settings.kafka_bootstrap_servers:
         return None
+    _ensure_topics(settings.kafka_bootstrap_servers, settings)
     return Consumer(storage, settings.kafka_bootstrap_servers, topic=settings.kafka_topic,
                     group_id=settings.consumer_group, dedup_horizon_s=settings.dedup_horizon_s)
 

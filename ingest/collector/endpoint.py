@@ -6,8 +6,10 @@ Answers:
 * 400 ``{"accepted": N, "errors": [...]}``: some events were bad; the N good ones are durable.
 * 400 / 413 / 415 ``{"data": [], "errors": [...]}``: the request as a whole was refused (not
   JSON or not a batch of events, larger than `max_body`, wrong Content-Type); nothing is stored.
-* 503 ``{"data": [], "errors": [...]}`` with ``Retry-After``: the sink could not store the
-  events (a read-only or full disk, an unreachable broker); nothing of the request counts.
+* 503 ``{"data": [], "errors": [...]}`` with ``Retry-After``: the sink could not make the
+  events durable (a read-only or full disk; a broker away, or not acknowledging within
+  KAFKA_PRODUCE_TIMEOUT_S). Embedded, nothing of the request is stored. Through Kafka its events
+  may still arrive later, so the player resends the same body and the consumer counts a view once.
 
 Every answer allows any origin, because the player page is usually on a customer's site. Beacons
 (`navigator.sendBeacon` with a string, sent as text/plain) need no preflight; `fetch` with
@@ -34,7 +36,7 @@ from viewstats.core.storage import StorageError
 from viewstats.core.storage.write_health import RETRY_AFTER_S
 from viewstats.ingest.collector.client_ip import viewer_ip
 from viewstats.ingest.collector.geoip import CountryResolver
-from viewstats.ingest.collector.sink import EventSink
+from viewstats.ingest.collector.sink import EventSink, SinkUnavailable
 from viewstats.ingest.collector.validation import BodyError, capped_errors, parse_body, validate
 
 log = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ class Collector:
                 await self._sink.submit(events)
             except Exception as exc:
                 EVENTS_REJECTED.labels("unavailable").inc(len(events))
-                if not isinstance(exc, StorageError):  # the storage logs its own, once a burst
+                if not isinstance(exc, StorageError | SinkUnavailable):  # logged once a burst
                     log.exception("could not store %d events; answered 503", len(events))
                 return error_response(503, ["events could not be stored, retry"], _RETRY)
             EVENTS_ACCEPTED.inc(len(events))

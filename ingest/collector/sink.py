@@ -8,6 +8,11 @@ from typing import Protocol
 from viewstats.core.events import PlayerEvent
 
 
+class SinkUnavailable(RuntimeError):
+    """The events could not be made durable now (a broker away); the sink logged why, once a
+    burst. The request is answered 503 with Retry-After."""
+
+
 class EventSink(Protocol):
     async def start(self) -> None: ...
 

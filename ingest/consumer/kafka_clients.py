@@ -23,6 +23,10 @@ from viewstats.ingest.consumer.partition_batcher import Rejected
 log = logging.getLogger(__name__)
 
 REBALANCE_TIMEOUT_MS = 60_000  # a revoke waits for the batch being written
+# How often the consumer asks for the topic's metadata: a member whose topic did not exist (or
+# had no leaders yet) when it joined is assigned nothing until it does, so aiokafka's 5 min
+# default left a fresh platform idle that long.
+METADATA_MAX_AGE_MS = 3_000
 
 OnRevoke = Callable[[list[Partition]], Awaitable[None]]
 
@@ -38,7 +42,8 @@ class KafkaClients:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=self._group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS)
+            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                     enable_idempotence=True)
         self.consumer, self.producer = consumer, producer  # both, or stop() has none to stop

@@ -34,6 +34,7 @@ from viewstats.ingest.consumer.offset_ranges import recorded_last
 from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
 from viewstats.ingest.consumer.window_refill import WindowRefill
 from viewstats.ingest.dedup import DEFAULT_CAPACITY, DEFAULT_HORIZON_S, RecentEvents
+from viewstats.ingest.topic import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class Consumer:
         self.stats = ConsumerStats()
         self._storage, self._topic = storage, topic
         self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
-        self._clients = KafkaClients(bootstrap, group_id, dlq_topic or f"{topic}-dlq")
+        self._clients = KafkaClients(bootstrap, group_id, dlq_topic or dead_letter_topic(topic))
         self._assignment = Assignment(self._clients.in_group)
         self._batchers: dict[Partition, PartitionBatcher] = {}
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)

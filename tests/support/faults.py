@@ -110,14 +110,23 @@ class BeaconStream:
     """Threads posting one new `watch` per request, as players do, until stopped.
 
     `acked` holds the view ids answered 202; `refused` counts 503s, which must carry
-    Retry-After. Other answers are recorded in `unexpected`.
+    Retry-After. Other answers, and requests that got none within `timeout` seconds, are
+    recorded in `unexpected`; `slowest` is the longest a request waited for its answer.
+
+    With `resend_refused`, a thread resends a refused beacon with the same body after the
+    Retry-After, as the player does, until it is answered 202, also once the stream stops: a
+    503 may come from a collector whose broker later stored the events anyway, and the writer
+    then counts the view once. Without it, a refused view is dropped (nothing of it may count).
     """
 
-    def __init__(self, base: str, client_id: int, threads: int = 4) -> None:
+    def __init__(self, base: str, client_id: int, threads: int = 4, *,
+                 resend_refused: bool = False, timeout: float = 30) -> None:
         self.acked: set[str] = set()
         self.refused = 0
         self.unexpected: list[str] = []
+        self.slowest = 0.0
         self._base, self._client_id = base, client_id
+        self._resend, self._timeout = resend_refused, timeout
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._send, daemon=True)
@@ -130,23 +139,40 @@ class BeaconStream:
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
+        deadline = time.monotonic() + 60
         for thread in self._threads:
-            thread.join(timeout=60)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _send(self) -> None:
-        with httpx.Client(base_url=self._base, timeout=30) as http:
-            while not self._stop.is_set():
-                view = str(uuid.uuid4())
-                response = http.post("/events", json={
-                    "event": "watch", "client_id": self._client_id, "video_id": "v-1",
-                    "type": "vod", "view_id": view})
+        view: str | None = None  # a refused view this thread still resends
+        with httpx.Client(base_url=self._base, timeout=self._timeout) as http:
+            while view is not None or not self._stop.is_set():
+                view = view or str(uuid.uuid4())
+                started = time.monotonic()
+                try:
+                    response = http.post("/events", json={
+                        "event": "watch", "client_id": self._client_id, "video_id": "v-1",
+                        "type": "vod", "view_id": view})
+                except httpx.TransportError as exc:  # no answer: it may have been stored
+                    with self._lock:
+                        self.unexpected.append(repr(exc))
+                    view = view if self._resend else None
+                    continue
+                waited = time.monotonic() - started
+                retry_after = response.headers.get("retry-after")
                 with self._lock:
+                    self.slowest = max(self.slowest, waited)
                     if response.status_code == 202:
                         self.acked.add(view)
-                    elif response.status_code == 503 and "retry-after" in response.headers:
+                        view = None
+                    elif response.status_code == 503 and retry_after is not None:
                         self.refused += 1
                     else:
                         self.unexpected.append(f"{response.status_code} {response.text}")
+                if view is not None and not (response.status_code == 503 and self._resend):
+                    view = None
+                if view is not None:
+                    time.sleep(float(retry_after or 1))
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
