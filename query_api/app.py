@@ -36,7 +36,7 @@ def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None
     settings = settings or Settings()
     totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
-        Route("/streaming/statistics/countries", CountriesEndpoint(keys, totals).get,
+        Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys, totals).get,
               methods=["GET"]),
         Route("/streaming/statistics/views", views_endpoint(storage, keys).get, methods=["GET"]),
         Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys).get, methods=["GET"]),

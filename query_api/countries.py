@@ -12,7 +12,9 @@ from starlette.responses import Response
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import QUERY_SECONDS
 from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
+from viewstats.query_api.country_filters import country_filters, filtered_countries
 from viewstats.query_api.country_names import country_name
 from viewstats.query_api.country_totals import CountryTotals
 from viewstats.query_api.params import window_and_type
@@ -23,7 +25,11 @@ _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
 
 
 class CountriesEndpoint:
-    def __init__(self, keys: KeyStore, totals: CountryTotals) -> None:
+    """Without `id` or `host` the answer comes from CountryTotals (sealed buckets and the
+    country rollups); with either, from the family's breakdown over the video or host rollups."""
+
+    def __init__(self, storage: Storage, keys: KeyStore, totals: CountryTotals) -> None:
+        self._storage = storage
         self._keys = keys
         self._totals = totals
 
@@ -40,10 +46,15 @@ class CountriesEndpoint:
                                   _UNAUTHORIZED_HEADERS)
         errors: list[str] = []
         window, event_type = window_and_type(request, errors)
+        video_id, host = country_filters(request, errors)
         if errors or window is None:
             return error_response(400, errors)
         try:
-            rows = await run_in_threadpool(self._totals.rows, client_id, event_type, window)
+            if video_id is None and host is None:
+                rows = await run_in_threadpool(self._totals.rows, client_id, event_type, window)
+            else:
+                rows = await filtered_countries(self._storage, client_id, window, event_type,
+                                                video_id, host)
         except Exception:
             log.exception("countries query failed for client %s", client_id)
             return internal_error()

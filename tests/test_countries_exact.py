@@ -97,3 +97,24 @@ def test_window_edges_are_exact(storage: Storage, tmp_path: Path, date_from: str
     got = countries(query_client(storage, tmp_path / "keys"), headers,
                     date_from=date_from, date_to=date_to)
     assert got == ({"AU": views} if views else {})
+
+
+def test_id_and_host_filter_the_countries(storage: Storage, tmp_path: Path) -> None:
+    client_id = fresh_client_id()
+    at = BASE_MS + 90 * 60_000
+    rows = [PlayerEvent(client_id, at, "watch", "vod", video, f"00000000-0000-4000-8000-{i:012x}",
+                        country, host)
+            for i, (video, host, country) in enumerate([
+                ("v-1", "a.example", "US"), ("v-1", "b.example", "AU"),
+                ("v-2", "a.example", "US"), ("v-2", "a.example", "DE")])]
+    insert_events(storage, rows)
+    headers = auth_header(tmp_path / "keys", client_id)
+    client = query_client(storage, tmp_path / "keys")
+    day = {"date_from": "2024-02-27", "date_to": "2024-02-27"}
+    assert countries(client, headers, **day) == {"US": 2, "AU": 1, "DE": 1}
+    assert countries(client, headers, **day, id="v-1") == {"US": 1, "AU": 1}
+    assert countries(client, headers, **day, host="a.example") == {"US": 2, "DE": 1}
+    assert countries(client, headers, **day, id="v-2", host="a.example") == {"US": 1, "DE": 1}
+    response = client.get("/streaming/statistics/countries", headers=headers,
+                          params={**day, "id": ""})
+    assert response.status_code == 400 and "id" in response.text
