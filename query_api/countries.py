@@ -18,11 +18,9 @@ from viewstats.query_api.country_filters import country_filters, filtered_countr
 from viewstats.query_api.country_names import country_name
 from viewstats.query_api.country_totals import CountryTotals
 from viewstats.query_api.params import window_and_type
+from viewstats.query_api.statistics import UNAUTHORIZED, UNAUTHORIZED_HEADERS
 
 log = logging.getLogger(__name__)
-
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "apikey"}
-
 
 class CountriesEndpoint:
     """Without `id` or `host` the answer comes from CountryTotals (sealed buckets and the
@@ -42,8 +40,7 @@ class CountriesEndpoint:
     async def _answer(self, request: Request) -> Response:
         client_id = authenticate(request, self._keys)
         if client_id is None:
-            return error_response(401, ["authorization: a valid 'apikey <token>' is required"],
-                                  _UNAUTHORIZED_HEADERS)
+            return error_response(401, [UNAUTHORIZED], UNAUTHORIZED_HEADERS)
         errors: list[str] = []
         window, event_type = window_and_type(request, errors)
         video_id, host = country_filters(request, errors)

@@ -85,7 +85,7 @@ OPENAPI: dict[str, Any] = {
             "getCountries", "Get views by countries in built-in player",
             "Aggregates the number of views grouping them by country in the built-in player. "
             "Country data: IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
-            _WINDOW, "countries"),
+            [*_WINDOW, _ID, _HOST], "countries"),
         "/streaming/statistics/views": _operation(
             "getViews", "Get the number of views in the built-in player", _VIEWS_DESCRIPTION,
             [*_WINDOW, _ID, _COUNTRY, _HOST,
