@@ -16,7 +16,8 @@ A producer that gives up on a batch (aiokafka expires one whose partition has ha
 for `request_timeout_ms`, as during a broker's controlled shutdown) leaves a gap in its
 idempotence sequence, and the broker then refuses every later batch of that partition with
 OutOfOrderSequenceNumber, for good. So the first delivery failure starts a new producer (a new
-producer id, sequences from 0); the old one settles what it still holds and is closed.
+producer id, sequences from 0), requests are refused until it has started, and the old one
+settles what it still holds and is closed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class KafkaSink:
             raise RuntimeError("KafkaSink.submit() before start()")
         if not events:
             return
+        if self._renewing is not None:  # the broken producer would only take more to drop
+            self._refuse("a new Kafka producer is starting")
         if self._pending + len(events) > self._max_pending:
             self._refuse(f"{self._pending} events await the broker's acknowledgement")
         self._pending += len(events)
