@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from typing import Literal
 
 from viewstats.core.storage import Storage
-from viewstats.query_api.plan import plan_window
+from viewstats.query_api.plan import plan_window, sql_date, sql_millis, sql_seconds
 from viewstats.query_api.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
 from viewstats.query_api.window import Window
 
@@ -115,19 +114,7 @@ def _statement(shape: _Shape) -> str:
             + ("\nLIMIT {limit:UInt32}" if shape.limited else ""))
 
 
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
-
-
-def _hour(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _millis(ms: int) -> str:
-    return _hour(ms - ms % 1000) + f".{ms % 1000:03d}"
-
-
-_FORMATS = {"daily": _day, "hourly": _hour, "raw": _millis}
+_FORMATS = {"daily": sql_date, "hourly": sql_seconds, "raw": sql_millis}
 
 
 def breakdown_query(query: Breakdown) -> tuple[str, dict[str, str | int]] | None:

@@ -10,10 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from tests.support.breakdowns import HOSTS, VIDEOS, brute_force, player_events, rich_events
-from tests.support.database import fresh_client_id, truncate_events
+from tests.support.breakdowns import HOSTS, VIDEOS, brute_force, rich_events, store_only
+from tests.support.database import fresh_client_id
 from tests.support.windows import draw_window
-from viewstats.core.events import insert_events
 from viewstats.core.storage import Storage
 from viewstats.query_api.country_filters import country_filters, filtered_countries
 from viewstats.query_api.window import parse_window
@@ -32,10 +31,7 @@ def test_filtered_countries_match_brute_force(
         video: str | None, host: str | None, type_filter: str | None,
         data: st.DataObject) -> None:
     window = draw_window(data, [fields[1] for fields, *_ in generated])
-    truncate_events(storage)
-    rows = player_events(CLIENTS, generated)
-    if rows:
-        insert_events(storage, rows, {"insert_deduplicate": 0})
+    rows = store_only(storage, CLIENTS, generated)
     parsed = parse_window(window.params["date_from"], window.params["date_to"])
     filters = {name: value for name, value in (("id", video), ("host", host), ("type", type_filter))
                if value is not None}

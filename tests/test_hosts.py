@@ -10,10 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.api import query_client
-from tests.support.breakdowns import brute_force, player_events, rich_events, three_clients
-from tests.support.database import truncate_events
+from tests.support.breakdowns import brute_force, rich_events, store_only, three_clients
 from tests.support.windows import draw_window
-from viewstats.core.events import insert_events
 from viewstats.core.storage import Storage
 
 pytestmark = pytest.mark.chdb
@@ -37,10 +35,7 @@ def test_hosts_match_brute_force(storage: Storage, setup: tuple[dict[int, dict[s
     window = draw_window(data, [fields[1] for fields, *_ in generated])
     headers, keys = setup
     clients = list(headers)
-    truncate_events(storage)
-    rows = player_events(clients, generated)
-    if rows:
-        insert_events(storage, rows, {"insert_deduplicate": 0})
+    rows = store_only(storage, clients, generated)
     params = dict(window.params, **({"type": type_filter} if type_filter else {}))
     client = query_client(storage, keys)
     for client_id in clients:

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.api import auth_header, query_client, watch
-from tests.support.breakdowns import brute_force, player_events, rich_events, three_clients
-from tests.support.database import fresh_client_id, truncate_events
+from tests.support.breakdowns import brute_force, rich_events, store_only, three_clients
+from tests.support.database import fresh_client_id
 from tests.support.windows import BASE_MS, draw_window
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage
@@ -38,10 +38,7 @@ def test_popular_matches_brute_force(
     window = draw_window(data, [fields[1] for fields, *_ in generated])
     headers, keys = setup
     clients = list(headers)
-    truncate_events(storage)
-    rows = player_events(clients, generated)
-    if rows:
-        insert_events(storage, rows, {"insert_deduplicate": 0})
+    rows = store_only(storage, clients, generated)
     params = dict(window.params)
     if type_filter:
         params["type"] = type_filter

@@ -14,11 +14,11 @@ from tests.support.breakdowns import (
     HOSTS,
     VIDEOS,
     brute_force,
-    player_events,
     rich_events,
+    store_only,
     three_clients,
 )
-from tests.support.database import fresh_client_id, truncate_events
+from tests.support.database import fresh_client_id
 from tests.support.windows import BASE_MS, HOUR_MS, draw_window
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage
@@ -55,10 +55,7 @@ def test_views_match_brute_force(storage: Storage,
     window = draw_window(data, [fields[1] for fields, *_ in generated])
     headers, keys = setup
     clients = list(headers)
-    truncate_events(storage)
-    rows = player_events(clients, generated)
-    if rows:
-        insert_events(storage, rows, {"insert_deduplicate": 0})
+    rows = store_only(storage, clients, generated)
     params: dict[str, str | list[str]] = {**window.params, **filters}
     if event:
         params["event"] = event

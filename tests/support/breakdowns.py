@@ -11,9 +11,10 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from tests.support.api import auth_header
-from tests.support.database import fresh_client_id
+from tests.support.database import fresh_client_id, truncate_events
 from tests.support.windows import BASE_MS, DrawnWindow, event_fields
-from viewstats.core.events import PlayerEvent
+from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.storage import Storage
 
 VIDEOS = ("v-1", "v-2", "v-3")
 HOSTS = ("example.com", "b.example", "")
@@ -35,6 +36,17 @@ def player_events(clients: Sequence[int],
     return [PlayerEvent(clients[c], BASE_MS + offset, event, kind, video,
                         f"00000000-0000-4000-8000-{i:012x}", country, host)
             for i, ((c, offset, country, event, kind), video, host) in enumerate(generated)]
+
+
+def store_only(storage: Storage, clients: Sequence[int],
+               generated: Sequence[tuple[tuple[int, int, str, str, str], str, str]]
+               ) -> list[PlayerEvent]:
+    """Empty the event tables and store just these events (one example's database)."""
+    truncate_events(storage)
+    rows = player_events(clients, generated)
+    if rows:
+        insert_events(storage, rows, {"insert_deduplicate": 0})
+    return rows
 
 
 def bucket_of(ts_ms: int, bucket: str) -> str:
