@@ -135,7 +135,7 @@ def serve_embedded(settings: Settings, host: str, port: int,
         sink, consumer = _sink(settings, storage), _consumer(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *query_routes(storage, KeyStore(settings.keys_path),
-                                settings.dashboard_assets_path),
+                                settings.dashboard_assets_path, settings),
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
@@ -178,7 +178,7 @@ def serve_api(settings: Settings, host: str, port: int,
     storage = open_storage(settings)
     try:
         routes = [*query_routes(storage, KeyStore(settings.keys_path),
-                                settings.dashboard_assets_path),
+                                settings.dashboard_assets_path, settings),
                   *ops_routes(_checks(storage))]
         _serve(build_app(routes), host, port, sock)
     finally:
