@@ -24,11 +24,18 @@ def test_flags_override_the_environment() -> None:
     assert settings.data_dir == Path("/srv/b") and settings.keys_path == Path("/run/k")
 
 
+def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
+    settings = Settings.from_env({"SEALED_AFTER_S": "60", "SEALED_MAX_MB": "8"})
+    assert (settings.sealed_after_s, settings.sealed_max_mb) == (60, 8)
+
+
 @pytest.mark.parametrize(("env", "variable"), [
     ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}, "TRUSTED_PROXIES"),
     ({"CLICKHOUSE_URL": "localhost:8123"}, "CLICKHOUSE_URL"),
     ({"CHDB_POOL_SIZE": "0"}, "CHDB_POOL_SIZE"),
     ({"CHDB_POOL_SIZE": "four"}, "CHDB_POOL_SIZE"),
+    ({"SEALED_AFTER_S": "0"}, "SEALED_AFTER_S"),
+    ({"SEALED_MAX_MB": "lots"}, "SEALED_MAX_MB"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):
