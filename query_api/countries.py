@@ -47,11 +47,14 @@ class CountriesEndpoint:
         if errors or window is None:
             return error_response(400, errors)
         try:
-            if video_id is None and host is None:
-                rows = await run_in_threadpool(self._totals.rows, client_id, event_type, window)
-            else:
+            if video_id is not None or host is not None:
                 rows = await filtered_countries(self._storage, client_id, window, event_type,
                                                 video_id, host)
+            else:
+                # No thread hop when memory holds the answer.
+                kept = self._totals.rows_in_memory(client_id, event_type, window)
+                rows = kept if kept is not None else await run_in_threadpool(
+                    self._totals.rows, client_id, event_type, window)
         except Exception:
             log.exception("countries query failed for client %s", client_id)
             return internal_error()

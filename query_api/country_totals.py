@@ -48,17 +48,20 @@ class CountryTotals:
         self._clock = clock
         self.buckets = SealedBuckets(max_bytes)
         self._filler = BucketFiller(storage, self.buckets) if background else None
+        # Whether kept buckets may be used now: `current` may read write_records (I/O),
+        # `recent` only says whether they were read within the poll interval.
         self._current: Callable[[], bool] = lambda: True
+        self._recent: Callable[[], bool] = lambda: True
         if not storage.watch_writes(announced_writes(self.buckets)):
-            self._current = RecordedWrites(storage, self.buckets, poll_interval_s).current
+            records = RecordedWrites(storage, self.buckets, poll_interval_s)
+            self._current, self._recent = records.current, records.recent
 
     def rows(self, client_id: int, event_type: str | None, window: Window) -> Rows:
         """(country, views) sorted by views descending, then country."""
         totals: dict[str, int] = {}
         lo, hi = window.start_ms, window.end_ms
         if self._current():
-            now_ms = int(self._clock() * 1000)
-            boundary = (now_ms - self._sealed_after_ms) // HOUR_MS * HOUR_MS
+            boundary = self._boundary()
             if lo < boundary and self._add_sealed(totals, client_id, event_type,
                                                   lo, min(hi, boundary), boundary):
                 lo = min(hi, boundary)
@@ -66,11 +69,30 @@ class CountryTotals:
             query = countries_query(plan_window(Window(lo, hi)), client_id, event_type)
             for country, views in self._storage.query(*query) if query else ():
                 totals[str(country)] = totals.get(str(country), 0) + int(views)
-        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+        return _sorted(totals)
+
+    def rows_in_memory(self, client_id: int, event_type: str | None,
+                       window: Window) -> Rows | None:
+        """The answer when kept buckets alone hold it, without any I/O (so it may run on the
+        event loop); None when it needs the engine (then call `rows`)."""
+        boundary = self._boundary()
+        if window.end_ms > boundary or not self._recent():
+            return None
+        totals: dict[str, int] = {}
+        if not self._add_sealed(totals, client_id, event_type, window.start_ms, window.end_ms,
+                                boundary, may_load=False):
+            return None
+        return _sorted(totals)
+
+    def _boundary(self) -> int:
+        now_ms = int(self._clock() * 1000)
+        return (now_ms - self._sealed_after_ms) // HOUR_MS * HOUR_MS
 
     def _add_sealed(self, totals: dict[str, int], client_id: int, event_type: str | None,
-                    lo: int, hi: int, boundary: int) -> bool:
-        """Add [lo, hi) from sealed buckets; False (nothing added) when some are missing."""
+                    lo: int, hi: int, boundary: int, *, may_load: bool = True) -> bool:
+        """Add [lo, hi) from sealed buckets; False (nothing added) when some are missing.
+        Missing buckets are queued for the filler, or loaded here first when there is none
+        and `may_load` allows it."""
         plan = plan_window(Window(lo, hi))
         runs: list[tuple[BucketKey, int, int]] = []
         if plan.days[0] < plan.days[1]:
@@ -91,8 +113,9 @@ class CountryTotals:
                 hour_days=tuple(sorted(k[2] for k in missing if k[0] == "h")),
                 event_hours=tuple(sorted(k[2] for k in missing if k[0] == "e")),
                 sealed_to=boundary)
-            if self._filler is not None:
-                self._filler.request(client_id, wanted, missing)
+            if self._filler is not None or not may_load:
+                if self._filler is not None:
+                    self._filler.request(client_id, wanted, missing)
                 return False
             token = self.buckets.begin()
             for key, bucket in load(self._storage, client_id, wanted).items():
@@ -102,3 +125,7 @@ class CountryTotals:
             bucket = found[key]
             bucket.columns.add_to(totals, bucket.between(a, b), event_type)
         return True
+
+
+def _sorted(totals: dict[str, int]) -> Rows:
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))

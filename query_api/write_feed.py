@@ -69,6 +69,11 @@ class RecordedWrites:
         self._since_ms = -1  # the first read starts OVERLAP_MS before the server's now
         self._seen: dict[str, int] = {}  # record id -> written_at, within the overlap
 
+    def recent(self) -> bool:
+        """Whether the records were read within the poll interval (no I/O)."""
+        read_at = self._read_at
+        return read_at is not None and self._clock() - read_at < self._interval_s
+
     def current(self) -> bool:
         with self._lock:
             now = self._clock()
