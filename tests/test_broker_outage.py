@@ -30,6 +30,7 @@ from tests.support.restartable_broker import RestartableBroker, restartable_brok
 from tests.test_write_faults import wait_until
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Storage
+from viewstats.devtools.processes import stop
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.collector.sink import SinkUnavailable
@@ -209,3 +210,26 @@ async def _joined(bootstrap: str, group: str) -> None:
                 await asyncio.sleep(0.2)
     finally:
         await admin.close()
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_a_collector_stopped_while_the_broker_is_away_exits_cleanly(
+        tmp_path: Path, broker: RestartableBroker) -> None:
+    """SIGTERM during an outage: the producer would wait for the broker to flush what it holds
+    (none of it acknowledged to anyone); the collector gives that up after its timeout and
+    exits 0 instead of hanging until it is killed."""
+    topic = f"stop-{uuid.uuid4().hex[:8]}"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "VIEWSTATS_TOPIC": topic,
+           "VIEWSTATS_TOPIC_PARTITIONS": str(PARTITIONS)}
+    try:
+        with serving("collector", tmp_path / "data", env=env) as (base, proc):
+            with BeaconStream(base, CLIENT, timeout=ANSWER_TIMEOUT_S) as stream:
+                wait_until(lambda: stream.counts()[0] >= 10, "202s before the outage")
+                broker.kill(signal.SIGKILL)
+                wait_until(lambda: stream.counts()[1] >= 3, "503s while the broker is away")
+            assert stop(proc) == 0  # SIGTERM; a SIGKILL after 30 s would make it -9
+        assert not stream.unexpected, stream.unexpected[:5]
+    finally:
+        broker.start()  # for the module's other tests
