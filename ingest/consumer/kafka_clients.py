@@ -27,6 +27,9 @@ REBALANCE_TIMEOUT_MS = 60_000  # a revoke waits for the batch being written
 # had no leaders yet) when it joined is assigned nothing until it does, so aiokafka's 5 min
 # default left a fresh platform idle that long.
 METADATA_MAX_AGE_MS = 3_000
+# What one fetch may bring, whatever the backlog and however many partitions are owned: aiokafka
+# keeps a fetched partition's records until they are taken, and its default allows 50 MB.
+FETCH_MAX_BYTES = 16 * 1024 * 1024
 
 OnRevoke = Callable[[list[Partition]], Awaitable[None]]
 
@@ -42,8 +45,8 @@ class KafkaClients:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=self._group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024, rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
-            metadata_max_age_ms=METADATA_MAX_AGE_MS)
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=FETCH_MAX_BYTES,
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS, metadata_max_age_ms=METADATA_MAX_AGE_MS)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                     enable_idempotence=True)
         self.consumer, self.producer = consumer, producer  # both, or stop() has none to stop

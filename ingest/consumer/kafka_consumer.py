@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_MS = 200
-QUEUE_BATCHES = 2  # cut batches waiting for the writer; with the open ones, bounds memory
+# Cut batches waiting for the writer: one keeps it busy, as the fetch loop outruns it.
+QUEUE_BATCHES = 1
 POLL_MS = 50
-MAX_POLL_RECORDS = 1_000  # one poll's decoding (~8 ms) holds up the writer's commits
+MAX_POLL_RECORDS = 1_000  # one poll's decoding (~3 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
 
 

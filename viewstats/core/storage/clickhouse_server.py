@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import clickhouse_connect
+import orjson
 
+from viewstats.core.events import TABLE
 from viewstats.core.storage import (
     JSON_LINES_SETTINGS,
     Params,
@@ -67,34 +69,39 @@ class ServerStorage:
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
                millis: Collection[str] = ()) -> int:
-        # clickhouse-connect writes integers into DateTime64 as raw ticks: ms for precision 3.
+        # As JSON rows, like insert_json: clickhouse-connect's typed insert would load numpy,
+        # pandas and pyarrow (~100 MB of RSS) into every writer. Integers are DateTime64 ticks.
         del millis
         names = list(columns)
-        rows = len(columns[names[0]]) if names else 0
+        rows = list(zip(*(columns[name] for name in names), strict=True))
+        data = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
+        return self._insert(table, data, len(rows), settings, columns)
+
+    def insert_json(self, table: str, lines: Sequence[bytes],
+                    touched: Mapping[str, Sequence[object]],
+                    settings: QuerySettings | None = None) -> int:
+        return self._insert(table, b"\n".join(lines), len(lines), settings, touched)
+
+    def _insert(self, table: str, data: bytes, rows: int, settings: QuerySettings | None,
+                touched: Mapping[str, Sequence[object]]) -> int:
+        """`data` is JSONEachRow (objects one per line, or a JSON array of them)."""
         try:
-            summary = self._client.insert(table, [columns[n] for n in names], column_names=names,
-                                          column_oriented=True, settings=dict(settings or {}))
-            self._written(table, rows, summary, settings)
+            summary = self._raw_insert(table, data, settings)
+            # A server reports 0 for a block it dropped as a duplicate of a tokened insert.
+            if "written_rows" in summary.summary \
+                    and "insert_deduplication_token" not in (settings or {}):
+                verify_written(table, rows, summary.written_rows)
+            if table == TABLE and rows:
+                self._record_write(touched)
         except Exception as exc:
             self.health.failed(exc)
             raise StorageError(str(exc)) from exc
         self.health.succeeded()
         return rows
 
-    def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
-                    settings: QuerySettings | None = None) -> int:
-        del touched  # other processes write to a server too: no listener here (watch_writes)
-        try:
-            summary = self._client.raw_insert(
-                table, insert_block=b"\n".join(lines), fmt="JSONEachRow",
-                settings={**self._json_lines_settings(), **(settings or {})})
-            self._written(table, len(lines), summary, settings)
-        except Exception as exc:
-            self.health.failed(exc)
-            raise StorageError(str(exc)) from exc
-        self.health.succeeded()
-        return len(lines)
+    def _raw_insert(self, table: str, data: bytes, settings: QuerySettings | None) -> Any:
+        return self._client.raw_insert(table, insert_block=data, fmt="JSONEachRow", settings={
+            **self._json_lines_settings(), **(settings or {})})
 
     def _json_lines_settings(self) -> dict[str, int]:
         """JSON_LINES_SETTINGS, but those this server does not know: a server before 26.8
@@ -106,12 +113,18 @@ class ServerStorage:
             self._known_json_settings = {name: JSON_LINES_SETTINGS[name] for name, in known}
         return self._known_json_settings
 
-    def _written(self, table: str, rows: int, summary: Any,
-                 settings: QuerySettings | None) -> None:
-        # A server reports 0 for a block it dropped as a duplicate of a tokened insert.
-        if "written_rows" in summary.summary \
-                and "insert_deduplication_token" not in (settings or {}):
-            verify_written(table, rows, summary.written_rows)
+    def _record_write(self, columns: Mapping[str, Sequence[object]]) -> None:
+        """Tell the query APIs what this write touched (write_records, architecture §13).
+
+        After the write, never before: an API that dropped its buckets on a record whose rows
+        were not yet readable could reload them without those rows and keep that for good. A
+        writer that fails here has its batch refused, and its replay (deduplicated) records again.
+        """
+        stamps = cast(Sequence[int], columns["ts"])
+        clients = sorted(set(cast(Sequence[int], columns["client_id"])))
+        self._raw_insert("write_records", orjson.dumps(
+            {"client_ids": clients, "ts_from": min(stamps), "ts_to": max(stamps)}),
+            {"insert_deduplicate": 0})
 
     def watch_writes(self, listener: WriteListener) -> bool:
         del listener  # other processes write to a server too: nothing here sees them all
