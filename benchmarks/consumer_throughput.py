@@ -1,15 +1,23 @@
-"""Kafka -> ClickHouse throughput of one consumer (architecture §10:
->= 250,000 events/s, RSS < 500 MB).
+"""Kafka -> ClickHouse throughput and memory of one consumer (architecture §10:
+>= 250,000 events/s; anonymous memory < 400 MB whatever the backlog; in server mode, with no
+chDB loaded, RSS < 300 MB).
 
     python -m benchmarks.consumer_throughput --events 1000000
     python -m benchmarks.consumer_throughput --events 1000000 --sweep 5000,20000,50000
+    python -m benchmarks.consumer_throughput --events 1000000 --bootstrap B --topic T \
+        --clickhouse-url http://127.0.0.1:8123
 
 Pre-produces `--events` player events (a real broker: `--bootstrap`, or a private one started
 here), then drains them with one `Consumer` into a fresh chDB and prints events/s, the
-consumer's CPU use and its peak RSS. `--sweep` drains the same events once per batch size, each
-time in a new consumer group. The producer and every consumer run in processes of their own, so
-each consumer's memory and CPU time are its own. `--out FILE` writes the results as JSON for
-benchmarks.report (benchmarks/results/consumer_throughput.json, or consumer_sweep.json).
+consumer's CPU use, its peak RSS and its peak anonymous memory (sampled every 50 ms). `--topic`
+drains a topic an earlier run produced (its name is printed) instead, so that runs of two
+versions of the code can drain the same backlog in turn. `--clickhouse-url` writes to that
+ClickHouse server instead, into a fresh database per run: the consumer's process then loads no
+chDB (the result says so), as in server mode. `--sweep` drains the same events once per batch
+size, each time in a new consumer group. The producer and every consumer run in processes of
+their own, so each consumer's memory and CPU time are its own. `--out FILE` writes the results
+as JSON for benchmarks.report (benchmarks/results/consumer_throughput.json, or
+consumer_sweep.json).
 """
 
 from __future__ import annotations
@@ -20,15 +28,18 @@ import multiprocessing
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.broker import kafka_bootstrap
 from benchmarks.record import write_result
 from viewstats.core.events import PlayerEvent
-from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.core.storage import Storage
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
@@ -71,51 +82,96 @@ def _rss_mb(field: str) -> float:
     return 0.0
 
 
-async def _consume(args: argparse.Namespace, bootstrap: str, topic: str, group: str,
-                   batch_rows: int, path: Path) -> dict[str, float | int]:
-    storage = EmbeddedStorage(path, 4)
+class _AnonPeak(threading.Thread):
+    """Samples this process's anonymous memory every 50 ms: /proc has no high-water mark of it."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb, self._done = 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak_mb = max(self.peak_mb, _rss_mb("RssAnon"))
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_mb
+
+
+@contextmanager
+def _storage(clickhouse_url: str | None) -> Iterator[Storage]:
+    """A fresh database: chDB in a temporary directory, or a new one on the server (dropped
+    afterwards). The engine's module is imported only here, so a server run never loads it."""
+    if clickhouse_url is None:
+        from viewstats.core.storage.embedded import EmbeddedStorage
+        with tempfile.TemporaryDirectory(prefix="bench-consumer-") as data:
+            embedded = EmbeddedStorage(Path(data) / "clickhouse", 4)
+            try:
+                yield embedded
+            finally:
+                embedded.close()
+        return
+    from viewstats.core.storage.clickhouse_server import ServerStorage
+    database = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = ServerStorage(clickhouse_url)
+    admin.command(f"CREATE DATABASE {database}")
+    try:
+        server = ServerStorage(f"{clickhouse_url.rstrip('/')}/{database}")
+        try:
+            yield server
+        finally:
+            server.close()
+    finally:
+        admin.command(f"DROP DATABASE {database}")
+        admin.close()
+
+
+async def _consume(args: argparse.Namespace, storage: Storage, bootstrap: str, topic: str,
+                   group: str, batch_rows: int) -> dict[str, float | int | str | bool]:
     migrate(storage)
     consumer = Consumer(storage, bootstrap, topic=topic, group_id=group,
                         batch_rows=batch_rows, batch_ms=args.batch_ms,
                         dedup_capacity=args.dedup_capacity)
+    anon = _AnonPeak()
+    anon.start()
     started, cpu = time.monotonic(), _cpu_seconds()
     task = asyncio.create_task(consumer.run())
-    peak = peak_anon = 0.0
     while consumer.stats.inserted + consumer.stats.duplicates < args.events and not task.done():
         await asyncio.sleep(0.5)
-        peak, peak_anon = max(peak, _rss_mb("VmRSS")), max(peak_anon, _rss_mb("RssAnon"))
         took = time.monotonic() - started
         print(f"\rconsumed {consumer.stats.consumed:>10,}  inserted {consumer.stats.inserted:>10,}"
-              f"  {consumer.stats.inserted / took:>9,.0f} events/s  RSS {peak:5.0f} MB",
-              end="", file=sys.stderr, flush=True)
+              f"  {consumer.stats.inserted / took:>9,.0f} events/s  RSS "
+              f"{_rss_mb('VmRSS'):5.0f} MB", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     took, cpu = time.monotonic() - started, _cpu_seconds() - cpu
     await consumer.stop()
     await task
-    storage.close()
     stats = consumer.stats
     return {"batch_rows": batch_rows, "batch_ms": args.batch_ms, "seconds": took,
             "events_per_s": args.events / took, "cpu_cores": cpu / took,
-            "peak_rss_mb": _rss_mb("VmHWM"), "peak_anon_mb": peak_anon,
+            "peak_rss_mb": _rss_mb("VmHWM"), "peak_anon_mb": anon.stop(),
             "batches": stats.batches, "store_seconds": stats.store_seconds,
-            "duplicates": stats.duplicates}
+            "duplicates": stats.duplicates,
+            "storage": "chdb" if args.clickhouse_url is None else "server",
+            "chdb_loaded": "chdb" in sys.modules}
 
 
 def _drain(args: argparse.Namespace, bootstrap: str, topic: str, group: str,
-           batch_rows: int) -> dict[str, float | int]:
-    """One consumer of the whole topic into a fresh chDB; runs in a process of its own."""
-    with tempfile.TemporaryDirectory(prefix="bench-consumer-") as data:
-        return asyncio.run(_consume(args, bootstrap, topic, group, batch_rows,
-                                    Path(data) / "clickhouse"))
+           batch_rows: int) -> dict[str, float | int | str | bool]:
+    """One consumer of the whole topic into a fresh database; runs in a process of its own."""
+    with _storage(args.clickhouse_url) as storage:
+        return asyncio.run(_consume(args, storage, bootstrap, topic, group, batch_rows))
 
 
-def _report(events: int, run: dict[str, float | int]) -> None:
+def _report(events: int, run: dict[str, float | int | str | bool]) -> None:
     print(f"batch_rows {run['batch_rows']:,}: {events:,} events in {run['seconds']:.1f} s: "
           f"{run['events_per_s']:,.0f} events/s (from the consumer's start, group join "
           f"included); {run['batches']} batches, {run['store_seconds']:.1f} s storing; "
           f"{run['cpu_cores']:.2f} cores busy in the consumer's process; peak RSS "
-          f"{run['peak_rss_mb']:.0f} MB (anonymous {run['peak_anon_mb']:.0f} MB, the rest is "
-          "mostly chDB's 555 MB library mapped from disk)", flush=True)
+          f"{run['peak_rss_mb']:.0f} MB (anonymous {run['peak_anon_mb']:.0f} MB); into "
+          f"{run['storage']}, chDB {'loaded' if run['chdb_loaded'] else 'not loaded'} in the "
+          "consumer's process", flush=True)
 
 
 def _cpu_seconds() -> float:
@@ -139,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=200_000, help="events to drain")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
     parser.add_argument("--bootstrap", help="an existing broker (default: start one here)")
+    parser.add_argument("--topic", help="drain this topic of --bootstrap, produced by an "
+                        "earlier run with at least --events events, instead of producing one")
+    parser.add_argument("--clickhouse-url", help="write to this ClickHouse server (a fresh "
+                        "database per run) instead of a fresh chDB")
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
                         help=f"rows that close a batch ({DEFAULT_BATCH_ROWS}, the consumer's)")
     parser.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
@@ -149,23 +209,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="the consumer's window of recent (view_id, event) pairs")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
-    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    if args.topic and not args.bootstrap:
+        parser.error("--topic needs --bootstrap")
+    topic = args.topic or f"bench-{uuid.uuid4().hex[:8]}"
     spawn = multiprocessing.get_context("spawn")
     runs = []
     with kafka_bootstrap(args.bootstrap) as bootstrap:
-        asyncio.run(create_topic(bootstrap, topic, args.partitions))
-        producer = spawn.Process(target=_produce, args=(bootstrap, topic, args.events))
-        producer.start()
-        producer.join()
-        if producer.exitcode != 0:
-            print("producing failed", file=sys.stderr)
-            return 1
-        for index, batch_rows in enumerate(args.sweep or [args.batch_rows]):
+        if not args.topic:
+            asyncio.run(create_topic(bootstrap, topic, args.partitions))
+            producer = spawn.Process(target=_produce, args=(bootstrap, topic, args.events))
+            producer.start()
+            producer.join()
+            if producer.exitcode != 0:
+                print("producing failed", file=sys.stderr)
+                return 1
+            print(f"produced {args.events:,} events into topic {topic}", file=sys.stderr)
+        for batch_rows in args.sweep or [args.batch_rows]:
             print(f"draining with batch_rows={batch_rows:,}", file=sys.stderr, flush=True)
             # A new process per run: VmHWM and CPU time then cover this consumer only.
             with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                run = pool.submit(_drain, args, bootstrap, topic, f"bench-{topic}-{index}",
-                                  batch_rows).result()
+                run = pool.submit(_drain, args, bootstrap, topic,
+                                  f"bench-{topic}-{uuid.uuid4().hex[:8]}", batch_rows).result()
             _report(args.events, run)
             runs.append(run)
     if args.out:
