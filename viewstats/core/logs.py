@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -21,9 +24,47 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+class RepeatLimit(logging.Filter):
+    """For loggers under `prefix`: at most one record per logger and message template every
+    `interval_s`; the next one let through says how many were held back.
+
+    During a broker outage aiokafka's clients retry their metadata with no pause and log every
+    attempt: 2-4 thousand lines a second, 300-500 thousand in a minute. One line per kind of
+    failure every few seconds says the same to an operator.
+    """
+
+    def __init__(self, prefix: str, interval_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}  # -> (let through, held)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefix):
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        with self._lock:
+            shown, held = self._seen.get(key, (float("-inf"), 0))
+            if now - shown < self._interval_s:
+                self._seen[key] = (shown, held + 1)
+                return False
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} like it in the last {now - shown:.0f} s)"
+        return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    # On the handler: a logger's own filters do not see its children's records.
+    handler.addFilter(RepeatLimit("aiokafka"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -31,3 +72,4 @@ def configure_logging(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
