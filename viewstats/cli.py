@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "CLICKHOUSE_URL (use a ClickHouse server instead of the embedded chDB), "
                     "KAFKA_BOOTSTRAP_SERVERS (go through Kafka), VIEWSTATS_TOPIC, "
                     "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, "
-                    "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR. Run `viewstats setup` once first.")
+                    "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR, VIEWSTATS_TOPIC_PARTITIONS, "
+                    "KAFKA_PRODUCE_TIMEOUT_S, DEDUP_HORIZON_S, SEALED_AFTER_S, SEALED_MAX_MB "
+                    "(see README, Configuration). Run `viewstats setup` once first.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for role, help_text in _ROLES.items():
