@@ -1,4 +1,4 @@
-"""The countries endpoint's `id` and `host` filters (an extension, architecture §11): the
+"""The countries endpoint's `id` and `host` filters (an extension, architecture §15): the
 countries of one video's or one host's views, through the same breakdown as the family.
 `CountriesEndpoint` calls these when either filter is set."""
 

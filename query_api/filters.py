@@ -1,4 +1,4 @@
-"""The statistics family's own query parameters (architecture §11): the `id`, `country`, `host`
+"""The statistics family's own query parameters (architecture §15): the `id`, `country`, `host`
 and `event` filters, `group`, `granularity` and `limit`. Like `params`, each parser appends
 every problem to `errors`, each naming its parameter, so that one 400 names them all.
 """

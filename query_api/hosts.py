@@ -1,4 +1,4 @@
-"""`GET /streaming/statistics/hosts`: views per embedding host, most first (architecture §11);
+"""`GET /streaming/statistics/hosts`: views per embedding host, most first (architecture §15);
 views whose page sent no Origin or Referer count under the host ""."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The OpenAPI description served at `/openapi.json`: Gcore's countries contract
 (its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401 response and
-`type` filter, and the statistics family beside it (architecture §11) in the shapes Gcore's
+`type` filter, and the statistics family beside it (architecture §15) in the shapes Gcore's
 SDK parses."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`GET /streaming/statistics/popular`: views per video id, most viewed first, at most `limit`
-rows (default 100, at most 1000; architecture §11)."""
+rows (default 100, at most 1000; architecture §15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What every endpoint of the statistics family shares with countries (architecture §11): the
+"""What every endpoint of the statistics family shares with countries (architecture §15): the
 key (§7), the window and `type` (§6), the error shapes (§1); each endpoint adds its own
 parameters and row shape, and its counts come from one `Breakdown`."""
 

@@ -1,5 +1,5 @@
 """`GET /streaming/statistics/views`: views per UTC day (or hour) and type, filtered by `id`,
-`country`, `host` and `event`, and split by any of the `group` fields (architecture §11).
+`country`, `host` and `event`, and split by any of the `group` fields (architecture §15).
 
 Rows are sorted by date, then type, then the group fields in the order host, country, event,
 id; a group field appears in each row under its own name.

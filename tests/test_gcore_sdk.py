@@ -1,5 +1,5 @@
 """Gcore's official Python SDK (`gcore` on PyPI), unchanged, reads a running viewstats
-(architecture §11): countries, views, hosts and popular, with the numbers of a brute-force
+(architecture §15): countries, views, hosts and popular, with the numbers of a brute-force
 count over known events, and the request it sends is what our auth takes."""
 
 from __future__ import annotations
