@@ -29,6 +29,7 @@ from viewstats.core.metrics import CONSUMER_LAG
 from viewstats.core.storage import Storage
 from viewstats.ingest.consumer.assignment import Assignment, Partition
 from viewstats.ingest.consumer.batch_writer import BatchWriter, ConsumerStats
+from viewstats.ingest.consumer.heap import return_large_frees
 from viewstats.ingest.consumer.kafka_clients import KafkaClients
 from viewstats.ingest.consumer.offset_ranges import recorded_last
 from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
@@ -52,6 +53,7 @@ class Consumer:
                  dlq_topic: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
                  batch_ms: int = DEFAULT_BATCH_MS, dedup_capacity: int = DEFAULT_CAPACITY,
                  dedup_horizon_s: float = DEFAULT_HORIZON_S) -> None:
+        return_large_frees()
         self.stats = ConsumerStats()
         self._storage, self._topic = storage, topic
         self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
