@@ -13,8 +13,9 @@ edges}, each measured in three modes:
 In the same run: the engine floor F (a one-row point read through the same storage layer, in
 this process) and the `player_events` baseline (the same answer counted from the raw events).
 Each cell reports p50 and p99 in ms and as multiples of F; every answer checked against
-`player_events` must be equal. `--api-source DIR` runs the API from another checkout (e.g. the
-previous release) on the same data, for a before/after comparison in one session.
+`player_events` must be equal. `--api-source DIR` starts the API in another checkout's folder,
+so it runs that checkout's code (e.g. the previous release) on the same data, for a
+before/after comparison in one session.
 """
 
 from __future__ import annotations
@@ -139,10 +140,8 @@ def _answer(base: str, token: str, ask: Ask) -> dict[str, int]:
 
 @contextmanager
 def _api(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
-    env = {"API_KEYS_FILE": str(keys)}
-    if args.api_source:
-        env["PYTHONPATH"] = str(args.api_source)
-    with serving("api", args.data_dir, env=env) as (base, _):
+    with serving("api", args.data_dir.resolve(), env={"API_KEYS_FILE": str(keys.resolve())},
+                 cwd=args.api_source) as (base, _):
         yield base, int(base.rsplit(":", 1)[1])
 
 
@@ -319,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
     parser.add_argument("--seed", type=int, default=11, help="random windows' seed (11)")
     parser.add_argument("--api-source", type=Path, default=None,
-                        help="run `viewstats api` from this checkout (PYTHONPATH)")
+                        help="run `viewstats api` from this checkout (started in its folder)")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
     result = measure(args)

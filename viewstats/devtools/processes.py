@@ -66,13 +66,14 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def serving(role: str, data_dir: Path, *, port: int | None = None,
-            env: Mapping[str, str] | None = None,
-            log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+            env: Mapping[str, str] | None = None, log: Path | None = None,
+            cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`viewstats <role> --data-dir D` on 127.0.0.1 until the block ends, then `stop`.
 
     Yields its base URL and process once it answers (NotServing when it does not). `port`
     defaults to a free one, `env` is added to this process's environment, and the output goes
-    to `log` (default: <role>-<port>.log beside `data_dir`).
+    to `log` (default: <role>-<port>.log beside `data_dir`). `cwd` is where it starts: `-m`
+    imports from there first, so another checkout's folder runs that checkout's code.
     """
     port = port or free_port()
     log = log or data_dir.parent / f"{role}-{port}.log"
@@ -81,7 +82,7 @@ def serving(role: str, data_dir: Path, *, port: int | None = None,
             [*VIEWSTATS, role, "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})})
+            env={**os.environ, **(env or {})}, cwd=cwd)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base + "/openapi.json", proc.poll)
