@@ -202,8 +202,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for run in cold:
             for ask in run.values():
                 checks[ask] = raw_answer(storage, ask)[0]
-        warm_asks = {key: [windows.near(ask) for _ in range(args.requests)]
-                     for key, ask in base.items()}
+        # New windows for each concurrency: none repeats one asked before.
+        warm_asks = {(key, concurrency): [windows.near(ask) for _ in range(args.requests)]
+                     for key, ask in base.items() for concurrency in (1, 8)}
         for asks in warm_asks.values():
             for ask in asks[:args.checks]:
                 checks[ask] = raw_answer(storage, ask)[0]
@@ -252,14 +253,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             check(url, ask)
             for concurrency in (1, 8):
                 requests = [get_request("127.0.0.1", port, a.target, headers[ask.client])
-                            for a in warm_asks[key]]
+                            for a in warm_asks[key, concurrency]]
                 load = asyncio.run(run_load("127.0.0.1", port, requests,
                                             concurrency=concurrency, total=len(requests)))
                 cells.append(_cell("warm", *key, concurrency, load.latencies_ms, floor,
                                    load.seconds))
                 if set(load.statuses) != {200}:
                     mismatches.append(f"warm {key}: statuses {load.statuses}")
-            for ask in warm_asks[key][:args.checks]:
+            for ask in warm_asks[key, 1][:args.checks]:
                 check(url, ask)
             for concurrency in (1, 8):
                 requests = [get_request("127.0.0.1", port, ask.target, headers[ask.client])]

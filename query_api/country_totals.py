@@ -24,6 +24,7 @@ from viewstats.query_api.window import Window
 from viewstats.query_api.write_feed import POLL_INTERVAL_S, RecordedWrites, announced_writes
 
 Rows = list[tuple[str, int]]
+_Missing = tuple[Wanted, frozenset[BucketKey]]  # what to load, and the buckets it fills
 
 
 def _runs(lo: int, hi: int, unit: int) -> Iterator[tuple[int, int, int]]:
@@ -60,15 +61,21 @@ class CountryTotals:
         """(country, views) sorted by views descending, then country."""
         totals: dict[str, int] = {}
         lo, hi = window.start_ms, window.end_ms
+        missing: _Missing | None = None
         if self._current():
             boundary = self._boundary()
-            if lo < boundary and self._add_sealed(totals, client_id, event_type,
-                                                  lo, min(hi, boundary), boundary):
-                lo = min(hi, boundary)
+            if lo < boundary:
+                missing = self._add_sealed(totals, client_id, event_type, lo, min(hi, boundary),
+                                           boundary)
+                if missing is None:
+                    lo = min(hi, boundary)
         if lo < hi:
             query = countries_query(plan_window(Window(lo, hi)), client_id, event_type)
             for country, views in self._storage.query(*query) if query else ():
                 totals[str(country)] = totals.get(str(country), 0) + int(views)
+        if missing is not None and self._filler is not None:
+            # Queued after this request's own query: its load never competes with the answer.
+            self._filler.request(client_id, *missing)
         return _sorted(totals)
 
     def rows_in_memory(self, client_id: int, event_type: str | None,
@@ -79,8 +86,8 @@ class CountryTotals:
         if window.end_ms > boundary or not self._recent():
             return None
         totals: dict[str, int] = {}
-        if not self._add_sealed(totals, client_id, event_type, window.start_ms, window.end_ms,
-                                boundary, may_load=False):
+        if self._add_sealed(totals, client_id, event_type, window.start_ms, window.end_ms,
+                            boundary, may_load=False) is not None:
             return None
         return _sorted(totals)
 
@@ -89,10 +96,11 @@ class CountryTotals:
         return (now_ms - self._sealed_after_ms) // HOUR_MS * HOUR_MS
 
     def _add_sealed(self, totals: dict[str, int], client_id: int, event_type: str | None,
-                    lo: int, hi: int, boundary: int, *, may_load: bool = True) -> bool:
-        """Add [lo, hi) from sealed buckets; False (nothing added) when some are missing.
-        Missing buckets are queued for the filler, or loaded here first when there is none
-        and `may_load` allows it."""
+                    lo: int, hi: int, boundary: int, *, may_load: bool = True
+                    ) -> _Missing | None:
+        """Add [lo, hi) from sealed buckets and return None, or add nothing and return what
+        is missing. Without a filler (and when `may_load`), missing buckets are loaded here
+        first."""
         plan = plan_window(Window(lo, hi))
         runs: list[tuple[BucketKey, int, int]] = []
         if plan.days[0] < plan.days[1]:
@@ -114,9 +122,7 @@ class CountryTotals:
                 event_hours=tuple(sorted(k[2] for k in missing if k[0] == "e")),
                 sealed_to=boundary)
             if self._filler is not None or not may_load:
-                if self._filler is not None:
-                    self._filler.request(client_id, wanted, missing)
-                return False
+                return wanted, missing
             token = self.buckets.begin()
             for key, bucket in load(self._storage, client_id, wanted).items():
                 self.buckets.put(key, client_id, bucket, token)
@@ -124,7 +130,7 @@ class CountryTotals:
         for key, a, b in runs:
             bucket = found[key]
             bucket.columns.add_to(totals, bucket.between(a, b), event_type)
-        return True
+        return None
 
 
 def _sorted(totals: dict[str, int]) -> Rows:
