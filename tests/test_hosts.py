@@ -19,21 +19,16 @@ pytestmark = pytest.mark.chdb
 HOSTS = "/streaming/statistics/hosts"
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, dict[str, str]], Path]:
-    keys = tmp_path_factory.mktemp("keys") / "api_keys"
-    return three_clients(keys), keys
-
-
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=rich_events, type_filter=st.sampled_from([None, "vod", "live"]),
        data=st.data())
-def test_hosts_match_brute_force(storage: Storage, setup: tuple[dict[int, dict[str, str]], Path],
+def test_hosts_match_brute_force(storage: Storage,
+                                 keyed_clients: tuple[dict[int, dict[str, str]], Path],
                                  generated: list[tuple[tuple[int, int, str, str, str], str, str]],
                                  type_filter: str | None, data: st.DataObject) -> None:
     window = draw_window(data, [fields[1] for fields, *_ in generated])
-    headers, keys = setup
+    headers, keys = keyed_clients
     clients = list(headers)
     rows = store_only(storage, clients, generated)
     params = dict(window.params, **({"type": type_filter} if type_filter else {}))

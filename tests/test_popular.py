@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.api import auth_header, query_client, watch
-from tests.support.breakdowns import brute_force, rich_events, store_only, three_clients
+from tests.support.breakdowns import brute_force, rich_events, store_only
 from tests.support.database import fresh_client_id
 from tests.support.windows import BASE_MS, draw_window
 from viewstats.core.events import PlayerEvent, insert_events
@@ -21,22 +21,16 @@ pytestmark = pytest.mark.chdb
 POPULAR = "/streaming/statistics/popular"
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, dict[str, str]], Path]:
-    keys = tmp_path_factory.mktemp("keys") / "api_keys"
-    return three_clients(keys), keys
-
-
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=rich_events, type_filter=st.sampled_from([None, "vod", "playlist"]),
        limit=st.sampled_from([None, 1, 2, 1000]), data=st.data())
 def test_popular_matches_brute_force(
-        storage: Storage, setup: tuple[dict[int, dict[str, str]], Path],
+        storage: Storage, keyed_clients: tuple[dict[int, dict[str, str]], Path],
         generated: list[tuple[tuple[int, int, str, str, str], str, str]],
         type_filter: str | None, limit: int | None, data: st.DataObject) -> None:
     window = draw_window(data, [fields[1] for fields, *_ in generated])
-    headers, keys = setup
+    headers, keys = keyed_clients
     clients = list(headers)
     rows = store_only(storage, clients, generated)
     params = dict(window.params)

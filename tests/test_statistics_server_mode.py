@@ -14,7 +14,6 @@ import tests.test_hosts as hosts_tests
 import tests.test_popular as popular_tests
 import tests.test_views as views_tests
 from tests.support.server_mode import clickhouse_url
-from tests.test_views import setup  # noqa: F401  (the module-scoped clients, by name)
 from viewstats.core.storage import Storage
 from viewstats.core.storage.clickhouse_server import ServerStorage
 from viewstats.schema.migrations import migrate

@@ -16,7 +16,6 @@ from tests.support.breakdowns import (
     brute_force,
     rich_events,
     store_only,
-    three_clients,
 )
 from tests.support.database import fresh_client_id
 from tests.support.windows import BASE_MS, HOUR_MS, draw_window
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.chdb
 
 VIEWS = "/streaming/statistics/views"
 GROUPS = ("host", "country", "event", "id")
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, dict[str, str]], Path]:
-    keys = tmp_path_factory.mktemp("keys") / "api_keys"
-    return three_clients(keys), keys
 
 
 filter_values = st.fixed_dictionaries({}, optional={
@@ -48,12 +41,12 @@ filter_values = st.fixed_dictionaries({}, optional={
        group=st.lists(st.sampled_from(GROUPS), unique=True, max_size=3),
        hourly=st.booleans(), data=st.data())
 def test_views_match_brute_force(storage: Storage,
-                                 setup: tuple[dict[int, dict[str, str]], Path],
+                                 keyed_clients: tuple[dict[int, dict[str, str]], Path],
                                  generated: list[tuple[tuple[int, int, str, str, str], str, str]],
                                  filters: dict[str, str], event: str | None, group: list[str],
                                  hourly: bool, data: st.DataObject) -> None:
     window = draw_window(data, [fields[1] for fields, *_ in generated])
-    headers, keys = setup
+    headers, keys = keyed_clients
     clients = list(headers)
     rows = store_only(storage, clients, generated)
     params: dict[str, str | list[str]] = {**window.params, **filters}

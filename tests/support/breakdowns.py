@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 
 from tests.support.api import auth_header
@@ -23,6 +24,14 @@ rich_events = st.lists(st.tuples(event_fields, st.sampled_from(VIDEOS), st.sampl
                        max_size=120)
 FIELDS = {"country": "country", "event": "event", "type": "type", "id": "video_id",
           "host": "host"}
+
+
+@pytest.fixture(scope="module")
+def keyed_clients(tmp_path_factory: pytest.TempPathFactory
+                  ) -> tuple[dict[int, dict[str, str]], Path]:
+    """Three fresh clients with their auth headers, and the key file that holds them."""
+    keys = tmp_path_factory.mktemp("keys") / "api_keys"
+    return three_clients(keys), keys
 
 
 def three_clients(keys_path: Path) -> dict[int, dict[str, str]]:
