@@ -226,13 +226,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     cold_ms: dict[tuple[str, str, str], list[float]] = {key: [] for key in base}
     for number, run in enumerate(cold):
-        for shape in SHAPES:
+        # A process per window and shape, so that each cold request is its client's first.
+        for window, shape in ((w, sh) for w in DAYS for sh in SHAPES):
             with _api(args, keys) as (url, port):
                 for ask in others[:args.cold_warmup]:
                     _settle(url, tokens[ask.client], ask)
                 del others[:args.cold_warmup]
                 for key, ask in run.items():
-                    if key[2] != shape:
+                    if key[1:] != (window, shape):
                         continue
                     # Timed like the other modes (a bare keep-alive connection): a new httpx
                     # client per request would add its own ~20 ms of setup to each answer.
@@ -313,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200,
                         help="measured requests per warm and repeated cell (200)")
     parser.add_argument("--cold-runs", type=int, default=5,
-                        help="cold requests per cell, each on a fresh API process per shape (5)")
+                        help="cold requests per cell, each the first of its client on a fresh "
+                             "API process (5)")
     parser.add_argument("--cold-warmup", type=int, default=5,
                         help="requests for other clients before the cold ones (5)")
     parser.add_argument("--checks", type=int, default=3,
