@@ -3,8 +3,9 @@
     python -m benchmarks.report
 
 Reads, from `--results` (default benchmarks/results/), what each benchmark wrote with `--out`:
-generate.json, query_latency.json, consumer_throughput.json, consumer_sweep.json (a
-`--sweep` run), collector_throughput.json and freshness*.json (one per write path). Optional:
+generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
+with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
+collector_throughput.json and freshness*.json (one per write path). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -45,7 +46,8 @@ COLD_SPEEDUP = 20.0
 CONSUMER_EVENTS_PER_S = 250_000
 COLLECTOR_PER_CORE = 10_000
 FRESHNESS_P99_MS = 2000.0
-CONSUMER_RSS_MB = 500.0
+CONSUMER_ANON_MB = 400.0  # whatever the backlog
+CONSUMER_SERVER_RSS_MB = 300.0  # server mode: no chDB in the consumer's process
 PATHS = ("embedded", "kafka")
 
 
@@ -55,6 +57,7 @@ class Results:
     query: Json | None
     query_previous: Json | None
     consumer: Json | None
+    consumer_server: Json | None
     sweep: Json | None
     collector: Json | None
     freshness: list[Json]
@@ -68,6 +71,7 @@ def load(directory: Path) -> Results:
     freshness = [json.loads(p.read_text()) for p in sorted(directory.glob("freshness*.json"))]
     return Results(read("generate.json"), read("query_latency.json"),
                    read("query_latency_previous.json"), read("consumer_throughput.json"),
+                   read("consumer_server.json"),
                    read("consumer_sweep.json"), read("collector_throughput.json"), freshness)
 
 
@@ -190,9 +194,11 @@ def _query_checks(result: Json | None) -> list[Check]:
             _exact_check(result), _throughput_check(measured)]
 
 
-def _consumer_checks(result: Json | None, sweep: Json | None) -> list[Check]:
+def _consumer_checks(result: Json | None, server: Json | None,
+                     sweep: Json | None) -> list[Check]:
     speed = f"Kafka -> ClickHouse >= {CONSUMER_EVENTS_PER_S:,} events/s per consumer process"
-    memory = f"consumer RSS < {CONSUMER_RSS_MB:g} MB whatever the backlog"
+    memory = f"consumer anonymous memory < {CONSUMER_ANON_MB:g} MB whatever the backlog"
+    server_memory = (f"server-mode consumer (no chDB loaded) RSS < {CONSUMER_SERVER_RSS_MB:g} MB")
     checks = []
     if result is None:
         checks.append(Check(speed, NOT_MEASURED, None))
@@ -201,17 +207,25 @@ def _consumer_checks(result: Json | None, sweep: Json | None) -> list[Check]:
         checks.append(Check(speed, "; ".join(
             f"{r['events_per_s']:,.0f} events/s (batch_rows {r['batch_rows']:,})" for r in runs),
             all(r["events_per_s"] >= CONSUMER_EVENTS_PER_S for r in runs)))
-    measured = [(r, doc["events"]) for doc in (result, sweep) if doc is not None
+    measured = [(r, doc["events"]) for doc in (result, server, sweep) if doc is not None
                 for r in doc["runs"]]
     if not measured:
         checks.append(Check(memory, NOT_MEASURED, None))
     else:
-        run, backlog = max(measured, key=lambda item: item[0]["peak_rss_mb"])
-        checks.append(Check(memory, f"peak {run['peak_rss_mb']:,.0f} MB, the highest of "
+        run, backlog = max(measured, key=lambda item: item[0]["peak_anon_mb"])
+        checks.append(Check(memory, f"peak {run['peak_anon_mb']:,.0f} MB, the highest of "
                             f"{len(measured)} run(s) (batch_rows {run['batch_rows']:,}, backlog "
-                            f"{backlog:,} events; anonymous {run['peak_anon_mb']:,.0f} MB of it, "
-                            "the rest file-backed, mostly chDB's library)",
-                            run["peak_rss_mb"] < CONSUMER_RSS_MB))
+                            f"{backlog:,} events; RSS {run['peak_rss_mb']:,.0f} MB with the "
+                            "file-backed pages, mostly chDB's library)",
+                            run["peak_anon_mb"] < CONSUMER_ANON_MB))
+    server_runs = [r for r in (server or {}).get("runs", []) if r.get("chdb_loaded") is False]
+    if not server_runs:
+        checks.append(Check(server_memory, NOT_MEASURED, None))
+    else:
+        run = max(server_runs, key=lambda r: r["peak_rss_mb"])
+        checks.append(Check(server_memory, f"peak {run['peak_rss_mb']:,.0f} MB "
+                            f"({run['events_per_s']:,.0f} events/s into a server)",
+                            run["peak_rss_mb"] < CONSUMER_SERVER_RSS_MB))
     return checks
 
 
@@ -243,7 +257,7 @@ def _freshness_checks(results: list[Json]) -> list[Check]:
 
 def checks(results: Results) -> list[Check]:
     return [_generate_check(results.generate), *_query_checks(results.query),
-            *_consumer_checks(results.consumer, results.sweep),
+            *_consumer_checks(results.consumer, results.consumer_server, results.sweep),
             _collector_check(results.collector), *_freshness_checks(results.freshness)]
 
 
@@ -470,15 +484,16 @@ def _run_rows(doc: Json) -> list[tuple[object, ...]]:
             for r in doc["runs"]]
 
 
-def _consumer_section(result: Json | None, sweep: Json | None, plots: Path,
-                      out: Path) -> list[str]:
+def _consumer_section(result: Json | None, server: Json | None, sweep: Json | None,
+                      plots: Path, out: Path) -> list[str]:
     header = ("batch rows", "batch ms", "events", "seconds", "events/s", "CPU cores",
               "peak RSS MB", "anonymous MB", "batches", "storing s")
     lines = ["## Kafka -> ClickHouse, one consumer (`benchmarks.consumer_throughput`)", ""]
-    if result is None:
-        lines += [NOT_MEASURED, ""]
-    else:
-        lines += [*_provenance(result), *_table(header, _run_rows(result))]
+    for doc, title in ((result, None), (server, "### Into a ClickHouse server (no chDB in the "
+                                                 "consumer's process)")):
+        lines += [title, ""] if title else []
+        lines += [NOT_MEASURED, ""] if doc is None else [*_provenance(doc),
+                                                         *_table(header, _run_rows(doc))]
     lines += ["### Throughput by batch size (`--sweep`)", ""]
     plot = _plot(sweep, _batch_plot, plots / "consumer_batch_size.png", out)
     if sweep is None:
@@ -536,7 +551,8 @@ def render(results: Results, plots: Path, out: Path) -> str:
                     [(c.target, c.measured, c.verdict) for c in checks(results)])
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
-    lines += _consumer_section(results.consumer, results.sweep, plots, out)
+    lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
+                              plots, out)
     lines += _collector_section(results.collector)
     lines += _freshness_section(results.freshness)
     return "\n".join(lines).rstrip() + "\n"
