@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import cast
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
@@ -129,7 +129,10 @@ def test_the_property_fails_when_writes_do_not_drop_buckets(
     """Mutation check: with invalidation off, kept buckets go stale and the property says so."""
     monkeypatch.setattr(SealedBuckets, "invalidate", lambda *_: None)
     monkeypatch.setattr(SealedBuckets, "invalidate_all", lambda *_: None)
+    # No shrinking: the failure is what is asserted, and shrinking a 20-step plan replays it
+    # hundreds of times.
     failing = settings(max_examples=200, deadline=None, database=None,
+                       phases=[Phase.generate],
                        suppress_health_check=[HealthCheck.function_scoped_fixture])(
         given(start_offset=st.integers(0, SPAN_MS), plan=steps)(
             lambda start_offset, plan: check_interleaving(*pair, start_offset, plan)))
