@@ -148,21 +148,19 @@ class SealedBuckets:
             SEALED_BYTES.set(self._bytes)
             return True
 
-    def invalidate(self, client_ids: Collection[int] | None, lo_ms: int, hi_ms: int) -> None:
-        """A write touched these clients (None: any client) at event times [lo_ms, hi_ms]."""
+    def invalidate(self, client_ids: Collection[int], lo_ms: int, hi_ms: int) -> None:
+        """A write touched these clients at event times [lo_ms, hi_ms]."""
         with self._lock:
             written = self._written
             written.generation += 1
-            if client_ids is None or len(written.clients) + len(client_ids) \
-                    > MAX_WRITTEN_CLIENTS:
+            if len(written.clients) + len(client_ids) > MAX_WRITTEN_CLIENTS:
                 # Rather than remember every client id a beacon may name, count the write as
                 # touching every client for the loads in flight.
                 written.clients.clear()
                 written.everyone = written.generation
             else:
                 written.clients.update(dict.fromkeys(client_ids, written.generation))
-            clients = self._by_client.keys() if client_ids is None else client_ids
-            for client_id in list(clients):
+            for client_id in client_ids:
                 for key in list(self._by_client.get(client_id, ())):
                     bucket = self._entries[key][1]
                     if lo_ms < bucket.covers_to and bucket.covers_from <= hi_ms:

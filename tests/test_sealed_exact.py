@@ -131,7 +131,7 @@ def test_the_property_fails_when_writes_do_not_drop_buckets(
     monkeypatch.setattr(SealedBuckets, "invalidate_all", lambda *_: None)
     # No shrinking: the failure is what is asserted, and shrinking a 20-step plan replays it
     # hundreds of times.
-    failing = settings(max_examples=200, deadline=None, database=None,
+    failing = settings(max_examples=200, deadline=None, database=None, derandomize=True,
                        phases=[Phase.generate],
                        suppress_health_check=[HealthCheck.function_scoped_fixture])(
         given(start_offset=st.integers(0, SPAN_MS), plan=steps)(
