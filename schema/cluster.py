@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 from viewstats.core.storage import Storage
-from viewstats.schema.migrations import Migration, apply_plan, load_migrations
+from viewstats.schema.migrations import Migration, Progress, apply_plan, load_migrations
 
 BOOKKEEPING = "schema_migrations"
 SHARDING_KEYS = {
@@ -145,6 +145,7 @@ def cluster_script(cluster: str) -> str:
     return "\n".join(parts)
 
 
-def migrate_cluster(storage: Storage, cluster: str) -> list[Migration]:
+def migrate_cluster(storage: Storage, cluster: str,
+                    progress: Progress | None = None) -> list[Migration]:
     """Apply the pending migrations to the cluster, through any one node; as `migrate`."""
-    return apply_plan(storage, cluster_statements(cluster))
+    return apply_plan(storage, cluster_statements(cluster), progress)

@@ -7,6 +7,8 @@ run again; `schema_migrations` records the versions that completed.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -46,12 +48,18 @@ def applied_versions(storage: Storage) -> set[int]:
     return {int(row[0]) for row in storage.query("SELECT version FROM schema_migrations")}
 
 
-def migrate(storage: Storage) -> list[Migration]:
+# Told of each pending migration before it runs, and after with its seconds: a backfill over a
+# large `player_events` runs for minutes, and an operator should see which one is running.
+Progress = Callable[[Migration, float | None], None]
+
+
+def migrate(storage: Storage, progress: Progress | None = None) -> list[Migration]:
     """Apply pending migrations in order; return those applied (empty when up to date)."""
-    return apply_plan(storage, [(m, m.statements) for m in load_migrations()])
+    return apply_plan(storage, [(m, m.statements) for m in load_migrations()], progress)
 
 
-def apply_plan(storage: Storage, plan: list[tuple[Migration, list[str]]]) -> list[Migration]:
+def apply_plan(storage: Storage, plan: list[tuple[Migration, list[str]]],
+               progress: Progress | None = None) -> list[Migration]:
     """Run each pending migration's statements (the plain ones, or their cluster variant)."""
     # The first migration creates the bookkeeping table itself and is safe to repeat.
     for statement in plan[0][1]:
@@ -61,9 +69,14 @@ def apply_plan(storage: Storage, plan: list[tuple[Migration, list[str]]]) -> lis
     for migration, statements in plan:
         if migration.version in done:
             continue
+        started = time.monotonic()
+        if progress is not None:
+            progress(migration, None)
         for statement in statements:
             storage.command(statement)
         storage.insert("schema_migrations", {"version": [migration.version],
                                              "name": [migration.name]})
         applied.append(migration)
+        if progress is not None:
+            progress(migration, time.monotonic() - started)
     return applied

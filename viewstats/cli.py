@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from viewstats.assets import AssetError
 from viewstats.core.events import MAX_CLIENT_ID
@@ -16,6 +17,9 @@ from viewstats.core.settings import Settings, SettingsError
 from viewstats.core.storage import StorageError
 from viewstats.ingest.collector.geoip import GeoIPDatabaseError
 from viewstats.npm_pack import NpmError
+
+if TYPE_CHECKING:
+    from viewstats.schema.migrations import Migration
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -108,6 +112,12 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migration_progress(migration: Migration, seconds: float | None) -> None:
+    name = f"{migration.version:04d}_{migration.name}"
+    print(f"applying {name} …" if seconds is None else f"applied {name} in {seconds:,.1f} s",
+          flush=True)
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from viewstats.core.storage import open_storage
     from viewstats.schema.cluster import cluster_script, migrate_cluster
@@ -119,11 +129,10 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         return 0
     storage = open_storage(_settings(args))
     try:
-        applied = migrate_cluster(storage, args.cluster) if args.cluster else migrate(storage)
+        applied = (migrate_cluster(storage, args.cluster, _migration_progress) if args.cluster
+                   else migrate(storage, _migration_progress))
     finally:
         storage.close()
-    for migration in applied:
-        print(f"applied {migration.version:04d}_{migration.name}")
     print(f"{len(applied)} migration(s) applied" if applied else "schema is up to date")
     return 0
 

@@ -38,7 +38,7 @@ from viewstats.ingest.consumer.kafka_consumer import Consumer
 from viewstats.ingest.topic import dead_letter_topic, ensure_topic
 from viewstats.player.routes import media_routes, player_routes
 from viewstats.query_api.app import EXCEPTION_HANDLERS, query_routes
-from viewstats.schema.migrations import migrate
+from viewstats.schema.migrations import Migration, migrate
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,15 @@ def migrate_database(settings: Settings) -> None:
 
 
 def _migrate(storage: Storage) -> None:
-    for migration in migrate(storage):
-        log.info("applied migration %04d_%s", migration.version, migration.name)
+    migrate(storage, _log_migration)
+
+
+def _log_migration(migration: Migration, seconds: float | None) -> None:
+    if seconds is None:
+        log.info("applying migration %04d_%s", migration.version, migration.name)
+    else:
+        log.info("applied migration %04d_%s in %.1f s", migration.version, migration.name,
+                 seconds)
 
 
 def serve_embedded(settings: Settings, host: str, port: int,
