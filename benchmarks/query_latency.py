@@ -26,123 +26,51 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.http_load import get_request, percentile, run_load
+from benchmarks.asks import (
+    DAYS,
+    SHAPES,
+    Ask,
+    Floor,
+    Windows,
+    api_process,
+    cell,
+    pick_clients,
+    progress,
+    rescaled,
+    timed,
+)
+from benchmarks.http_load import get_request, run_load
 from benchmarks.record import write_result
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
-from viewstats.devtools.processes import serving
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-DAYS = {"1d": 1, "31d": 31, "365d": 365}
-SHAPES = ("aligned", "edges")
 RAW_SQL = """SELECT toString(country) AS c, count() AS views FROM player_events
 WHERE client_id = {client:UInt32} AND event = 'watch'
   AND ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
   AND ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')
 GROUP BY c"""
-FLOOR_SQL = """SELECT views FROM views_by_country_daily
-WHERE client_id = {client:UInt32} AND day = {day:Date} LIMIT 1"""
 
 
-@dataclass(frozen=True)
-class Ask:
-    """One question: a client's window [start_ms, end_ms) as the API's date_from/date_to."""
-    client: int
-    start_ms: int
-    end_ms: int
-    aligned: bool
-
-    @property
-    def target(self) -> str:
-        if self.aligned:
-            first, last = _iso(self.start_ms)[:10], _iso(self.end_ms - DAY_MS)[:10]
-            return f"/streaming/statistics/countries?date_from={first}&date_to={last}"
-        # date_to is inclusive to its millisecond
-        return (f"/streaming/statistics/countries?date_from={_iso(self.start_ms)}"
-                f"&date_to={_iso(self.end_ms - 1)}")
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
-
-
-class Windows:
-    """Random windows inside the data's two years."""
-
-    def __init__(self, rng: random.Random, first_day_ms: int, end_day_ms: int) -> None:
-        self.rng, self.first, self.end = rng, first_day_ms, end_day_ms
-
-    def new(self, client: int, days: int, shape: str) -> Ask:
-        last_start = (self.end - self.first) // DAY_MS - days
-        start = self.first + self.rng.randrange(max(last_start, 1)) * DAY_MS
-        if shape == "aligned":
-            return Ask(client, start, start + days * DAY_MS, True)
-        start += self.rng.randrange(DAY_MS - HOUR_MS)  # ends inside hours
-        return Ask(client, start, start + days * DAY_MS - self.rng.randrange(HOUR_MS), False)
-
-    def near(self, ask: Ask) -> Ask:
-        """A new window over what `ask` loaded: aligned anywhere, or its ends moved by random
-        milliseconds inside their hours."""
-        if ask.aligned:
-            return self.new(ask.client, (ask.end_ms - ask.start_ms) // DAY_MS, "aligned")
-        start = ask.start_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
-        end = ask.end_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
-        return Ask(ask.client, start, end, False)
-
-
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _clients(storage: Storage, rng: random.Random) -> dict[str, int]:
-    rows = storage.query("SELECT client_id, sum(views) AS v FROM views_by_country_daily "
-                         "GROUP BY client_id ORDER BY v DESC, client_id")
-    if not rows:
-        raise SystemExit("no views in the database: run benchmarks.generate first")
-    tail = rows[len(rows) // 2 + rng.randrange(max(len(rows) // 2, 1))]
-    return {"heaviest": int(rows[0][0]), "median": int(rows[len(rows) // 2][0]),
-            "tail": int(tail[0])}
-
-
-def _timed(storage: Storage, sql: str, params: dict[str, str | int], runs: int
-           ) -> tuple[list[Any], list[float]]:
-    times, rows = [], []
-    for _ in range(runs):
-        started = time.perf_counter()
-        rows = storage.query(sql, params)
-        times.append((time.perf_counter() - started) * 1000)
-    return rows, times
+def _target(ask: Ask) -> str:
+    return f"/streaming/statistics/countries?{ask.window_query}"
 
 
 def raw_answer(storage: Storage, ask: Ask, runs: int = 1) -> tuple[dict[str, int], float]:
-    rows, times = _timed(storage, RAW_SQL, {"client": ask.client, "start": ask.start_ms,
-                                            "end": ask.end_ms}, runs)
+    rows, times = timed(storage, RAW_SQL, {"client": ask.client, "start": ask.start_ms,
+                                           "end": ask.end_ms}, runs)
     return {str(c): int(v) for c, v in rows}, statistics.median(times)
 
 
 def _answer(base: str, token: str, ask: Ask) -> dict[str, int]:
-    body = httpx.get(base + ask.target, headers={"Authorization": f"apikey {token}"},
+    body = httpx.get(base + _target(ask), headers={"Authorization": f"apikey {token}"},
                      timeout=60).json()
     return {r["country"]: r["views"] for r in body["data"]}
-
-
-@contextmanager
-def _api(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
-    with serving("api", args.data_dir.resolve(), env={"API_KEYS_FILE": str(keys.resolve())},
-                 cwd=args.api_source) as (base, _):
-        yield base, int(base.rsplit(":", 1)[1])
 
 
 def _misses(url: str) -> float | None:
@@ -164,32 +92,17 @@ def _settle(url: str, token: str, ask: Ask, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def _cell(mode: str, who: str, window: str, shape: str, concurrency: int,
-          latencies: list[float], floor: float, seconds: float | None = None) -> dict[str, Any]:
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    cell = {"mode": mode, "client": who, "window": window, "shape": shape,
-            "concurrency": concurrency, "requests": len(latencies), "p50_ms": p50,
-            "p99_ms": p99, "p50_floors": p50 / floor, "p99_floors": p99 / floor,
-            "rps": len(latencies) / seconds if seconds else None}
-    _progress(f"{mode:>8} {who:>8} {window:>4} {shape:>7} c{concurrency:<2}: p50 {p50:8.2f} ms "
-              f"({p50 / floor:5.1f} F)  p99 {p99:8.2f} ms")
-    return cell
+def _labels(key: tuple[str, str, str]) -> dict[str, str]:
+    return dict(zip(("client", "window", "shape"), key, strict=True))
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     storage = open_storage(Settings.from_env(data_dir=args.data_dir))
     try:
-        clients = _clients(storage, rng)
-        first, last = storage.query("SELECT toUnixTimestamp(toDateTime(min(day), 'UTC')) * 1000,"
-                                    " toUnixTimestamp(toDateTime(max(day), 'UTC')) * 1000"
-                                    " FROM views_by_country_daily")[0]
-        windows = Windows(rng, int(first), int(last) - DAY_MS)  # the last days may be partial
-        floor_params: dict[str, str | int] = {"client": clients["median"],
-                                              "day": _iso(int(first))[:10]}
-        _, floor_times = _timed(storage, FLOOR_SQL, floor_params, args.floor_runs)
-        floor = statistics.median(floor_times)
-        _progress(f"engine floor F: median {floor:.2f} ms over {args.floor_runs} point reads")
+        clients = pick_clients(storage, rng)
+        windows = Windows.of(storage, rng)
+        floor = Floor(storage, clients["median"], windows.first, args.floor_runs)
         base = {(who, w, s): windows.new(c, days, s) for who, c in clients.items()
                 for w, days in DAYS.items() for s in SHAPES}
         cold = [{key: windows.new(ask.client, DAYS[key[1]], key[2]) for key, ask in base.items()}
@@ -197,7 +110,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         checks: dict[Ask, dict[str, int]] = {}
         raw_ms = {}
         for key, ask in base.items():
-            _progress(f"player_events baseline: {key}")
+            progress(f"player_events baseline: {key}")
             checks[ask], raw_ms[key] = raw_answer(storage, ask, args.raw_runs)
         for run in cold:
             for ask in run.values():
@@ -222,13 +135,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     def check(url: str, ask: Ask) -> None:
         if ask in checks and _answer(url, tokens[ask.client], ask) != checks[ask]:
-            mismatches.append(ask.target)
+            mismatches.append(_target(ask))
 
     cold_ms: dict[tuple[str, str, str], list[float]] = {key: [] for key in base}
     for number, run in enumerate(cold):
         # A process per window and shape, so that each cold request is its client's first.
         for window, shape in ((w, sh) for w in DAYS for sh in SHAPES):
-            with _api(args, keys) as (url, port):
+            with api_process(args, keys) as (url, port):
                 for ask in others[:args.cold_warmup]:
                     _settle(url, tokens[ask.client], ask)
                 del others[:args.cold_warmup]
@@ -239,68 +152,59 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     # client per request would add its own ~20 ms of setup to each answer.
                     load = asyncio.run(run_load(
                         "127.0.0.1", port,
-                        [get_request("127.0.0.1", port, ask.target, headers[ask.client])],
+                        [get_request("127.0.0.1", port, _target(ask), headers[ask.client])],
                         concurrency=1, total=1))
                     cold_ms[key] += load.latencies_ms
                     if set(load.statuses) != {200}:
-                        mismatches.append(f"cold {ask.target}: statuses {load.statuses}")
+                        mismatches.append(f"cold {_target(ask)}: statuses {load.statuses}")
                     check(url, ask)
                     # The next client's first request on an idle process, not beside this
                     # one's background loads.
                     _settle(url, tokens[ask.client], ask)
-        _progress(f"cold: run {number + 1} of {len(cold)} done")
+        progress(f"cold: run {number + 1} of {len(cold)} done")
     for key, latencies in cold_ms.items():
-        cells.append(_cell("cold", *key, 1, latencies, floor))
-    with _api(args, keys) as (url, port):
+        cells.append(cell("cold", _labels(key), 1, latencies, floor.ms))
+    with api_process(args, keys) as (url, port):
         for key, ask in base.items():
             _settle(url, tokens[ask.client], ask)  # loads what the warm windows reuse
             check(url, ask)
             for concurrency in (1, 8):
-                requests = [get_request("127.0.0.1", port, a.target, headers[ask.client])
+                requests = [get_request("127.0.0.1", port, _target(a), headers[ask.client])
                             for a in warm_asks[key, concurrency]]
                 load = asyncio.run(run_load("127.0.0.1", port, requests,
                                             concurrency=concurrency, total=len(requests)))
-                cells.append(_cell("warm", *key, concurrency, load.latencies_ms, floor,
-                                   load.seconds))
+                cells.append(cell("warm", _labels(key), concurrency, load.latencies_ms,
+                                  floor.ms, load.seconds))
                 if set(load.statuses) != {200}:
                     mismatches.append(f"warm {key}: statuses {load.statuses}")
             for ask in warm_asks[key, 1][:args.checks]:
                 check(url, ask)
             for concurrency in (1, 8):
-                requests = [get_request("127.0.0.1", port, ask.target, headers[ask.client])]
+                requests = [get_request("127.0.0.1", port, _target(ask), headers[ask.client])]
                 load = asyncio.run(run_load("127.0.0.1", port, requests,
                                             concurrency=concurrency, total=args.requests))
-                cells.append(_cell("repeated", *key, concurrency, load.latencies_ms, floor,
-                                   load.seconds))
+                cells.append(cell("repeated", _labels(key), concurrency, load.latencies_ms,
+                                  floor.ms, load.seconds))
         throughput = []
         key = ("median", "31d", "edges")
         for concurrency in (1, 8, 32):
-            requests = [get_request("127.0.0.1", port, windows.near(base[key]).target,
+            requests = [get_request("127.0.0.1", port, _target(windows.near(base[key])),
                                     headers[base[key].client]) for _ in range(args.requests)]
             load = asyncio.run(run_load("127.0.0.1", port, requests, concurrency=concurrency,
                                         total=len(requests)))
             throughput.append({"concurrency": concurrency, "rps": load.per_second,
                                "p50_ms": load.percentile(50), "p99_ms": load.percentile(99)})
-            _progress(f"throughput {key} warm c{concurrency}: {load.per_second:.0f} req/s")
-    # F again, after the API processes: the engine's merges and the machine's load move it,
-    # so the multiples use the median of both measurements.
+            progress(f"throughput {key} warm c{concurrency}: {load.per_second:.0f} req/s")
     storage = open_storage(Settings.from_env(data_dir=args.data_dir))
     try:
-        floor_times += _timed(storage, FLOOR_SQL, floor_params, args.floor_runs)[1]
+        floor.again(storage)
     finally:
         storage.close()
-    _progress(f"engine floor F: median {floor:.2f} ms before, "
-              f"{statistics.median(floor_times[args.floor_runs:]):.2f} ms after")
-    floor = statistics.median(floor_times)
-    for cell in cells:
-        cell["p50_floors"], cell["p99_floors"] = cell["p50_ms"] / floor, cell["p99_ms"] / floor
-        key = (cell["client"], cell["window"], cell["shape"])
-        cell["raw_ms"] = raw_ms[key]
-        cell["speedup"] = raw_ms[key] / cell["p50_ms"]
-        cell["client_id"] = clients[cell["client"]]
-    return {"floor_ms": floor, "floor_p99_ms": percentile(floor_times, 99),
-            "floor_before_ms": statistics.median(floor_times[:args.floor_runs]),
-            "floor_after_ms": statistics.median(floor_times[args.floor_runs:]),
+    for found in cells:
+        key = (found["client"], found["window"], found["shape"])
+        found.update(rescaled(found, floor.ms), raw_ms=raw_ms[key],
+                     speedup=raw_ms[key] / found["p50_ms"], client_id=clients[found["client"]])
+    return {**floor.summary(),
             "clients": clients, "cells": cells, "throughput": throughput,
             "checked": len(checks), "mismatches": mismatches,
             "api_source": str(args.api_source) if args.api_source else "this checkout"}

@@ -5,7 +5,8 @@
 Reads, from `--results` (default benchmarks/results/), what each benchmark wrote with `--out`:
 generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
-collector_throughput.json and freshness*.json (one per write path). Optional:
+collector_throughput.json, freshness*.json (one per write path) and statistics_latency.json
+(the family's endpoints, benchmarks.statistics_report). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -20,20 +21,27 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
 from benchmarks.record import machine
+from benchmarks.report_parts import (
+    NOT_MEASURED,
+    Check,
+    Json,
+    duration,
+    exactness,
+    ms,
+    provenance,
+    table,
+)
+from benchmarks.statistics_report import exact_check, statistics_section
 
-Json = dict[str, Any]
-
-NOT_MEASURED = "not measured"
 # architecture §10.
 EVENTS_TARGET = 1_000_000_000
 GENERATE_SECONDS_TARGET = 3600  # "in minutes": under an hour
@@ -61,6 +69,7 @@ class Results:
     sweep: Json | None
     collector: Json | None
     freshness: list[Json]
+    statistics: Json | None
 
 
 def load(directory: Path) -> Results:
@@ -72,26 +81,8 @@ def load(directory: Path) -> Results:
     return Results(read("generate.json"), read("query_latency.json"),
                    read("query_latency_previous.json"), read("consumer_throughput.json"),
                    read("consumer_server.json"),
-                   read("consumer_sweep.json"), read("collector_throughput.json"), freshness)
-
-
-@dataclass(frozen=True)
-class Check:
-    target: str
-    measured: str
-    met: bool | None  # None: not measured
-
-    @property
-    def verdict(self) -> str:
-        return NOT_MEASURED if self.met is None else "met" if self.met else "**missed**"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
+                   read("consumer_sweep.json"), read("collector_throughput.json"), freshness,
+                   read("statistics_latency.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -104,7 +95,7 @@ def _generate_check(result: Json | None) -> Check:
               f"(read: under {GENERATE_SECONDS_TARGET // 60} min)")
     if result is None:
         return Check(target, NOT_MEASURED, None)
-    return Check(target, f"{result['events']:,} events in {_duration(result['seconds'])}",
+    return Check(target, f"{result['events']:,} events in {duration(result['seconds'])}",
                  result["events"] >= EVENTS_TARGET
                  and result["seconds"] < GENERATE_SECONDS_TARGET)
 
@@ -130,7 +121,7 @@ def _latency_check(cells: list[Json], key: str, limit: float) -> Check:
     if not group:
         return Check(target, NOT_MEASURED, None)
     worst = max(group, key=lambda c: c[key])
-    return Check(target, f"worst {_ms(worst[key])} ms ({_cell_name(worst)}) of {len(group)} "
+    return Check(target, f"worst {ms(worst[key])} ms ({_cell_name(worst)}) of {len(group)} "
                  "cells", worst[key] <= limit)
 
 
@@ -142,9 +133,9 @@ def _cold_check(result: Json, shape: str, limit: float) -> Check:
     if not group:
         return Check(target, NOT_MEASURED, None)
     worst = max(group, key=lambda c: c["p50_floors"])
-    return Check(target, f"worst {worst['p50_floors']:,.1f} F = {_ms(worst['p50_ms'])} ms "
+    return Check(target, f"worst {worst['p50_floors']:,.1f} F = {ms(worst['p50_ms'])} ms "
                  f"({_cell_name(worst)}) of {len(group)} cells; F = "
-                 f"{_ms(result['floor_ms'])} ms", worst["p50_floors"] <= limit)
+                 f"{ms(result['floor_ms'])} ms", worst["p50_floors"] <= limit)
 
 
 def _speedup_check(cells: list[Json], mode: str, limit: float) -> Check:
@@ -156,19 +147,8 @@ def _speedup_check(cells: list[Json], mode: str, limit: float) -> Check:
     worst = min(group, key=lambda c: c["speedup"])
     others = "; ".join(f"{c['shape']}: {c['speedup']:,.1f}x" for c in group if c is not worst)
     return Check(target, f"{worst['speedup']:,.1f}x ({_cell_name(worst)}: player_events "
-                 f"{_ms(worst['raw_ms'])} ms vs p50 {_ms(worst['p50_ms'])} ms)"
+                 f"{ms(worst['raw_ms'])} ms vs p50 {ms(worst['p50_ms'])} ms)"
                  + (f"; {others}" if others else ""), worst["speedup"] >= limit)
-
-
-def _exact_check(result: Json | None) -> Check:
-    target = "answers equal player_events in every cell (same run), every answer HTTP 200"
-    if result is None:
-        return Check(target, NOT_MEASURED, None)
-    wrong: list[str] = result["mismatches"]
-    if not wrong:
-        return Check(target, f"all {result['checked']:,} checked answers equal", True)
-    return Check(target, f"{len(wrong)} differ or failed ({result['checked']:,} answers "
-                 f"checked), e.g. {'; '.join(wrong[:3])}", False)
 
 
 def _throughput_check(result: Json) -> Check:
@@ -191,7 +171,8 @@ def _query_checks(result: Json | None) -> list[Check]:
             _cold_check(measured, "edges", COLD_EDGES_FLOORS),
             _speedup_check(cells, "warm", WARM_SPEEDUP),
             _speedup_check(cells, "cold", COLD_SPEEDUP),
-            _exact_check(result), _throughput_check(measured)]
+            exactness("answers equal player_events in every cell (same run), every answer "
+                      "HTTP 200", result), _throughput_check(measured)]
 
 
 def _consumer_checks(result: Json | None, server: Json | None,
@@ -249,7 +230,7 @@ def _freshness_checks(results: list[Json]) -> list[Check]:
             checks.append(Check(target, NOT_MEASURED, None))
             continue
         checks.append(Check(target, "; ".join(
-            f"p99 {_ms(r['p99_ms'])} ms over {r['beacons']} beacons, {r['missing']} never seen"
+            f"p99 {ms(r['p99_ms'])} ms over {r['beacons']} beacons, {r['missing']} never seen"
             for r in runs), all(r["p99_ms"] <= FRESHNESS_P99_MS and r["missing"] == 0
                                 for r in runs)))
     return checks
@@ -258,31 +239,8 @@ def _freshness_checks(results: list[Json]) -> list[Check]:
 def checks(results: Results) -> list[Check]:
     return [_generate_check(results.generate), *_query_checks(results.query),
             *_consumer_checks(results.consumer, results.consumer_server, results.sweep),
-            _collector_check(results.collector), *_freshness_checks(results.freshness)]
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _machine_text(recorded: object) -> str:
-    if not isinstance(recorded, dict):
-        return str(recorded)  # a benchmark that records only a summary line
-    memory = recorded["memory_bytes"]
-    return (f"{recorded['cpus']} CPUs ({recorded['cpu_model']}), "
-            f"{f'{memory / 2**30:.1f} GiB' if memory else 'memory unknown'}, "
-            f"{recorded['kernel']}, Python {recorded['python']}, chDB {recorded['chdb']} "
-            f"(ClickHouse {recorded['clickhouse_engine']})")
-
-
-def _provenance(result: Json) -> list[str]:
-    lines = [f"Recorded {result.get('date', 'at an unrecorded date')} with:", "",
-             f"    {result.get('command', '(command not recorded)')}", ""]
-    if "machine" in result:
-        lines += [f"on {_machine_text(result['machine'])}.", ""]
-    return lines
+            _collector_check(results.collector), *_freshness_checks(results.freshness),
+            exact_check(results.statistics)]
 
 
 def _query_plot(result: Json, path: Path) -> None:
@@ -374,7 +332,7 @@ def _generate_section(result: Json | None) -> list[str]:
     lines = ["## Data generation (`benchmarks.generate`)", ""]
     if result is None:
         return [*lines, NOT_MEASURED, ""]
-    return [*lines, *_provenance(result), *_table(
+    return [*lines, *provenance(result), *table(
         ("events", "clients", "seconds", "rows/s", "bytes/row on disk", "on disk"),
         [(f"{result['events']:,}", f"{result['clients']:,}",
           f"{result['seconds']:,.1f}", f"{result['rows_per_s']:,.0f}",
@@ -382,7 +340,7 @@ def _generate_section(result: Json | None) -> list[str]:
 
 
 def _with_floors(cell: Json, key: str) -> str:
-    return f"{_ms(cell[key])} ({cell[key.replace('_ms', '_floors')]:,.1f} F)"
+    return f"{ms(cell[key])} ({cell[key.replace('_ms', '_floors')]:,.1f} F)"
 
 
 def _requests_text(cells: list[Json]) -> str:
@@ -416,11 +374,11 @@ def _mode_table(result: Json, mode: str) -> list[str]:
         if mode != "cold":
             row.append(f"{group[-1]['rps']:,.0f}" if group[-1] else "")
         known = next(c for c in group if c)
-        row += [_ms(known["raw_ms"]),
+        row += [ms(known["raw_ms"]),
                 *(f"{c['speedup']:,.1f}x" if c else "" for c in group)]
         rows.append(row)
     return [f"### {mode}", "", f"{QUERY_MODES[mode]} {_requests_text(cells)}.", "",
-            *_table(header, rows)]
+            *table(header, rows)]
 
 
 def _comparison(result: Json, previous: Json) -> list[str]:
@@ -442,12 +400,12 @@ def _comparison(result: Json, previous: Json) -> list[str]:
                 str(cell["concurrency"]))
 
     before = {key(c): c for c in previous["cells"]}
-    rows = [(*key(c), _ms(old["p50_ms"]), _ms(c["p50_ms"]), f"{old['p50_ms'] / c['p50_ms']:,.1f}x",
-             _ms(old["p99_ms"]), _ms(c["p99_ms"]), f"{old['p99_ms'] / c['p99_ms']:,.1f}x")
+    rows = [(*key(c), ms(old["p50_ms"]), ms(c["p50_ms"]), f"{old['p50_ms'] / c['p50_ms']:,.1f}x",
+             ms(old["p99_ms"]), ms(c["p99_ms"]), f"{old['p99_ms'] / c['p99_ms']:,.1f}x")
             for c in sorted(result["cells"], key=lambda c: (list(QUERY_MODES).index(c["mode"]),
                                                             c["concurrency"]))
             if (old := before.get(key(c)))]
-    return [*lines, *_table(("mode", "client", "window", "shape", "concurrency",
+    return [*lines, *table(("mode", "client", "window", "shape", "concurrency",
                              "p50 ms before", "p50 ms after", "p50 ratio", "p99 ms before",
                              "p99 ms after", "p99 ratio"), rows)]
 
@@ -459,18 +417,18 @@ def _query_section(result: Json | None, previous: Json | None, plots: Path,
     if result is None:
         return [*lines, NOT_MEASURED, ""]
     clients = ", ".join(f"{name} = client {number}" for name, number in result["clients"].items())
-    lines += [*_provenance(result),
+    lines += [*provenance(result),
               f"Engine floor F (a one-row point read through the same storage layer, same run): "
-              f"median {_ms(result['floor_ms'])} ms, p99 {_ms(result['floor_p99_ms'])} ms. "
+              f"median {ms(result['floor_ms'])} ms, p99 {ms(result['floor_p99_ms'])} ms. "
               f"Clients: {clients}. API: `{result['api_source']}`. Latency is over HTTP; "
               "\"in F\" is that latency as a multiple of F; player_events ms is the same answer "
               "counted from the raw events alone (one query, median of its runs); speed-up is "
               "player_events ms / p50.", ""]
     for mode in QUERY_MODES:
         lines += _mode_table(result, mode)
-    lines += ["### Throughput (warm windows, a new window each request)", "", *_table(
+    lines += ["### Throughput (warm windows, a new window each request)", "", *table(
         ("concurrency", "req/s", "p50 ms", "p99 ms"),
-        [(t["concurrency"], f"{t['rps']:,.0f}", _ms(t["p50_ms"]), _ms(t["p99_ms"]))
+        [(t["concurrency"], f"{t['rps']:,.0f}", ms(t["p50_ms"]), ms(t["p99_ms"]))
          for t in result["throughput"]])]
     if previous is not None:
         lines += _comparison(result, previous)
@@ -492,20 +450,20 @@ def _consumer_section(result: Json | None, server: Json | None, sweep: Json | No
     for doc, title in ((result, None), (server, "### Into a ClickHouse server (no chDB in the "
                                                  "consumer's process)")):
         lines += [title, ""] if title else []
-        lines += [NOT_MEASURED, ""] if doc is None else [*_provenance(doc),
-                                                         *_table(header, _run_rows(doc))]
+        lines += [NOT_MEASURED, ""] if doc is None else [*provenance(doc),
+                                                         *table(header, _run_rows(doc))]
     lines += ["### Throughput by batch size (`--sweep`)", ""]
     plot = _plot(sweep, _batch_plot, plots / "consumer_batch_size.png", out)
     if sweep is None:
         return [*lines, NOT_MEASURED, ""]
-    return [*lines, *_provenance(sweep), *_table(header, _run_rows(sweep)), *plot]
+    return [*lines, *provenance(sweep), *table(header, _run_rows(sweep)), *plot]
 
 
 def _collector_section(result: Json | None) -> list[str]:
     lines = ["## Collector, one core (`benchmarks.collector_throughput`)", ""]
     if result is None:
         return [*lines, NOT_MEASURED, ""]
-    return [*lines, *_provenance(result), *_table(
+    return [*lines, *provenance(result), *table(
         ("seconds", "beacons/s", "server CPU", "beacons per CPU-second", "answers not 202",
          "client processes x connections", "HTTP / loop"),
         [(f"{result['seconds']:.1f}", f"{result['beacons_per_s']:,.0f}",
@@ -520,13 +478,13 @@ def _freshness_section(results: list[Json]) -> list[str]:
     if not results:
         return [*lines, NOT_MEASURED, ""]
     for result in results:
-        lines += [f"### {result['path']} path", "", *_provenance(result), *_table(
+        lines += [f"### {result['path']} path", "", *provenance(result), *table(
             ("beacons", "never seen", "p50 ms", "p99 ms", "max ms", "mean ms", "poll every ms",
              "acknowledgement p50 ms", "acknowledgement p99 ms"),
-            [(result["beacons"], result["missing"], _ms(result["p50_ms"]),
-              _ms(result["p99_ms"]), _ms(result["max_ms"]), _ms(result["mean_ms"]),
-              f"{result['poll_ms']:g}", _ms(result["ack_p50_ms"]),
-              _ms(result["ack_p99_ms"]))])]
+            [(result["beacons"], result["missing"], ms(result["p50_ms"]),
+              ms(result["p99_ms"]), ms(result["max_ms"]), ms(result["mean_ms"]),
+              f"{result['poll_ms']:g}", ms(result["ack_p50_ms"]),
+              ms(result["ack_p99_ms"]))])]
     return lines
 
 
@@ -541,16 +499,17 @@ def render(results: Results, plots: Path, out: Path) -> str:
              ""]
     here = machine()
     memory = here["memory_bytes"]
-    lines += _table(("", ""), [
+    lines += table(("", ""), [
         ("CPUs", f"{here['cpus']} ({here['cpus_usable']} usable), {here['cpu_model']}"),
         ("memory", f"{memory / 2**30:.1f} GiB" if isinstance(memory, int) else "unknown"),
         ("kernel", here["kernel"]), ("Python", here["python"]), ("chDB", here["chdb"]),
         ("ClickHouse engine (chDB's)", here["clickhouse_engine"])])
     lines += ["## architecture §10 targets", ""]
-    lines += _table(("target", "measured", "verdict"),
+    lines += table(("target", "measured", "verdict"),
                     [(c.target, c.measured, c.verdict) for c in checks(results)])
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
+    lines += statistics_section(results.statistics)
     lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
                               plots, out)
     lines += _collector_section(results.collector)

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.report import NOT_MEASURED, checks, load
+from benchmarks.report import checks, load
+from benchmarks.report_parts import NOT_MEASURED
+from benchmarks.statistics_latency import QUERIES, raw_sql
 from tests.support.geoip_fixture import shared_test_mmdb
 from tests.support.kafka import KafkaBroker
 
@@ -63,6 +65,14 @@ def query_latency(generated: Path, results: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def statistics_latency(generated: Path, results: Path) -> Path:
+    out = results / "statistics_latency.json"
+    _bench("statistics_latency", "--data-dir", generated, "--requests", 3, "--cold-runs", 1,
+           "--cold-warmup", 1, "--checks", 1, "--floor-runs", 20, "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
 def collector(results: Path) -> Path:
     out = results / "collector_throughput.json"
     _bench("collector_throughput", "--seconds", 1, "--geoip", shared_test_mmdb(), "--out", out)
@@ -105,6 +115,39 @@ def test_query_latency(query_latency: Path) -> None:
     assert [t["concurrency"] for t in result["throughput"]] == [1, 8, 32]
     assert result["checked"] > 0
     assert result["mismatches"] == []
+
+
+@pytest.mark.chdb
+@pytest.mark.slow
+def test_statistics_latency(statistics_latency: Path) -> None:
+    result = _json(statistics_latency)
+    assert result.keys() >= {"floor_ms", "clients", "values", "queries", "cells", "checked",
+                             "mismatches", *RECORD_KEYS}
+    queries = {q.name: q for q in QUERIES}
+    assert [q["name"] for q in result["queries"]] == list(queries)
+    # The README's list of what reads player_events is what the benchmark labels so.
+    assert {q["name"] for q in result["queries"] if q["reads"] == "player_events"} == {
+        "video+country", "by-host+country", "countries-of-video"}
+    cells = {(c["mode"], c["query"], c["client"], c["window"], c["shape"], c["concurrency"])
+             for c in result["cells"]}
+    assert len(cells) == len(result["cells"])
+    assert cells == {(mode, query, client, window, shape, concurrency)
+                     for query in queries for client in ("heaviest", "median", "tail")
+                     for window in ("1d", "31d", "365d") for shape in ("aligned", "edges")
+                     for mode, concurrency in (("cold", 1), ("warm", 1), ("warm", 8))}
+    assert all(c["raw_ms"] > 0 and c["speedup"] > 0 for c in result["cells"])
+    # At least every cell's first window (its cold and warm windows may repeat one by chance).
+    assert result["checked"] >= len(cells) // 3
+    assert result["mismatches"] == []
+
+
+def test_statistics_oracle_reads_only_player_events() -> None:
+    """The benchmark's check is the raw count, never the API's own statement builder."""
+    for query in QUERIES:
+        sql = raw_sql(query)
+        assert "FROM player_events" in sql and "_hourly" not in sql and "_daily" not in sql
+        for name in query.filters:
+            assert f"{{{name}:String}}" in sql
 
 
 @pytest.mark.chdb
@@ -172,8 +215,9 @@ def _report(results: Path, out: Path) -> None:
 
 @pytest.mark.chdb
 @pytest.mark.slow
-def test_report_from_the_results(query_latency: Path, collector: Path, freshness: Path,
-                                 generated: Path, results: Path, tmp_path: Path) -> None:
+def test_report_from_the_results(query_latency: Path, statistics_latency: Path, collector: Path,
+                                 freshness: Path, generated: Path, results: Path,
+                                 tmp_path: Path) -> None:
     # The Kafka benchmarks' results are there too when their tests ran first (file order).
     _report(results, tmp_path)
     report = (tmp_path / "RESULTS.md").read_text()
@@ -189,6 +233,10 @@ def test_report_from_the_results(query_latency: Path, collector: Path, freshness
     assert "Before / after" not in report  # no query_latency_previous.json
     assert any("beacons/s per core" in t for t in measured)
     assert any("(embedded path)" in t for t in measured)
+    assert any(t.startswith("statistics family") for t in measured)
+    family = report[report.index("## Statistics family latency"):]
+    assert "### Per query" in family and "### Every cell" in family
+    assert all(f"`{q.name}`" in family for q in QUERIES)
 
 
 @pytest.mark.chdb

@@ -1,0 +1,159 @@
+"""What the query benchmarks share (query_latency for countries, statistics_latency for the
+family): random windows over the generated data's two years, the clients they ask for, the
+engine floor F, a timed `viewstats api` process and one measured cell."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.http_load import percentile
+from viewstats.core.storage import Storage
+from viewstats.devtools.processes import serving
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+DAYS = {"1d": 1, "31d": 31, "365d": 365}
+SHAPES = ("aligned", "edges")
+FLOOR_SQL = """SELECT views FROM views_by_country_daily
+WHERE client_id = {client:UInt32} AND day = {day:Date} LIMIT 1"""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question: a client's window [start_ms, end_ms) as the API's date_from/date_to."""
+    client: int
+    start_ms: int
+    end_ms: int
+    aligned: bool
+
+    @property
+    def window_query(self) -> str:
+        if self.aligned:
+            first, last = iso(self.start_ms)[:10], iso(self.end_ms - DAY_MS)[:10]
+            return f"date_from={first}&date_to={last}"
+        # date_to is inclusive to its millisecond
+        return f"date_from={iso(self.start_ms)}&date_to={iso(self.end_ms - 1)}"
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class Windows:
+    """Random windows inside the data's two years."""
+
+    def __init__(self, rng: random.Random, first_day_ms: int, end_day_ms: int) -> None:
+        self.rng, self.first, self.end = rng, first_day_ms, end_day_ms
+
+    @classmethod
+    def of(cls, storage: Storage, rng: random.Random) -> Windows:
+        """Windows over the days the daily rollup holds, but its last (it may be partial)."""
+        first, last = storage.query("SELECT toUnixTimestamp(toDateTime(min(day), 'UTC')) * 1000,"
+                                    " toUnixTimestamp(toDateTime(max(day), 'UTC')) * 1000"
+                                    " FROM views_by_country_daily")[0]
+        return cls(rng, int(first), int(last) - DAY_MS)
+
+    def new(self, client: int, days: int, shape: str) -> Ask:
+        last_start = (self.end - self.first) // DAY_MS - days
+        start = self.first + self.rng.randrange(max(last_start, 1)) * DAY_MS
+        if shape == "aligned":
+            return Ask(client, start, start + days * DAY_MS, True)
+        start += self.rng.randrange(DAY_MS - HOUR_MS)  # ends inside hours
+        return Ask(client, start, start + days * DAY_MS - self.rng.randrange(HOUR_MS), False)
+
+    def near(self, ask: Ask) -> Ask:
+        """A new window over what `ask` loaded: aligned anywhere, or its ends moved by random
+        milliseconds inside their hours."""
+        if ask.aligned:
+            return self.new(ask.client, (ask.end_ms - ask.start_ms) // DAY_MS, "aligned")
+        start = ask.start_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
+        end = ask.end_ms // HOUR_MS * HOUR_MS + self.rng.randrange(1, HOUR_MS)
+        return Ask(ask.client, start, end, False)
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def pick_clients(storage: Storage, rng: random.Random) -> dict[str, int]:
+    """The heaviest client, the median one and a random one of the lighter half, by views."""
+    rows = storage.query("SELECT client_id, sum(views) AS v FROM views_by_country_daily "
+                         "GROUP BY client_id ORDER BY v DESC, client_id")
+    if not rows:
+        raise SystemExit("no views in the database: run benchmarks.generate first")
+    tail = rows[len(rows) // 2 + rng.randrange(max(len(rows) // 2, 1))]
+    return {"heaviest": int(rows[0][0]), "median": int(rows[len(rows) // 2][0]),
+            "tail": int(tail[0])}
+
+
+def timed(storage: Storage, sql: str, params: dict[str, str | int], runs: int
+          ) -> tuple[list[Any], list[float]]:
+    """The rows of `sql` and how long each of `runs` runs took, in ms."""
+    times, rows = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        rows = storage.query(sql, params)
+        times.append((time.perf_counter() - started) * 1000)
+    return rows, times
+
+
+class Floor:
+    """The engine floor F: a one-row point read through the storage layer, measured before and
+    after the API processes (the engine's merges and the machine's load move it); the multiples
+    use the median of both measurements."""
+
+    def __init__(self, storage: Storage, client: int, first_day_ms: int, runs: int) -> None:
+        self.params: dict[str, str | int] = {"client": client, "day": iso(first_day_ms)[:10]}
+        self.runs = runs
+        self.times = timed(storage, FLOOR_SQL, self.params, runs)[1]
+        progress(f"engine floor F: median {self.ms:.2f} ms over {runs} point reads")
+
+    @property
+    def ms(self) -> float:
+        return statistics.median(self.times)
+
+    def again(self, storage: Storage) -> None:
+        self.times += timed(storage, FLOOR_SQL, self.params, self.runs)[1]
+        progress(f"engine floor F: median {statistics.median(self.times[:self.runs]):.2f} ms "
+                 f"before, {statistics.median(self.times[self.runs:]):.2f} ms after")
+
+    def summary(self) -> dict[str, float]:
+        return {"floor_ms": self.ms, "floor_p99_ms": percentile(self.times, 99),
+                "floor_before_ms": statistics.median(self.times[:self.runs]),
+                "floor_after_ms": statistics.median(self.times[self.runs:])}
+
+
+@contextmanager
+def api_process(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
+    """A `viewstats api` on the benchmark's data (from `--api-source` when given): its base URL
+    and port."""
+    with serving("api", args.data_dir.resolve(), env={"API_KEYS_FILE": str(keys.resolve())},
+                 cwd=getattr(args, "api_source", None)) as (base, _):
+        yield base, int(base.rsplit(":", 1)[1])
+
+
+def cell(mode: str, labels: dict[str, str], concurrency: int, latencies: list[float],
+         floor: float, seconds: float | None = None) -> dict[str, Any]:
+    """One measured cell: its labels (client, window, shape, …), p50 and p99 in ms and in F."""
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    progress(f"{mode:>8} {' '.join(f'{v:>8}' for v in labels.values())} c{concurrency:<2}: "
+             f"p50 {p50:8.2f} ms ({p50 / floor:5.1f} F)  p99 {p99:8.2f} ms")
+    return {"mode": mode, **labels, "concurrency": concurrency, "requests": len(latencies),
+            "p50_ms": p50, "p99_ms": p99, "p50_floors": p50 / floor, "p99_floors": p99 / floor,
+            "rps": len(latencies) / seconds if seconds else None}
+
+
+def rescaled(measured: dict[str, Any], floor: float) -> dict[str, float]:
+    """A cell's p50 and p99 in multiples of the final F (the median of before and after)."""
+    return {"p50_floors": measured["p50_ms"] / floor, "p99_floors": measured["p99_ms"] / floor}

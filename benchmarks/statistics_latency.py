@@ -1,0 +1,299 @@
+r"""Query latency of the statistics family over HTTP (views, hosts, popular, and countries with
+a filter; architecture §15), cold and warm as benchmarks.query_latency measures countries.
+
+    python -m benchmarks.statistics_latency --data-dir data-bench \
+        --out benchmarks/results/statistics_latency.json
+
+Cells: each query of QUERIES x {heaviest, median, a random tail client} x {1, 31, 365 days} x
+{day-aligned, partial-hour edges}, in two modes:
+- cold: a fresh `viewstats api` process per window and shape (after a few requests for other
+  clients), asked each query once per client, each on a window never asked before;
+- warm: one process that has answered the cell's first window, then new windows over the same
+  hours (or new day-aligned windows) at concurrency 1 and 8; no two requests are alike.
+There is no repeated mode: the family keeps no answers in memory, so a repeated window costs
+what a new one does. Filter values are each client's most viewed video, its top country and
+its top host. Every cold answer, each cell's first window and `--checks` warm answers per cell
+are compared with the same count made from `player_events` alone (whose time is the baseline
+of the speed-up), and must be equal. Queries marked `player_events` are those the README lists
+as read from the raw events (no rollup holds two of id, host and country).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.asks import (
+    DAYS,
+    SHAPES,
+    Ask,
+    Floor,
+    Windows,
+    api_process,
+    cell,
+    pick_clients,
+    progress,
+    rescaled,
+    timed,
+)
+from benchmarks.http_load import get_request, run_load
+from benchmarks.record import write_result
+from viewstats.core.keys import create_key
+from viewstats.core.settings import Settings
+from viewstats.core.storage import Storage, open_storage
+
+Answer = list[tuple[str | int, ...]]  # rows of (fields…, views), sorted
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    path: str  # under /streaming/statistics/
+    params: str  # beside the window; {id}, {country}, {host}: the client's top values
+    fields: tuple[str, ...]  # an answer row's fields besides views
+    reads: str = "rollups"  # or "player_events" (README, "Statistics endpoints")
+    event: str | None = "watch"  # the event counted; None: every event
+    hourly: bool = False
+    limit: int | None = None
+
+    def target(self, ask: Ask, values: dict[str, str]) -> str:
+        extra = self.params.format(**values)
+        return (f"/streaming/statistics/{self.path}?{ask.window_query}"
+                + (f"&{extra}" if extra else ""))
+
+    @property
+    def template(self) -> str:
+        return (f"/streaming/statistics/{self.path}?date_from=…&date_to=…"
+                + (f"&{self.params}" if self.params else ""))
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return tuple(name for name in ("id", "country", "host") if f"{{{name}}}" in self.params)
+
+
+QUERIES = (
+    Query("views", "views", "", ("date", "type")),
+    Query("views-1h", "views", "granularity=1h", ("date", "type"), hourly=True),
+    Query("by-country", "views", "group=country", ("date", "type", "country")),
+    Query("by-event", "views", "group=event", ("date", "type", "event"), event=None),
+    Query("of-video", "views", "id={id}", ("date", "type")),
+    Query("hosts", "hosts", "", ("host",)),
+    Query("popular", "popular", "limit=100", ("id",), limit=100),
+    Query("video+country", "views", "id={id}&country={country}", ("date", "type"),
+          reads="player_events"),
+    Query("by-host+country", "views", "group=host,country", ("date", "type", "host", "country"),
+          reads="player_events"),
+    Query("countries-of-video", "countries", "id={id}", ("country",), reads="player_events"),
+)
+WARMUP = QUERIES[0]  # asked for other clients first on each cold process; needs no top values
+_EXPRESSIONS = {"type": "toString(type)", "host": "toString(host)",
+                "country": "toString(country)", "event": "toString(event)", "id": "video_id"}
+_DATES = {False: "toString(toDate(ts, 'UTC'))",
+          True: "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00:00Z')"}
+TOP_VALUES_SQL = {  # a client's most viewed video, country and host
+    "id": "SELECT video_id FROM views_by_video_daily WHERE client_id = {client:UInt32} "
+          "GROUP BY video_id ORDER BY sum(views) DESC, video_id LIMIT 1",
+    "country": "SELECT toString(country) FROM views_by_country_daily "
+               "WHERE client_id = {client:UInt32} GROUP BY country "
+               "ORDER BY sum(views) DESC, country LIMIT 1",
+    "host": "SELECT toString(host) FROM views_by_host_daily WHERE client_id = {client:UInt32} "
+            "GROUP BY host ORDER BY sum(views) DESC, host LIMIT 1",
+}
+
+
+def raw_sql(query: Query) -> str:
+    """The query's answer counted from `player_events` alone, written apart from the API's
+    statement builder (query_api.breakdown) so that it checks it."""
+    columns = [f"{_DATES[query.hourly] if f == 'date' else _EXPRESSIONS[f]} AS f_{f}"
+               for f in query.fields]
+    where = ["client_id = {client:UInt32}", "ts >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')",
+             "ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"]
+    if query.event is not None:
+        where.append(f"event = '{query.event}'")
+    where += [f"{'video_id' if f == 'id' else f} = {{{f}:String}}" for f in query.filters]
+    return (f"SELECT {', '.join([*columns, 'count() AS views'])} FROM player_events "
+            f"WHERE {' AND '.join(where)} GROUP BY {', '.join(f'f_{f}' for f in query.fields)}"
+            + (f" ORDER BY views DESC, f_id LIMIT {query.limit}" if query.limit else ""))
+
+
+def raw_answer(storage: Storage, query: Query, ask: Ask, values: dict[str, str],
+               runs: int = 1) -> tuple[Answer, float]:
+    params: dict[str, str | int] = {"client": ask.client, "start": ask.start_ms,
+                                    "end": ask.end_ms, **{f: values[f] for f in query.filters}}
+    rows, times = timed(storage, raw_sql(query), params, runs)
+    return sorted((*map(str, row[:-1]), int(row[-1])) for row in rows), statistics.median(times)
+
+
+def api_answer(url: str, token: str, query: Query, ask: Ask, values: dict[str, str]) -> Answer:
+    body = httpx.get(url + query.target(ask, values),
+                     headers={"Authorization": f"apikey {token}"}, timeout=120).json()
+    return sorted((*(str(row[f]) for f in query.fields), int(row["views"]))
+                  for row in body["data"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every window the run asks, made before any API process starts (the embedded database
+    is opened by one process at a time), with the answers it checks against."""
+    clients: dict[str, int]
+    values: dict[int, dict[str, str]]  # client -> its top values
+    base: dict[tuple[str, str, str, str], Ask]  # (query, who, window, shape) -> first window
+    cold: list[dict[tuple[str, str, str, str], Ask]]
+    warm: dict[tuple[tuple[str, str, str, str], int], list[Ask]]
+    others: list[Ask]  # other clients' windows that warm each cold process up
+    checks: dict[tuple[str, Ask], Answer]
+    raw_ms: dict[tuple[str, str, str, str], float]
+
+
+def plan(storage: Storage, args: argparse.Namespace, queries: dict[str, Query],
+         rng: random.Random, windows: Windows) -> Plan:
+    clients = pick_clients(storage, rng)
+    values = {c: {name: str(storage.query(sql, {"client": c})[0][0])
+                  for name, sql in TOP_VALUES_SQL.items()} for c in clients.values()}
+    base = {(q, who, w, s): windows.new(c, days, s) for q in queries
+            for who, c in clients.items() for w, days in DAYS.items() for s in SHAPES}
+    cold = [{key: windows.new(ask.client, DAYS[key[2]], key[3]) for key, ask in base.items()}
+            for _ in range(args.cold_runs)]
+    warm = {(key, concurrency): [windows.near(ask) for _ in range(args.requests)]
+            for key, ask in base.items() for concurrency in (1, 8)}
+    checks: dict[tuple[str, Ask], Answer] = {}
+    raw_ms = {}
+    for number, (key, ask) in enumerate(base.items()):
+        if number % 30 == 0:
+            progress(f"player_events baselines and checks: {number} of {len(base)} cells")
+        query, client_values = queries[key[0]], values[ask.client]
+        checks[key[0], ask], raw_ms[key] = raw_answer(storage, query, ask, client_values,
+                                                      args.raw_runs)
+        extra = [run[key] for run in cold] + warm[key, 1][:args.checks]
+        for other in extra:
+            checks[key[0], other] = raw_answer(storage, query, other, client_values)[0]
+    others = [windows.new(int(c), 31, "edges") for (c,) in storage.query(
+        "SELECT DISTINCT client_id FROM views_by_country_daily WHERE client_id NOT IN "
+        "{ids:Array(UInt32)} LIMIT {n:UInt32}",
+        {"ids": str(list(clients.values())), "n": args.cold_warmup * args.cold_runs * 6})]
+    return Plan(clients, values, base, cold, warm, others, checks, raw_ms)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    queries = {q.name: q for q in QUERIES if not args.queries or q.name in args.queries}
+    rng = random.Random(args.seed)
+    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
+    try:
+        windows = Windows.of(storage, rng)
+        run = plan(storage, args, queries, rng, windows)
+        floor = Floor(storage, run.clients["median"], windows.first, args.floor_runs)
+    finally:
+        storage.close()  # the API process needs the embedded data path
+    keys = args.data_dir / "bench_api_keys"
+    tokens = {c: create_key(keys, c)[1]
+              for c in {*run.clients.values(), *(a.client for a in run.others)}}
+    cells: list[dict[str, Any]] = []
+    mismatches: list[str] = []
+
+    def ask_once(url: str, port: int, query: Query, ask: Ask) -> list[float]:
+        values = run.values.get(ask.client, {})
+        target = query.target(ask, values)
+        load = asyncio.run(run_load("127.0.0.1", port, [get_request(
+            "127.0.0.1", port, target, {"Authorization": f"apikey {tokens[ask.client]}"})],
+            concurrency=1, total=1))
+        if set(load.statuses) != {200}:
+            mismatches.append(f"{target}: statuses {load.statuses}")
+        elif (query.name, ask) in run.checks and api_answer(
+                url, tokens[ask.client], query, ask, values) != run.checks[query.name, ask]:
+            mismatches.append(f"{target} (client {ask.client})")
+        return load.latencies_ms
+
+    cold_ms: dict[tuple[str, str, str, str], list[float]] = {key: [] for key in run.base}
+    others = list(run.others)
+    for number, cold in enumerate(run.cold):
+        for window, shape in ((w, sh) for w in DAYS for sh in SHAPES):
+            with api_process(args, keys) as (url, port):
+                for other in others[:args.cold_warmup]:
+                    ask_once(url, port, WARMUP, other)
+                del others[:args.cold_warmup]
+                for key, ask in cold.items():
+                    if key[2:] == (window, shape):
+                        cold_ms[key] += ask_once(url, port, queries[key[0]], ask)
+        progress(f"cold: run {number + 1} of {len(run.cold)} done")
+    for key, latencies in cold_ms.items():
+        cells.append(cell("cold", _labels(key), 1, latencies, floor.ms))
+    with api_process(args, keys) as (url, port):
+        for key, ask in run.base.items():
+            ask_once(url, port, queries[key[0]], ask)  # checked; what follows is warm
+            header = {"Authorization": f"apikey {tokens[ask.client]}"}
+            for concurrency in (1, 8):
+                asks = run.warm[key, concurrency]
+                requests = [get_request("127.0.0.1", port,
+                                        queries[key[0]].target(a, run.values[a.client]), header)
+                            for a in asks]
+                load = asyncio.run(run_load("127.0.0.1", port, requests,
+                                            concurrency=concurrency, total=len(requests)))
+                cells.append(cell("warm", _labels(key), concurrency, load.latencies_ms,
+                                  floor.ms, load.seconds))
+                if set(load.statuses) != {200}:
+                    mismatches.append(f"warm {key}: statuses {load.statuses}")
+            for other in run.warm[key, 1][:args.checks]:
+                ask_once(url, port, queries[key[0]], other)
+    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
+    try:
+        floor.again(storage)
+    finally:
+        storage.close()
+    for found in cells:
+        key = (found["query"], found["client"], found["window"], found["shape"])
+        found.update(rescaled(found, floor.ms), raw_ms=run.raw_ms[key],
+                     speedup=run.raw_ms[key] / found["p50_ms"],
+                     client_id=run.clients[found["client"]], reads=queries[key[0]].reads)
+    return {**floor.summary(), "clients": run.clients,
+            "values": {str(c): v for c, v in run.values.items()},
+            "queries": [{"name": q.name, "target": q.template, "reads": q.reads}
+                        for q in queries.values()],
+            "cells": cells, "checked": len(run.checks), "mismatches": mismatches}
+
+
+def _labels(key: tuple[str, str, str, str]) -> dict[str, str]:
+    return dict(zip(("query", "client", "window", "shape"), key, strict=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
+                        help="embedded data dir made by benchmarks.generate")
+    parser.add_argument("--queries", nargs="*", default=None, metavar="NAME",
+                        choices=[q.name for q in QUERIES],
+                        help="measure only these queries (default: all of "
+                             f"{', '.join(q.name for q in QUERIES)})")
+    parser.add_argument("--requests", type=int, default=40,
+                        help="measured requests per warm cell and concurrency (40)")
+    parser.add_argument("--cold-runs", type=int, default=3,
+                        help="cold requests per cell, each on a fresh API process (3)")
+    parser.add_argument("--cold-warmup", type=int, default=5,
+                        help="requests for other clients before the cold ones (5)")
+    parser.add_argument("--checks", type=int, default=2,
+                        help="warm answers per cell compared with player_events (2)")
+    parser.add_argument("--raw-runs", type=int, default=1, help="baseline runs per cell (1)")
+    parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
+    parser.add_argument("--seed", type=int, default=12, help="random windows' seed (12)")
+    parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+    args = parser.parse_args(argv)
+    result = measure(args)
+    if args.out:
+        write_result(args.out, {"benchmark": "statistics_latency", **result})
+    if result["mismatches"]:
+        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
+              f"{result['mismatches'][:5]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
