@@ -91,6 +91,8 @@ QUERIES = (
           reads="player_events"),
     Query("by-host+country", "views", "group=host,country", ("date", "type", "host", "country"),
           reads="player_events"),
+    Query("video-starts", "views", "id={id}&event=start", ("date", "type"),
+          reads="player_events", event="start"),
     Query("countries-of-video", "countries", "id={id}", ("country",), reads="player_events"),
 )
 WARMUP = QUERIES[0]  # asked for other clients first on each cold process; needs no top values
