@@ -5,6 +5,7 @@ engine floor F, a timed `viewstats api` process and one measured cell."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import sys
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.http_load import percentile
-from viewstats.core.storage import Storage
+from benchmarks.http_load import percentile, run_load
+from benchmarks.record import write_result
+from viewstats.core.settings import Settings
+from viewstats.core.storage import Storage, open_storage
 from viewstats.devtools.processes import serving
 
 HOUR_MS = 3_600_000
@@ -82,6 +85,33 @@ class Windows:
         return Ask(ask.client, start, end, False)
 
 
+def add_options(parser: argparse.ArgumentParser, *, checks: int, raw_runs: int,
+                seed: int) -> None:
+    """The options both query benchmarks take, with each one's defaults."""
+    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
+                        help="embedded data dir made by benchmarks.generate")
+    parser.add_argument("--cold-warmup", type=int, default=5,
+                        help="requests for other clients before the cold ones (5)")
+    parser.add_argument("--checks", type=int, default=checks,
+                        help=f"warm answers per cell compared with player_events ({checks})")
+    parser.add_argument("--raw-runs", type=int, default=raw_runs,
+                        help=f"baseline runs per cell ({raw_runs})")
+    parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
+    parser.add_argument("--seed", type=int, default=seed, help=f"random windows' seed ({seed})")
+    parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
+
+
+def finish(benchmark: str, result: dict[str, Any], out: Path | None) -> int:
+    """Write the result when asked; exit 1 when an answer differed from player_events."""
+    if out:
+        write_result(out, {"benchmark": benchmark, **result})
+    if result["mismatches"]:
+        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
+              f"{result['mismatches'][:5]}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -123,8 +153,13 @@ class Floor:
     def ms(self) -> float:
         return statistics.median(self.times)
 
-    def again(self, storage: Storage) -> None:
-        self.times += timed(storage, FLOOR_SQL, self.params, self.runs)[1]
+    def again(self, data_dir: Path) -> None:
+        """Measure F again, once the API processes have let go of the embedded database."""
+        storage = open_storage(Settings.from_env(data_dir=data_dir))
+        try:
+            self.times += timed(storage, FLOOR_SQL, self.params, self.runs)[1]
+        finally:
+            storage.close()
         progress(f"engine floor F: median {statistics.median(self.times[:self.runs]):.2f} ms "
                  f"before, {statistics.median(self.times[self.runs:]):.2f} ms after")
 
@@ -154,6 +189,24 @@ def cell(mode: str, labels: dict[str, str], concurrency: int, latencies: list[fl
             "rps": len(latencies) / seconds if seconds else None}
 
 
-def rescaled(measured: dict[str, Any], floor: float) -> dict[str, float]:
-    """A cell's p50 and p99 in multiples of the final F (the median of before and after)."""
-    return {"p50_floors": measured["p50_ms"] / floor, "p99_floors": measured["p99_ms"] / floor}
+def complete(cells: list[dict[str, Any]], floor: float, raw_ms: dict[Any, float],
+             labels: tuple[str, ...], clients: dict[str, int]) -> None:
+    """Each cell in multiples of the final F (the median of before and after), with its
+    player_events baseline (keyed by the values of `labels`) and the speed-up over it."""
+    for found in cells:
+        raw = raw_ms[tuple(found[name] for name in labels)]
+        found.update(p50_floors=found["p50_ms"] / floor, p99_floors=found["p99_ms"] / floor,
+                     raw_ms=raw, speedup=raw / found["p50_ms"],
+                     client_id=clients[found["client"]])
+
+
+def load_cell(mode: str, labels: dict[str, str], port: int, requests: list[bytes],
+              concurrency: int, total: int, floor: float, failures: list[str]) -> dict[str, Any]:
+    """Send `total` of `requests` (round and round) at `concurrency` and measure them as a cell;
+    an answer other than 200 goes to `failures`."""
+    load = asyncio.run(run_load("127.0.0.1", port, requests, concurrency=concurrency,
+                                total=total))
+    if set(load.statuses) != {200}:
+        failures.append(f"{mode} {tuple(labels.values())} c{concurrency}: "
+                        f"statuses {load.statuses}")
+    return cell(mode, labels, concurrency, load.latencies_ms, floor, load.seconds)

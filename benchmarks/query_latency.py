@@ -37,15 +37,17 @@ from benchmarks.asks import (
     Ask,
     Floor,
     Windows,
+    add_options,
     api_process,
     cell,
+    complete,
+    finish,
+    load_cell,
     pick_clients,
     progress,
-    rescaled,
     timed,
 )
 from benchmarks.http_load import get_request, run_load
-from benchmarks.record import write_result
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
@@ -171,20 +173,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for concurrency in (1, 8):
                 requests = [get_request("127.0.0.1", port, _target(a), headers[ask.client])
                             for a in warm_asks[key, concurrency]]
-                load = asyncio.run(run_load("127.0.0.1", port, requests,
-                                            concurrency=concurrency, total=len(requests)))
-                cells.append(cell("warm", _labels(key), concurrency, load.latencies_ms,
-                                  floor.ms, load.seconds))
-                if set(load.statuses) != {200}:
-                    mismatches.append(f"warm {key}: statuses {load.statuses}")
+                cells.append(load_cell("warm", _labels(key), port, requests, concurrency,
+                                       len(requests), floor.ms, mismatches))
             for ask in warm_asks[key, 1][:args.checks]:
                 check(url, ask)
             for concurrency in (1, 8):
                 requests = [get_request("127.0.0.1", port, _target(ask), headers[ask.client])]
-                load = asyncio.run(run_load("127.0.0.1", port, requests,
-                                            concurrency=concurrency, total=args.requests))
-                cells.append(cell("repeated", _labels(key), concurrency, load.latencies_ms,
-                                  floor.ms, load.seconds))
+                cells.append(load_cell("repeated", _labels(key), port, requests, concurrency,
+                                       args.requests, floor.ms, mismatches))
         throughput = []
         key = ("median", "31d", "edges")
         for concurrency in (1, 8, 32):
@@ -195,15 +191,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             throughput.append({"concurrency": concurrency, "rps": load.per_second,
                                "p50_ms": load.percentile(50), "p99_ms": load.percentile(99)})
             progress(f"throughput {key} warm c{concurrency}: {load.per_second:.0f} req/s")
-    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
-    try:
-        floor.again(storage)
-    finally:
-        storage.close()
-    for found in cells:
-        key = (found["client"], found["window"], found["shape"])
-        found.update(rescaled(found, floor.ms), raw_ms=raw_ms[key],
-                     speedup=raw_ms[key] / found["p50_ms"], client_id=clients[found["client"]])
+    floor.again(args.data_dir)
+    complete(cells, floor.ms, raw_ms, ("client", "window", "shape"), clients)
     return {**floor.summary(),
             "clients": clients, "cells": cells, "throughput": throughput,
             "checked": len(checks), "mismatches": mismatches,
@@ -213,32 +202,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
-                        help="embedded data dir made by benchmarks.generate")
+    add_options(parser, checks=3, raw_runs=3, seed=11)
     parser.add_argument("--requests", type=int, default=200,
                         help="measured requests per warm and repeated cell (200)")
     parser.add_argument("--cold-runs", type=int, default=5,
                         help="cold requests per cell, each the first of its client on a fresh "
                              "API process (5)")
-    parser.add_argument("--cold-warmup", type=int, default=5,
-                        help="requests for other clients before the cold ones (5)")
-    parser.add_argument("--checks", type=int, default=3,
-                        help="warm answers per cell compared with player_events (3)")
-    parser.add_argument("--raw-runs", type=int, default=3, help="baseline runs per cell (3)")
-    parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
-    parser.add_argument("--seed", type=int, default=11, help="random windows' seed (11)")
     parser.add_argument("--api-source", type=Path, default=None,
                         help="run `viewstats api` from this checkout (started in its folder)")
-    parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
-    result = measure(args)
-    if args.out:
-        write_result(args.out, {"benchmark": "query_latency", **result})
-    if result["mismatches"]:
-        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
-              f"{result['mismatches'][:5]}", file=sys.stderr)
-        return 1
-    return 0
+    return finish("query_latency", measure(args), args.out)
 
 
 if __name__ == "__main__":

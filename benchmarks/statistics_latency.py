@@ -26,7 +26,6 @@ import random
 import statistics
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,15 +36,17 @@ from benchmarks.asks import (
     Ask,
     Floor,
     Windows,
+    add_options,
     api_process,
     cell,
+    complete,
+    finish,
+    load_cell,
     pick_clients,
     progress,
-    rescaled,
     timed,
 )
 from benchmarks.http_load import get_request, run_load
-from benchmarks.record import write_result
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
@@ -236,24 +237,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 requests = [get_request("127.0.0.1", port,
                                         queries[key[0]].target(a, run.values[a.client]), header)
                             for a in asks]
-                load = asyncio.run(run_load("127.0.0.1", port, requests,
-                                            concurrency=concurrency, total=len(requests)))
-                cells.append(cell("warm", _labels(key), concurrency, load.latencies_ms,
-                                  floor.ms, load.seconds))
-                if set(load.statuses) != {200}:
-                    mismatches.append(f"warm {key}: statuses {load.statuses}")
+                cells.append(load_cell("warm", _labels(key), port, requests, concurrency,
+                                       len(requests), floor.ms, mismatches))
             for other in run.warm[key, 1][:args.checks]:
                 ask_once(url, port, queries[key[0]], other)
-    storage = open_storage(Settings.from_env(data_dir=args.data_dir))
-    try:
-        floor.again(storage)
-    finally:
-        storage.close()
+    floor.again(args.data_dir)
+    complete(cells, floor.ms, run.raw_ms, ("query", "client", "window", "shape"), run.clients)
     for found in cells:
-        key = (found["query"], found["client"], found["window"], found["shape"])
-        found.update(rescaled(found, floor.ms), raw_ms=run.raw_ms[key],
-                     speedup=run.raw_ms[key] / found["p50_ms"],
-                     client_id=run.clients[found["client"]], reads=queries[key[0]].reads)
+        found["reads"] = queries[found["query"]].reads
     return {**floor.summary(), "clients": run.clients,
             "values": {str(c): v for c, v in run.values.items()},
             "queries": [{"name": q.name, "target": q.template, "reads": q.reads}
@@ -268,8 +259,7 @@ def _labels(key: tuple[str, str, str, str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("data-bench"),
-                        help="embedded data dir made by benchmarks.generate")
+    add_options(parser, checks=2, raw_runs=1, seed=12)
     parser.add_argument("--queries", nargs="*", default=None, metavar="NAME",
                         choices=[q.name for q in QUERIES],
                         help="measure only these queries (default: all of "
@@ -278,23 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured requests per warm cell and concurrency (40)")
     parser.add_argument("--cold-runs", type=int, default=3,
                         help="cold requests per cell, each on a fresh API process (3)")
-    parser.add_argument("--cold-warmup", type=int, default=5,
-                        help="requests for other clients before the cold ones (5)")
-    parser.add_argument("--checks", type=int, default=2,
-                        help="warm answers per cell compared with player_events (2)")
-    parser.add_argument("--raw-runs", type=int, default=1, help="baseline runs per cell (1)")
-    parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
-    parser.add_argument("--seed", type=int, default=12, help="random windows' seed (12)")
-    parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args(argv)
-    result = measure(args)
-    if args.out:
-        write_result(args.out, {"benchmark": "statistics_latency", **result})
-    if result["mismatches"]:
-        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
-              f"{result['mismatches'][:5]}", file=sys.stderr)
-        return 1
-    return 0
+    return finish("statistics_latency", measure(args), args.out)
 
 
 if __name__ == "__main__":
