@@ -106,7 +106,7 @@ def finish(benchmark: str, result: dict[str, Any], out: Path | None) -> int:
     if out:
         write_result(out, {"benchmark": benchmark, **result})
     if result["mismatches"]:
-        print(f"{len(result['mismatches'])} answer(s) differ from player_events: "
+        print(f"{len(result['mismatches'])} answer(s) differ from player_events or failed: "
               f"{result['mismatches'][:5]}", file=sys.stderr)
         return 1
     return 0

@@ -30,7 +30,9 @@ def exactness(target: str, result: Json | None) -> Check:
         return Check(target, NOT_MEASURED, None)
     wrong: list[str] = result["mismatches"]
     if not wrong:
-        return Check(target, f"all {result['checked']:,} checked answers equal", True)
+        rows = (f" ({result['checked_nonempty']:,} of them with rows)"
+                if "checked_nonempty" in result else "")
+        return Check(target, f"all {result['checked']:,} checked answers equal{rows}", True)
     return Check(target, f"{len(wrong)} differ or failed ({result['checked']:,} answers "
                  f"checked), e.g. {'; '.join(wrong[:3])}", False)
 

@@ -4,13 +4,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 
 from tests.support.api import COUNTRIES
 from tests.support.processes import serving, viewstats
-from viewstats.schema.migrations import Migration, load_migrations
+from viewstats.core.storage import Storage
+from viewstats.schema.migrations import Migration, apply_plan, load_migrations
 
 ROLLUPS = ("views_by_country_hourly", "views_by_country_daily", "views_by_video_hourly",
            "views_by_video_daily", "views_by_host_hourly", "views_by_host_daily",
@@ -140,3 +142,34 @@ def test_data_survives_a_restart_of_the_server(tmp_path: Path) -> None:
                                  headers={"Authorization": f"apikey {token}"})
             assert response.json() == {"data": [
                 {"views": 1, "country": "AU", "country_name": "Australia"}]}
+
+
+class _RecordingStorage:
+    """Records what apply_plan does, in order; `done` are the versions already applied."""
+
+    def __init__(self, done: set[int], log: list[tuple[str, object]]) -> None:
+        self.done, self.log = done, log
+
+    def command(self, sql: str) -> None:
+        self.log.append(("command", sql))
+
+    def query(self, sql: str) -> list[tuple[int]]:
+        return [(version,) for version in sorted(self.done)]
+
+    def insert(self, table: str, columns: dict[str, list[object]]) -> None:
+        self.log.append(("recorded", columns["version"][0]))
+
+
+def test_progress_is_told_before_and_after_each_pending_migration_only() -> None:
+    log: list[tuple[str, object]] = []
+    plan = [(Migration(v, f"m{v}", ""), [f"statement {v}"]) for v in (1, 2, 3)]
+
+    def progress(migration: Migration, seconds: float | None) -> None:
+        assert seconds is None or seconds >= 0
+        log.append(("applying" if seconds is None else "applied", migration.version))
+
+    storage = cast(Storage, _RecordingStorage({1, 2}, log))
+    assert [m.version for m in apply_plan(storage, plan, progress)] == [3]
+    assert log == [("command", "statement 1"),  # the bookkeeping migration, always run
+                   ("applying", 3), ("command", "statement 3"), ("recorded", 3),
+                   ("applied", 3)]

@@ -114,7 +114,7 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
 def _migration_progress(migration: Migration, seconds: float | None) -> None:
     name = f"{migration.version:04d}_{migration.name}"
-    print(f"applying {name} …" if seconds is None else f"applied {name} in {seconds:,.1f} s",
+    print(f"applying {name} ..." if seconds is None else f"applied {name} in {seconds:,.1f} s",
           flush=True)
 
 
