@@ -81,8 +81,9 @@ def statistics_section(result: Json | None) -> list[str]:
             "new windows over the hours an earlier request read, on a process that has "
             "answered the cell before. The family keeps no answers in memory (only countries "
             "without a filter has sealed buckets), so every request reads the engine. "
-            "player_events ms is the same answer counted from the raw events alone (one "
-            "query); speed-up is that over the warm p50.", "",
+            "player_events ms is the same answer counted from the raw events alone, in this "
+            "process without HTTP (one query, median of its runs); speed-up is that over the "
+            "warm p50.", "",
             *table(("query", "request", "reads"),
                    [(f"`{q['name']}`", f"`{q['target']}`", q["reads"])
                     for q in result["queries"]]),
