@@ -362,6 +362,41 @@ def test_host_of_the_page(app: Starlette, sink: RecordingSink, origin: str | Non
     assert sink.events[0].host == host
 
 
+# A beacon from the player page in a frame: its Origin and Referer are the platform's.
+FROM_PLAYER_PAGE = {**BEACON, "Origin": "http://127.0.0.1:8000",
+                    "Referer": "http://127.0.0.1:8000/player/17/v-8812?src=/media/x.m3u8"}
+
+
+def test_a_framed_player_counts_the_site_that_embeds_it(app: Starlette,
+                                                       sink: RecordingSink) -> None:
+    doc = event(embed_url="https://News.Example.com/2024/article.html")
+    assert post(app, doc, headers=FROM_PLAYER_PAGE).status_code == 202
+    assert sink.events[0].host == "news.example.com"
+
+
+def test_the_player_opened_by_itself_counts_under_no_host(app: Starlette,
+                                                          sink: RecordingSink) -> None:
+    assert post(app, event(embed_url=""), headers=FROM_PLAYER_PAGE).status_code == 202
+    assert sink.events[0].host == ""
+
+
+def test_an_event_without_embed_url_keeps_the_posting_pages_host(app: Starlette,
+                                                                 sink: RecordingSink) -> None:
+    # A customer's own player on its own page posts beside ours, in one batch.
+    headers = {**BEACON, "Origin": "https://shop.example"}
+    docs = [GOOD, event(embed_url="https://blog.example/post"), event(embed_url="")]
+    assert post(app, docs, headers=headers).status_code == 202
+    assert [e.host for e in sink.events] == ["shop.example", "blog.example", ""]
+
+
+def test_a_bad_embed_url_refuses_its_event_only(app: Starlette, sink: RecordingSink) -> None:
+    docs = [event(embed_url=None), event(video_id="kept", embed_url="http://localhost:81/")]
+    response = post(app, docs, headers=FROM_PLAYER_PAGE)
+    assert (response.status_code, response.json()) == (400, {"accepted": 1, "errors": [
+        "events[0].embed_url: must be a string of at most 4096 characters"]})
+    assert [(e.video_id, e.host) for e in sink.events] == [("kept", "localhost")]
+
+
 def test_request_host_keeps_a_253_character_name() -> None:
     name = ".".join(["a" * 63] * 3 + ["b" * 61])
     assert len(name) == 253

@@ -7,6 +7,7 @@ import pytest
 
 from viewstats.core.events import PlayerEvent
 from viewstats.ingest.collector.validation import (
+    MAX_EMBED_URL,
     MAX_ERRORS,
     MAX_EVENTS,
     BodyError,
@@ -107,6 +108,40 @@ def test_view_id_is_stored_lower_case() -> None:
 def test_bad_view_id(value: object) -> None:
     assert errors_of(with_field("view_id", value), 3) == [
         "events[3].view_id: must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"]
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("https://News.Example.COM/2024/05/article.html", "news.example.com"),
+        ("http://localhost:8123/", "localhost"),  # the default referrer policy: origin only
+        ("http://[2001:DB8::1]:8080/", "2001:db8::1"),
+        ("", ""),  # nothing embeds the player: not the request's host either
+        ("about:blank", ""),
+        ("not a url", ""),
+        ("http://[broken", ""),
+        ("https://" + "a" * 254 + "/", ""),  # longer than a DNS name
+    ],
+)
+def test_embed_url_gives_the_host_instead_of_the_request(value: str, host: str) -> None:
+    event = check(with_field("embed_url", value))
+    assert isinstance(event, PlayerEvent)
+    assert event.host == host
+
+
+def test_embed_url_up_to_its_limit_is_accepted() -> None:
+    page = "https://site.example/"
+    event = check(with_field("embed_url", page + "p" * (MAX_EMBED_URL - len(page))))
+    assert isinstance(event, PlayerEvent)
+    assert event.host == "site.example"
+
+
+@pytest.mark.parametrize(
+    "value", [None, 17, True, ["https://site.example/"], {"href": "https://site.example/"},
+              "https://site.example/" + "p" * MAX_EMBED_URL])
+def test_bad_embed_url(value: object) -> None:
+    assert errors_of(with_field("embed_url", value), 2) == [
+        "events[2].embed_url: must be a string of at most 4096 characters"]
 
 
 def test_every_bad_field_is_named_and_missing_ones_are_called_required() -> None:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from viewstats.core.events import MAX_HOST, UNKNOWN_COUNTRY, PlayerEvent
+from viewstats.core.events import UNKNOWN_COUNTRY, PlayerEvent
 from viewstats.core.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from viewstats.core.responses import error_response, json_response
 from viewstats.core.settings import IPNetwork
@@ -37,7 +36,13 @@ from viewstats.core.storage.write_health import RETRY_AFTER_S
 from viewstats.ingest.collector.client_ip import viewer_ip
 from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.ingest.collector.sink import EventSink, SinkUnavailable
-from viewstats.ingest.collector.validation import BodyError, capped_errors, parse_body, validate
+from viewstats.ingest.collector.validation import (
+    BodyError,
+    capped_errors,
+    parse_body,
+    url_host,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +65,10 @@ def epoch_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _hostname(url: str) -> str | None:
-    try:
-        host = urlsplit(url).hostname  # lower-cased by urllib
-    except ValueError:
-        return None
-    return host if host and len(host) <= MAX_HOST else None
-
-
 def request_host(origin: str | None, referer: str | None) -> str:
     """The page's host name from Origin, else Referer ("null" and junk fall through), else ""."""
     for url in (origin, referer):
-        if url and (host := _hostname(url)):
+        if url and (host := url_host(url)):
             return host
     return ""
 

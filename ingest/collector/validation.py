@@ -3,16 +3,20 @@
 `parse_body` rejects a body that is unusable as a whole; `validate` checks one event and names
 every bad field, so the good events of a request can be kept while the bad ones are reported.
 The fields the collector adds (`ts`, `country`, `host`) are never read from the client: a client
-that sends them is ignored like any other unknown field.
+that sends them is ignored like any other unknown field. `host` is derived from the request, or
+from the event's `embed_url` when it has one (`validate`).
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import orjson
 
 from viewstats.core.events import (
     EVENTS,
     MAX_CLIENT_ID,
+    MAX_HOST,
     MAX_VIDEO_ID,
     VIDEO_TYPES,
     VIEW_ID,
@@ -27,12 +31,16 @@ MAX_EVENTS = 500
 # A request reports at most this many errors, then how many more it left out: otherwise a
 # body of empty objects (5 errors each) gets an answer many times its own size.
 MAX_ERRORS = 20
+# Chromium and Firefox cut a Referer longer than 4096 bytes, and so document.referrer, down to
+# its origin: no browser hands the player a longer URL of the page that embeds it.
+MAX_EMBED_URL = 4096
 
 _EVENT_ERROR = "must be one of " + ", ".join(EVENTS)
 _TYPE_ERROR = "must be one of " + ", ".join(VIDEO_TYPES)
 _CLIENT_ID_ERROR = f"must be an integer from 0 to {MAX_CLIENT_ID}"
 _VIDEO_ID_ERROR = f"must be a non-empty string of at most {MAX_VIDEO_ID} characters"
 _VIEW_ID_ERROR = "must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+_EMBED_URL_ERROR = f"must be a string of at most {MAX_EMBED_URL} characters"
 
 
 class BodyError(ValueError):
@@ -54,6 +62,15 @@ def parse_body(body: bytes) -> list[object]:
     return doc
 
 
+def url_host(url: str) -> str | None:
+    """The lower-case host name of `url`; None when it has none, or one longer than DNS allows."""
+    try:
+        host = urlsplit(url).hostname  # lower-cased by urllib
+    except ValueError:
+        return None
+    return host if host and len(host) <= MAX_HOST else None
+
+
 def capped_errors(errors: list[str]) -> list[str]:
     """The first `MAX_ERRORS` of `errors`, plus one entry counting the rest if there are any."""
     if len(errors) <= MAX_ERRORS:
@@ -66,7 +83,8 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str,
     """The event `raw` stamped with the collector's fields, or one error per bad field.
 
     `ts_ms` is the collector's receive time (epoch ms, UTC); `country` and `host` are what the
-    collector derived from the request.
+    collector derived from the request. An event with `embed_url` takes its host from that
+    instead, "" for an empty or host-less URL (architecture §3).
     """
     if not isinstance(raw, dict):
         return [f"events[{index}]: must be a JSON object"]
@@ -75,6 +93,7 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str,
     video_id = raw.get("video_id")
     kind = raw.get("type")
     view_id = raw.get("view_id")
+    embed_url = raw.get("embed_url")
     errors: list[tuple[str, str]] = []
     # `type(x) is ...` rather than isinstance: JSON true is a Python bool, which is an int.
     if type(event) is not str or event not in EVENTS:
@@ -87,9 +106,16 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str,
         errors.append(("type", _TYPE_ERROR))
     if type(view_id) is not str or VIEW_ID.fullmatch(view_id) is None:
         errors.append(("view_id", _VIEW_ID_ERROR))
+    if "embed_url" in raw and (type(embed_url) is not str or len(embed_url) > MAX_EMBED_URL):
+        errors.append(("embed_url", _EMBED_URL_ERROR))
     if errors:
         return [f"events[{index}].{name}: {message if name in raw else 'is required'}"
                 for name, message in errors]
     assert isinstance(client_id, int) and isinstance(event, str) and isinstance(kind, str)
     assert isinstance(video_id, str) and isinstance(view_id, str)
+    if isinstance(embed_url, str):
+        # Sent from inside an iframe, the request names the player's page, on the platform's
+        # own host: the page embedding it is the site. The player sends "" when nothing embeds
+        # it, and then neither does the request's host count, for it is still the platform's.
+        host = url_host(embed_url) or ""
     return PlayerEvent(client_id, ts_ms, event, kind, video_id, view_id.lower(), country, host)
