@@ -2,7 +2,8 @@
 
 One platform for the module: events of the last days are written into its data dir before it
 starts (the collector stamps its own time, so history cannot come through it), the player adds
-a view while a dashboard is open. Every number on the page is checked against the known events
+a view while a dashboard is open, opened by itself and then embedded in a customer's page on
+another origin. Every number on the page is checked against the known events
 and against what the public API answers for the same window. Screenshots go to
 tests/artifacts/ (printed), at desktop and phone width.
 """
@@ -15,20 +16,23 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize
 
 from tests.support.assets import asset_cache
-from tests.support.browser import ARTIFACTS, open_player, play, wait_until
+from tests.support.browser import ARTIFACTS, PLAYER_READY, open_player, play, wait_until
 from tests.support.processes import key_token, serving
 from viewstats.core.settings import DASHBOARD_ASSETS_DIR, PLAYER_ASSETS_DIR
 
@@ -170,6 +174,13 @@ def table(page: Page, selector: str) -> list[list[str]]:
         f"{selector} tbody tr:not(.empty)",
         "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))")
     return rows
+
+
+def has_row(selector: str, label: str, views: int) -> str:
+    """A page expression: the table has the row `label`, `views`."""
+    return (f"Array.from(document.querySelectorAll('{selector} tbody tr')).some(r => "
+            f"r.cells[0].textContent.trim() === '{label}' && "
+            f"r.cells[1].textContent.trim() === '{views}')")
 
 
 def share(views: int, total: int) -> str:
@@ -393,3 +404,90 @@ def test_a_view_played_in_the_player_appears_without_a_reload(
     assert row[:3] == ["New Zealand", LOOPBACK_COUNTRY, "1"]
     assert ["v-live-e2e", "1"] in table(page, "#popular")
     assert page.inner_text("#kpi-views") == str(sum(COUNTRY_VIEWS.values()) + 1)
+    # Opened by itself, the player has no embedding site: not the platform's host.
+    hosts = table(page, "#hosts")
+    assert ["(no host)", str(Counter(v.host for v in KNOWN)[""] + 1)] in hosts
+    assert "127.0.0.1" not in {row[0] for row in hosts}
+
+
+# A customer's article embedding two players: as the README's snippet does, and bare, under the
+# browser's default referrer policy. `{player}` is the player's URL without its video id.
+ARTICLE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>An article</title></head>
+<body>
+<h1>An article on a customer's site</h1>
+<iframe name="snippet" src="{player}/v-embed-snippet?src={media}&type=vod"
+        referrerpolicy="no-referrer-when-downgrade" allow="autoplay; fullscreen" allowfullscreen
+        width="640" height="360"></iframe>
+<iframe name="bare" src="{player}/v-embed-bare?src={media}&type=vod"
+        width="640" height="360"></iframe>
+</body></html>
+"""
+
+
+@contextmanager
+def customer_site(html: str) -> Iterator[str]:
+    """`html` at /article.html on http://localhost:<port>, another origin (and site) than the
+    platform's 127.0.0.1, until the block ends; its base URL."""
+    body = html.encode()
+
+    class Article(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == "/article.html"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body) if found else 0))
+            self.end_headers()
+            if found:
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # pytest shows what matters
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Article)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_player_embedded_on_another_site_counts_under_that_sites_host(
+        new_page: NewPage, platform: Platform) -> None:
+    dashboard = open_dashboard(new_page(DESKTOP), platform.url())
+    assert "localhost" not in {row[0] for row in table(dashboard, "#hosts")}
+    html = ARTICLE.format(player=f"{platform.base}/player/{CLIENT}",
+                          media=f"{platform.base}/media/test/index.m3u8")
+    with customer_site(html) as site:
+        article = new_page(DESKTOP)
+        beacons: list[tuple[str, str]] = []
+
+        def beacon(request: Request) -> None:
+            if request.url == f"{platform.base}/events" and request.post_data:
+                beacons.append((request.frame.name, json.loads(request.post_data)["embed_url"]))
+
+        article.on("request", beacon)
+        response = article.goto(site + "/article.html")
+        assert response is not None and response.ok
+        players = [article.frame(name=name) for name in ("snippet", "bare")]
+        for player in players:
+            assert player is not None
+            wait_until(player, PLAYER_READY)
+            play(player)
+        for player in players:
+            assert player is not None
+            wait_until(player, "viewstatsPlayer.sent.some(s => s.event === 'watch' && "
+                               "s.result === 202)", 20)
+
+    # What each frame's player sent: the whole page with the snippet, its origin without.
+    assert set(beacons) == {("snippet", f"{site}/article.html"), ("bare", f"{site}/")}
+    hosts = {row["host"]: row["views"] for row in platform.api("hosts")}
+    assert hosts["localhost"] == 2
+    assert "127.0.0.1" not in hosts
+    wait_until(dashboard, has_row("#hosts", "localhost", 2), 15)
+    assert table(dashboard, "#hosts") == [[row["host"] or "(no host)", str(row["views"])]
+                                          for row in platform.api("hosts")]
+    screenshot(article, "embedded-player.png")

@@ -48,7 +48,24 @@
       src: params.get("src"),
       // Same origin by default; a page embedded elsewhere can name the platform's collector.
       collector: new URL(params.get("collector") || "/events", location.href).href,
+      embedUrl: embeddingPage(),
     };
+  }
+
+  // The page that embeds the player, whose host the collector records (architecture §3): from
+  // inside an iframe the beacon's own Origin is this page, on the platform's host. The browser
+  // gives the embedding page as the frame's referrer: its origin under the default referrer
+  // policy, its full URL where the embed snippet asks for it (README). Query and fragment are
+  // dropped, as they may carry what the site's visitors never meant to share. "" when nothing
+  // embeds the player: opened by itself (a link that led here is no embedding page), or framed
+  // by a page of the platform itself, which is no customer's site.
+  function embeddingPage() {
+    if (window.parent === window || !document.referrer) return "";
+    const page = new URL(document.referrer);
+    if (page.origin === location.origin) return "";
+    page.search = "";
+    page.hash = "";
+    return page.href;
   }
 
   function uuid4() {
@@ -114,7 +131,7 @@
   function report(config, event) {
     const body = JSON.stringify({
       event, client_id: config.clientId, video_id: config.videoId, type: config.type,
-      view_id: player.viewId,
+      view_id: player.viewId, embed_url: config.embedUrl,
     });
     deliver(config, { event, viewId: player.viewId, body }, 0);
   }

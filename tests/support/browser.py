@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Frame, Page, sync_playwright
 
 from tests.support.assets import asset_cache
 from tests.support.markers import require_marker
@@ -96,8 +96,12 @@ def hls_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- driving the player page (player/static/player.js) -------------------------------------
+# The helpers take the player's page, or its frame where a customer's page embeds it.
 
-def wait_until(page: Page, expression: str, timeout: float = 10.0) -> None:
+PLAYER_READY = "window.viewstatsPlayer && viewstatsPlayer.sent.length > 0"  # `init` was sent
+
+
+def wait_until(page: Page | Frame, expression: str, timeout: float = 10.0) -> None:
     """Poll `expression` in the page.
 
     Not `page.wait_for_function`: it evaluates the string with eval, which the player's CSP
@@ -113,10 +117,10 @@ def open_player(page: Page, url: str) -> None:
     """Open the player page and wait for its `init` to be sent."""
     response = page.goto(url)
     assert response is not None and response.ok, f"{url}: {response and response.status}"
-    wait_until(page, "window.viewstatsPlayer && viewstatsPlayer.sent.length > 0")
+    wait_until(page, PLAYER_READY)
 
 
-def play(page: Page) -> None:
+def play(page: Page | Frame) -> None:
     """Press play; returns once playback has begun (the promise of play() resolved)."""
     page.evaluate("document.getElementById('video').play()")
 
