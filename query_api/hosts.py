@@ -1,5 +1,6 @@
 """`GET /streaming/statistics/hosts`: views per embedding host, most first (architecture §15);
-views whose page sent no Origin or Referer count under the host ""."""
+views with no embedding site, such as the player page opened by itself, count under the host ""
+(where the collector takes the host from: architecture §3)."""
 
 from __future__ import annotations
 

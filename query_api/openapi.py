@@ -100,8 +100,9 @@ OPENAPI: dict[str, Any] = {
             "views"),
         "/streaming/statistics/hosts": _operation(
             "getViewsByHostname", "Get views by embedding host in built-in player",
-            "Views per host of the page the player was embedded in (from Origin or Referer), "
-            "most first; views without one count under the host \"\". " + _PLAYER_ONLY,
+            "Views per host of the page the player was embedded in, most first; views "
+            "without one (the player page opened by itself) count under the host \"\". "
+            + _PLAYER_ONLY,
             _WINDOW, "hosts"),
         "/streaming/statistics/popular": _operation(
             "getPopularVideos", "Get the most viewed videos in built-in player",
