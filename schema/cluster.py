@@ -56,6 +56,10 @@ _TRUNCATE = re.compile(r"^TRUNCATE TABLE (\w+)$")
 _BACKFILL = re.compile(r"^INSERT INTO (\w+) SETTINGS ([^\n]+)\n(SELECT\s.*)$", re.DOTALL)
 
 
+class ClusterNameError(ValueError):
+    """A cluster name that could not be quoted into `ON CLUSTER` safely: the caller's input."""
+
+
 def _replicated(engine: str, args: str | None, path: str, replica: str) -> str:
     own = f"'{path}', '{replica}'"
     return f"Replicated{engine}({own}{', ' + args if args else ''})"
@@ -131,7 +135,7 @@ def translate(statement: str, cluster: str) -> list[str]:
 def cluster_statements(cluster: str) -> list[tuple[Migration, list[str]]]:
     """Every migration with its statements for the cluster named in the server's config."""
     if not _CLUSTER_NAME.match(cluster):
-        raise ValueError(f"cluster name {cluster!r}: letters, digits, '_', '-' and '.' only")
+        raise ClusterNameError(f"cluster name {cluster!r}: letters, digits, '_', '-' and '.' only")
     return [(m, [out for statement in m.statements for out in translate(statement, cluster)])
             for m in load_migrations()]
 

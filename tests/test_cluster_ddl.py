@@ -15,6 +15,7 @@ from viewstats.core.storage.write_health import WriteHealth
 from viewstats.schema.cluster import (
     BOOKKEEPING,
     SHARDING_KEYS,
+    ClusterNameError,
     cluster_script,
     cluster_statements,
     migrate_cluster,
@@ -129,7 +130,7 @@ def test_what_it_cannot_translate_is_refused(statement: str, reason: str) -> Non
 
 
 def test_a_cluster_name_that_is_not_a_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="cluster name"):
+    with pytest.raises(ClusterNameError, match="cluster name"):
         cluster_statements("c` SYNC; DROP")
 
 

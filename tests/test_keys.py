@@ -15,6 +15,7 @@ from viewstats.core.keys import (
     RELOAD_INTERVAL_S,
     KeyFileError,
     KeyStore,
+    UnknownKeyError,
     create_key,
     read_keys,
     revoke_key,
@@ -47,7 +48,7 @@ def test_revoke_keeps_the_record_and_unknown_ids_fail(tmp_path: Path) -> None:
     assert revoke_key(path, key.key_id).revoked_at is not None
     assert KeyStore(path).authenticate(token) is None
     assert read_keys(path)[0].revoked_at is not None
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownKeyError):
         revoke_key(path, 99)
 
 

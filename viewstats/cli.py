@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from viewstats.assets import AssetError
 from viewstats.core.events import MAX_CLIENT_ID
+from viewstats.core.keys import KeyFileError, UnknownKeyError
 from viewstats.core.logs import configure_logging
 from viewstats.core.settings import Settings, SettingsError
 from viewstats.core.storage import StorageError
 from viewstats.ingest.collector.geoip import GeoIPDatabaseError
 from viewstats.npm_pack import NpmError
+from viewstats.schema.cluster import ClusterNameError
 
 if TYPE_CHECKING:
     from viewstats.schema.migrations import Migration
@@ -54,8 +56,7 @@ def _serve_role(role: str, settings: Settings, host: str, port: int,
     from viewstats import server  # imported on use: `keys` and `setup` start faster without it
     serve = {"run": server.serve_embedded, "collector": server.serve_collector,
              "api": server.serve_api, "consumer": server.serve_consumer}[role]
-    serve(settings, host, port, sock)
-    return 0
+    return serve(settings, host, port, sock)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -183,6 +184,15 @@ def _add_listen(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
 
+# For orchestrators, which restart on failure: what each code means (architecture §8).
+EXIT_CODES = ("Exit codes: 0 stopped cleanly (SIGTERM drains first); 1 a bug, with its traceback, "
+              "or a shutdown that could not flush or commit, or a consumer that stopped on an "
+              "error; 2 configuration or environment, in one line (a bad setting or argument, "
+              "an unreachable CLICKHOUSE_URL or KAFKA_BOOTSTRAP_SERVERS, no GeoIP database); "
+              "3 the server could not start (the port in use, the app's startup failed: the "
+              "cause is logged).")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="viewstats",
@@ -193,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, "
                     "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR, VIEWSTATS_TOPIC_PARTITIONS, "
                     "KAFKA_PRODUCE_TIMEOUT_S, DEDUP_HORIZON_S, SEALED_AFTER_S, SEALED_MAX_MB "
-                    "(see README, Configuration). Run `viewstats setup` once first.")
+                    "(see README, Configuration). Run `viewstats setup` once first.",
+        epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for role, help_text in _ROLES.items():
@@ -204,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
             role_parser.add_argument(
                 "--workers", type=_positive, default=1, metavar="N",
                 help=f"N processes serve the port, one per core (default 1); N > 1 needs "
-                     f"{_WORKERS_NEED[role]}")
+                     f"{_WORKERS_NEED[role]}. A worker that exits is started again, but one "
+                     "exiting with 2 or 3 stops them all, and the supervisor exits with its "
+                     "code: the others share its configuration and environment")
         role_parser.set_defaults(handler=_cmd_serve)
 
     demo = sub.add_parser("demo", help="simulate players from many countries, then print the "
@@ -258,14 +271,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guarded(lambda: int(args.handler(args)))
 
 
+# What the operator fixes rather than the code: a setting, the environment (a database or broker
+# that does not answer, a missing GeoIP database or asset, npm) or the command's own input. Each
+# message names what to fix, so one line says it all. Anything else, a KeyError or ValueError
+# included, is a bug: it keeps its traceback and exits 1. As 2 it would read as configuration,
+# and `--workers` would stop every worker on it instead of restarting the one (viewstats.workers).
+OPERATOR_ERRORS = (SettingsError, StorageError, GeoIPDatabaseError, AssetError, NpmError,
+                   KeyFileError, UnknownKeyError, ClusterNameError)
+
+
 def _guarded(command: Callable[[], int]) -> int:
     """Run `command`; a configuration or environment problem is one line and exit code 2."""
     try:
         return command()
-    except (SettingsError, StorageError, GeoIPDatabaseError, AssetError, NpmError, KeyError,
-            ValueError) as exc:
+    except OPERATOR_ERRORS as exc:
         print(f"viewstats: error: {exc}", file=sys.stderr)
-        return 2
+        return 2  # as argparse exits on a bad command line
 
 
 if __name__ == "__main__":

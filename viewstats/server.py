@@ -19,6 +19,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
+from aiokafka.errors import KafkaConnectionError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
@@ -72,16 +73,23 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
 
 def _report_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
-        # A process that no longer writes must not look alive: shut down (as on SIGTERM) so
-        # the supervisor restarts it.
+        # A process that no longer writes must not look alive: shut down (as on SIGTERM), and
+        # the lifespan's shutdown re-raises the error, so the process exits 1 (_serve) for the
+        # orchestrator or the workers' supervisor to start it again.
         log.error("the consumer stopped on an error; shutting down", exc_info=exc)
         os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _ensure_topics(bootstrap: str, settings: Settings) -> None:
     """The events topic and its dead-letter topic exist, with the configured partitions."""
-    for topic in (settings.kafka_topic, dead_letter_topic(settings.kafka_topic)):
-        asyncio.run(ensure_topic(bootstrap, topic, settings.kafka_topic_partitions))
+    try:
+        for topic in (settings.kafka_topic, dead_letter_topic(settings.kafka_topic)):
+            asyncio.run(ensure_topic(bootstrap, topic, settings.kafka_topic_partitions))
+    except KafkaConnectionError as exc:
+        # The environment's fault, as an unreachable CLICKHOUSE_URL is: one line and exit 2
+        # (viewstats.cli), not aiokafka's traceback.
+        raise SettingsError(f"KAFKA_BOOTSTRAP_SERVERS: cannot reach Kafka at {bootstrap}: "
+                            f"{exc}") from exc
 
 
 def _sink(settings: Settings, storage: Storage) -> EventSink:
@@ -133,7 +141,7 @@ def _log_migration(migration: Migration, seconds: float | None) -> None:
 
 
 def serve_embedded(settings: Settings, host: str, port: int,
-                   sock: socket.socket | None = None) -> None:
+                   sock: socket.socket | None = None) -> int:
     """`viewstats run`: everything in one process; a fresh data dir is migrated first (by the
     supervisor when there are several workers, so that they do not race to)."""
     storage = open_storage(settings)
@@ -146,26 +154,26 @@ def serve_embedded(settings: Settings, host: str, port: int,
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
-        _serve(build_app(routes, sink, consumer), host, port, sock)
+        return _serve(build_app(routes, sink, consumer), host, port, sock)
     finally:
         storage.close()
 
 
 def serve_collector(settings: Settings, host: str, port: int,
-                    sock: socket.socket | None = None) -> None:
+                    sock: socket.socket | None = None) -> int:
     """`viewstats collector`: beacons to Kafka, or straight into the database without it."""
     storage = open_storage(settings)
     try:
         sink = _sink(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *ops_routes(_checks(storage, sink if isinstance(sink, KafkaSink) else None))]
-        _serve(build_app(routes, sink), host, port, sock)
+        return _serve(build_app(routes, sink), host, port, sock)
     finally:
         storage.close()
 
 
 def serve_consumer(settings: Settings, host: str, port: int,
-                   sock: socket.socket | None = None) -> None:
+                   sock: socket.socket | None = None) -> int:
     """`viewstats consumer`: Kafka into the database, exactly once, with ops endpoints."""
     if not settings.kafka_bootstrap_servers:
         raise SettingsError("KAFKA_BOOTSTRAP_SERVERS: must be set for the consumer")
@@ -173,21 +181,21 @@ def serve_consumer(settings: Settings, host: str, port: int,
     try:
         migrate(storage)  # a fresh data dir just works
         consumer = _consumer(settings, storage)
-        _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer), host, port,
-               sock)
+        return _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer),
+                      host, port, sock)
     finally:
         storage.close()
 
 
 def serve_api(settings: Settings, host: str, port: int,
-              sock: socket.socket | None = None) -> None:
+              sock: socket.socket | None = None) -> int:
     """`viewstats api`: the query service alone, on a database migrated by `viewstats migrate`."""
     storage = open_storage(settings)
     try:
         routes = [*query_routes(storage, KeyStore(settings.keys_path),
                                 settings.dashboard_assets_path, settings),
                   *ops_routes(_checks(storage))]
-        _serve(build_app(routes), host, port, sock)
+        return _serve(build_app(routes), host, port, sock)
     finally:
         storage.close()
 
@@ -205,12 +213,22 @@ class _DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> None:
+def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> int:
+    """Serve `app` until SIGTERM or SIGINT; the process's exit code.
+
+    A startup that fails (the lifespan's, or a port that cannot be bound) never returns here:
+    uvicorn logs the cause and raises SystemExit(3), which ends the process with 3. A shutdown
+    that fails only logs its traceback in uvicorn: then 1, since acknowledged work may not have
+    been flushed or committed, or the consumer had stopped on an error (_report_failure), and
+    an orchestrator must see that the process failed.
+    """
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
     # The protocol bounds header size, body size and read times (slowloris), as uvicorn does not.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
                             proxy_headers=False, log_config=None,
                             http=protocol_with(HttpLimits()))
+    server = _DrainingServer(config)
     # `sock`: a worker's slot of viewstats.workers, already listening on host:port.
-    _DrainingServer(config).run(sockets=None if sock is None else [sock])
+    server.run(sockets=None if sock is None else [sock])
+    return 1 if server.lifespan.shutdown_failed else 0

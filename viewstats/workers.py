@@ -13,10 +13,12 @@ hands that slot meanwhile wait in its backlog instead of being refused.
 - SIGTERM or SIGINT: the supervisor closes its copies of the sockets and sends SIGTERM to every
   worker: each stops taking connections, answers what it has, runs its shutdown (flush,
   commit) and exits. The supervisor exits 0 once all did so cleanly, else 1.
-- A worker that exits on its own (killed, crashed) is started again in its slot. One that exits
-  with 2 (configuration) or 3 (its startup failed) would fail again: then, and after more than
-  MAX_RESTARTS restarts in RESTART_WINDOW_S, the supervisor stops the others and exits (with
-  that code, else 1), leaving the next try to the orchestrator.
+- A worker that exits on its own (killed, crashed: 1 and a traceback for a bug) is started
+  again in its slot. One that exits with 2 (configuration or environment: a bad setting, an
+  unreachable database or Kafka, no GeoIP database) or 3 (its startup failed) would fail again,
+  and so would the others: they share the settings, the services and the host. Then, and after
+  more than MAX_RESTARTS restarts in RESTART_WINDOW_S, the supervisor stops the others and
+  exits (with that code, else 1), leaving the next try, and its backoff, to the orchestrator.
 - A worker whose supervisor dies, even by SIGKILL, stops as on SIGTERM: no orphan keeps the port.
 - /metrics: prometheus_client's multiprocess mode. Each worker writes its values to files in
   PROMETHEUS_MULTIPROC_DIR (when set: an existing directory of its own, emptied at start; else

@@ -50,6 +50,10 @@ class KeyFileError(ValueError):
     """The key file exists but cannot be read or is not a key file; the message says why."""
 
 
+class UnknownKeyError(LookupError):
+    """No key in the file has the id asked for: the caller's mistake, which the message names."""
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key_id: int
@@ -170,7 +174,7 @@ def revoke_key(path: Path, key_id: int) -> ApiKey:
     with _locked(path) as keys:
         matches = [k for k in keys if k.key_id == key_id]
         if not matches:
-            raise KeyError(f"no key with id {key_id} in {path}")
+            raise UnknownKeyError(f"no key with id {key_id} in {path}")
         revoked = ApiKey(**{**asdict(matches[0]), "revoked_at": matches[0].revoked_at or _now()})
         _write_keys(path, [revoked if k.key_id == key_id else k for k in keys])
     return revoked
