@@ -1,4 +1,4 @@
-"""Kafka -> ClickHouse throughput and memory of one consumer (architecture §10:
+r"""Kafka -> ClickHouse throughput and memory of one consumer (architecture §10:
 >= 250,000 events/s; anonymous memory < 400 MB whatever the backlog; in server mode, with no
 chDB loaded, RSS < 300 MB).
 
@@ -41,14 +41,17 @@ from benchmarks.record import write_result
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Storage
 from viewstats.devtools.topics import create_topic
-from viewstats.ingest.collector.kafka_sink import KafkaSink
+from viewstats.ingest.collector.kafka_sink import MAX_PENDING, KafkaSink
 from viewstats.ingest.consumer.kafka_consumer import DEFAULT_BATCH_MS, DEFAULT_BATCH_ROWS, Consumer
 from viewstats.ingest.dedup import DEFAULT_CAPACITY
 from viewstats.schema.migrations import migrate
 
 COUNTRIES = ("US", "IN", "BR", "GB", "DE", "FR", "JP", "ID", "MX", "AU", "ZZ")
 START_MS = 1_714_521_600_000
-CHUNK = 20_000
+# Events per submit: the most the sink lets wait for the broker's acknowledgement at once;
+# a larger submit is refused whole (SinkUnavailable), the bound that keeps a collector's
+# memory flat while Kafka is away.
+CHUNK = MAX_PENDING
 
 
 def _events(start: int, count: int) -> list[PlayerEvent]:
@@ -58,21 +61,27 @@ def _events(start: int, count: int) -> list[PlayerEvent]:
                         "player.example.com") for n in range(start, start + count)]
 
 
-def _produce(bootstrap: str, topic: str, count: int) -> None:
-    async def produce() -> None:
+def produce(bootstrap: str, topic: str, count: int) -> None:
+    """`count` events into `topic`, as collectors put them there (KafkaSink); also the tests'
+    way to make a backlog for `--topic`."""
+    async def send() -> None:
         sink = KafkaSink(bootstrap, topic)
         await sink.start()
         try:
             started = time.monotonic()
             for first in range(0, count, CHUNK):
                 await sink.submit(_events(first, min(CHUNK, count - first)))
+                # The sink counts acknowledged events out in their deliveries' done-callbacks,
+                # which the loop runs only after this task yields: without it the next chunk
+                # would find the last one still pending and be refused.
+                await asyncio.sleep(0)
                 done = min(first + CHUNK, count)
                 print(f"\rproduced {done:>10,} ({done / (time.monotonic() - started):,.0f}/s)",
                       end="", file=sys.stderr, flush=True)
             print(file=sys.stderr)
         finally:
             await sink.stop()
-    asyncio.run(produce())
+    asyncio.run(send())
 
 
 def _rss_mb(field: str) -> float:
@@ -217,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     with kafka_bootstrap(args.bootstrap) as bootstrap:
         if not args.topic:
             asyncio.run(create_topic(bootstrap, topic, args.partitions))
-            producer = spawn.Process(target=_produce, args=(bootstrap, topic, args.events))
+            producer = spawn.Process(target=produce, args=(bootstrap, topic, args.events))
             producer.start()
             producer.join()
             if producer.exitcode != 0:

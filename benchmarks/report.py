@@ -5,8 +5,9 @@
 Reads, from `--results` (default benchmarks/results/), what each benchmark wrote with `--out`:
 generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
-collector_throughput.json, freshness*.json (one per write path) and statistics_latency.json
-(the family's endpoints, benchmarks.statistics_report). Optional:
+collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
+freshness*.json (one per write path) and statistics_latency.json (the family's endpoints,
+benchmarks.statistics_report). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -68,6 +69,7 @@ class Results:
     consumer_server: Json | None
     sweep: Json | None
     collector: Json | None
+    collector_sinks: list[Json]  # one run's sinks, counting first
     freshness: list[Json]
     statistics: Json | None
 
@@ -78,11 +80,13 @@ def load(directory: Path) -> Results:
         return json.loads(path.read_text()) if path.is_file() else None
 
     freshness = [json.loads(p.read_text()) for p in sorted(directory.glob("freshness*.json"))]
+    sinks = [json.loads(p.read_text()) for p in directory.glob("collector_sink_*.json")]
+    sinks.sort(key=lambda result: (result["sink"] != "counting", result["sink"]))
     return Results(read("generate.json"), read("query_latency.json"),
                    read("query_latency_previous.json"), read("consumer_throughput.json"),
                    read("consumer_server.json"),
-                   read("consumer_sweep.json"), read("collector_throughput.json"), freshness,
-                   read("statistics_latency.json"))
+                   read("consumer_sweep.json"), read("collector_throughput.json"), sinks,
+                   freshness, read("statistics_latency.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -473,6 +477,40 @@ def _collector_section(result: Json | None) -> list[str]:
           f"{result['http']} / {result['loop']}")])]
 
 
+def _collector_sinks_section(results: list[Json]) -> list[str]:
+    lines = ["### Through its sinks (`--sink`)", ""]
+    if not results:
+        return [*lines, NOT_MEASURED, ""]
+    # A ratio only against the counting sink of the same run (one command, rounds alternated):
+    # the machine's load changes between runs more than the sinks differ.
+    counting = next((r for r in results if r["sink"] == "counting"), None)
+
+    def ratio(result: Json) -> str:
+        if counting is None or counting["command"] != result["command"]:
+            return "-"
+        return f"{result['beacons_per_cpu_second'] / counting['beacons_per_cpu_second']:.2f}x"
+
+    def spread(result: Json) -> str:
+        rounds = [r["beacons_per_cpu_second"] for r in result["rounds"]]
+        return f"{min(rounds):,.0f}-{max(rounds):,.0f}"
+
+    lines += ["The collector as `viewstats collector` serves it, one worker pinned to one core: "
+              "over a sink that only counts, into Kafka with acks=all (a single-node broker on "
+              "the same machine, so all in-sync replicas is one, and its CPU is not the "
+              "server's), and into the embedded chDB (its inserts are the server's CPU). Rounds "
+              "alternate the sinks, so that a machine whose load changes affects each alike; "
+              "the ratio to the counting sink of the same run compares them.", ""]
+    return [*lines, *provenance(results[0]), *table(
+        ("sink", "seconds", "beacons/s", "server CPU", "beacons per CPU-second",
+         "per round", "of the counting sink's", "answers not 202",
+         "client processes x connections"),
+        [(result["sink"], f"{result['seconds']:.1f}", f"{result['beacons_per_s']:,.0f}",
+          f"{result['server_cpu_cores']:.0%}", f"{result['beacons_per_cpu_second']:,.0f}",
+          spread(result), ratio(result), result["non_202_answers"],
+          f"{result['client_processes']} x {result['connections_per_client']}")
+         for result in results])]
+
+
 def _freshness_section(results: list[Json]) -> list[str]:
     lines = ["## Freshness, acknowledgement to API (`benchmarks.freshness`)", ""]
     if not results:
@@ -513,6 +551,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
                               plots, out)
     lines += _collector_section(results.collector)
+    lines += _collector_sinks_section(results.collector_sinks)
     lines += _freshness_section(results.freshness)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -279,3 +279,26 @@ def test_report_without_results_invents_nothing(tmp_path: Path) -> None:
     report = (tmp_path / "RESULTS.md").read_text()
     assert "met |" not in report and "missed" not in report and ".png" not in report
     assert not stale.exists()
+
+
+def test_report_compares_the_sinks_of_one_run(tmp_path: Path) -> None:
+    """Each sink of a `--sink` run is a row, counting first, with its per-core figure as a
+    share of the counting sink's of the same command; a sink from another run gets none."""
+    results = tmp_path / "results"
+    results.mkdir()
+    run = {"seconds": 10.0, "beacons_per_s": 1.0, "server_cpu_cores": 1.0, "non_202_answers": 0,
+           "client_processes": 1, "connections_per_client": 256, "date": "2026-12-07",
+           "rounds": [{"beacons_per_cpu_second": 1.0}],
+           "command": "python -m benchmarks.collector_throughput --sink counting,kafka"}
+    for sink, per_core, command in (("kafka", 5000, run["command"]),
+                                    ("counting", 10000, run["command"]),
+                                    ("embedded", 4000, "another run")):
+        (results / f"collector_sink_{sink}.json").write_text(json.dumps(
+            {**run, "sink": sink, "beacons_per_cpu_second": per_core, "command": command}))
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    section = report[report.index("### Through its sinks"):report.index("## Freshness")]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    assert [(row[0], row[6]) for row in rows] == [
+        ("| sink", "of the counting sink's"), ("| counting", "1.00x"), ("| embedded", "-"),
+        ("| kafka", "0.50x")]
