@@ -1,4 +1,5 @@
-"""Real storage faults for tests: a read-only bind mount and a full tmpfs (root and `mount`).
+"""Real storage faults for tests: a read-only bind mount (viewstats.devtools.mounts, shared with
+the soak benchmark) and a full tmpfs (root and `mount`).
 
 Tests using these are marked `faults`; CI runs as root. Without root they fail, naming why,
 rather than skip: a skipped fault test would hide the very loss it exists to catch.
@@ -7,7 +8,6 @@ rather than skip: a skipped fault test would hide the very loss it exists to cat
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -19,20 +19,8 @@ import httpx
 import pytest
 
 from tests.support.markers import require_marker
-
-
-def _run(*command: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)}: exit {done.returncode}: {done.stderr.strip()}")
-
-
-def _mount(*args: str) -> None:
-    _run("mount", *args)
-
-
-def _umount(path: Path) -> None:
-    _run("umount", str(path))
+from viewstats.devtools.mounts import mount, run
+from viewstats.devtools.mounts import read_only as read_only  # shared with the soak benchmark
 
 
 def require_root() -> None:
@@ -42,32 +30,13 @@ def require_root() -> None:
 
 
 @contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """`path` read-only for the block, under processes that have it open."""
-    _mount("--bind", str(path), str(path))
-    try:
-        # EBUSY while the engine holds a file open for writing through the new mount.
-        for attempt in range(100):
-            try:
-                _mount("-o", "remount,bind,ro", str(path))
-                break
-            except RuntimeError:
-                if attempt == 99:
-                    raise
-                time.sleep(0.05)
-        yield
-    finally:
-        _umount(path)
-
-
-@contextmanager
 def tmpfs(path: Path, size_mb: int) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
-    _mount("-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path))
+    mount("-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path))
     try:
         yield path
     finally:
-        _run("umount", "--lazy", str(path))
+        run("umount", "--lazy", str(path))
 
 
 @contextmanager
