@@ -65,3 +65,9 @@ class Assignment:
         self._epoch += 1
         for partition in partitions:
             self._held.pop(partition, None)
+
+    def revoke_all(self) -> list[Partition]:
+        """Revoke every partition held (stalled clients are replaced); returns them."""
+        held = list(self._held)
+        self.revoke(held)
+        return held

@@ -73,6 +73,8 @@ class BatchWriter:
         self._lock = asyncio.Lock()  # held while a batch is written
         self._commits: dict[Partition, asyncio.Task[None]] = {}  # in flight
         self._stopping = False
+        self._not_storing = asyncio.Event()
+        self._not_storing.set()
 
     async def run(self, queue: asyncio.Queue[Batch | None]) -> None:
         """Write the queued batches until None; batches of partitions not held are skipped."""
@@ -84,6 +86,15 @@ class BatchWriter:
     @property
     def busy(self) -> bool:
         return self._lock.locked()
+
+    @property
+    def storing(self) -> bool:
+        """A batch is being stored, or waits to be tried again while the database fails."""
+        return not self._not_storing.is_set()
+
+    async def stored(self) -> None:
+        """Return once no batch is being stored."""
+        await self._not_storing.wait()
 
     async def settle(self) -> None:
         """Return once no batch is being written and every stored batch is committed."""
@@ -119,6 +130,15 @@ class BatchWriter:
         if (commit := self._commits.pop(partition, None)) is not None:
             await commit
 
+    async def abandon(self) -> None:
+        """Cancel the commits in flight: their clients were stalled and are replaced. A batch
+        left uncommitted is replayed by the partition's next owner, cut at its recorded range."""
+        commits = list(self._commits.values())
+        self._commits.clear()
+        for commit in commits:
+            commit.cancel()
+        await asyncio.gather(*commits, return_exceptions=True)
+
     def stop_retrying(self) -> None:
         """Give up on a batch the database refuses, instead of retrying it until it takes it:
         the consumer is stopping, and whoever owns the partition next replays the batch."""
@@ -130,6 +150,13 @@ class BatchWriter:
         that is not stored. None if the partition was revoked or the consumer stops first:
         then no later batch of it is written here either, and its next owner replays it.
         """
+        self._not_storing.clear()
+        try:
+            return await self._store_retrying(batch)
+        finally:
+            self._not_storing.set()
+
+    async def _store_retrying(self, batch: Batch) -> int | None:
         delay = RETRY_FIRST_S
         while True:
             try:

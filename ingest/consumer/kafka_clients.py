@@ -1,8 +1,10 @@
-"""The consumer's two Kafka clients, and the typed callables handed out instead of them.
+"""The consumer's Kafka clients, and the typed callables handed out instead of them.
 
 The writer commits and dead-letters through `commit` and `dead_letter`, the assignment asks
-`in_group`, and a revoke reaches the consumer through the `on_revoke` it passed to `start`:
-nothing but the fetch loop touches the clients themselves.
+`in_group`, the liveness guard reads `group_offsets`, and a revoke reaches the consumer through
+the `on_revoke` it passed to `start`: nothing but the fetch loop touches the clients themselves.
+The guard's reads go through a third client, `monitor`, which never joins the group: what it
+sees does not depend on the state of the consumer it watches (liveness.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from viewstats.ingest.consumer.assignment import Partition
 from viewstats.ingest.consumer.batch_writer import CommitRejected
+from viewstats.ingest.consumer.liveness import GroupOffsets
 from viewstats.ingest.consumer.partition_batcher import Rejected
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ METADATA_MAX_AGE_MS = 3_000
 # What one fetch may bring, whatever the backlog and however many partitions are owned: aiokafka
 # keeps a fetched partition's records until they are taken, and its default allows 50 MB.
 FETCH_MAX_BYTES = 16 * 1024 * 1024
+# The guard's reads; a broker that does not answer by then counts as away.
+MONITOR_TIMEOUT_S = 5.0
 
 OnRevoke = Callable[[list[Partition]], Awaitable[None]]
 
@@ -40,6 +45,7 @@ class KafkaClients:
         # Created by start(): aiokafka's clients bind the running event loop.
         self.consumer: Any = None
         self.producer: Any = None
+        self._monitor: Any = None
 
     async def start(self, topic: str, on_revoke: OnRevoke) -> None:
         consumer = AIOKafkaConsumer(
@@ -49,8 +55,14 @@ class KafkaClients:
             rebalance_timeout_ms=REBALANCE_TIMEOUT_MS, metadata_max_age_ms=METADATA_MAX_AGE_MS)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                     enable_idempotence=True)
-        self.consumer, self.producer = consumer, producer  # both, or stop() has none to stop
+        # Never subscribed, so never a member; its group_id lets it read the committed offsets.
+        monitor = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self._group_id,
+                                   enable_auto_commit=False,
+                                   request_timeout_ms=int(MONITOR_TIMEOUT_S * 1000))
+        # All three, or stop() has none to stop.
+        self.consumer, self.producer, self._monitor = consumer, producer, monitor
         await self.producer.start()
+        await self._monitor.start()
         await self.consumer.start()
         self.consumer.subscribe([topic], listener=_Rebalance(on_revoke))
 
@@ -58,11 +70,34 @@ class KafkaClients:
         if self.consumer is not None:
             await self.consumer.stop()  # leaves the group
             await self.producer.stop()
+            await self._monitor.stop()
 
     async def check(self) -> None:
         if self.producer is None:
             raise RuntimeError("the consumer is not started")
         await self.producer.client.fetch_all_metadata()
+
+    async def group_offsets(self, topic: str) -> GroupOffsets | None:
+        """The topic's log end and the group's committed offsets, read by the monitor; None when
+        the broker does not answer. Committed offsets that cannot be read while the log end
+        can (the group's coordinator is not found) are None in the result."""
+        # The member's metadata names the partitions (the monitor asks for no topic's): stale
+        # at worst, and a topic's partitions only ever grow.
+        if not (count := self.partition_count(topic)):
+            return None  # no metadata yet: nothing to judge
+        tps = [TopicPartition(topic, p) for p in range(count)]
+        try:
+            async with asyncio.timeout(MONITOR_TIMEOUT_S):
+                ends = await self._monitor.end_offsets(tps)
+        except (KafkaError, TimeoutError):
+            return None
+        ends = {tp.partition: end for tp, end in ends.items()}
+        try:
+            async with asyncio.timeout(MONITOR_TIMEOUT_S):
+                committed = {tp.partition: await self._monitor.committed(tp) for tp in tps}
+        except (KafkaError, TimeoutError):
+            return GroupOffsets(ends, None)
+        return GroupOffsets(ends, committed)
 
     async def commit(self, partition: Partition, offset: int) -> None:
         """The writer's commit: `offset` is the partition's next message to read."""

@@ -14,23 +14,31 @@ after every member's revoke returned. Records fetched across a revoke are droppe
 partitions rewound to the committed offset. A partition is taken when its first records
 arrive: its start is the committed offset, and a range recorded as starting there is the exact
 cut of its first batch; before that, the dedup window learns its stored pairs (window_refill.py).
+
+Stall: a liveness guard (liveness.py) watches the group's committed offsets from outside. When
+events wait and nothing is committed while the broker answers, this member's Kafka clients are
+replaced. The old clients' partitions are revoked first, as on a rebalance, so no batch of
+theirs is written or committed afterwards; the new clients join the group and take each
+partition from its committed offset, cutting at its recorded range, as after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Any
 
 from aiokafka import TopicPartition
 
-from viewstats.core.metrics import CONSUMER_LAG
+from viewstats.core.metrics import CONSUMER_LAG, CONSUMER_STALLS
 from viewstats.core.storage import Storage
 from viewstats.ingest.consumer.assignment import Assignment, Partition
 from viewstats.ingest.consumer.batch_writer import BatchWriter, ConsumerStats
 from viewstats.ingest.consumer.heap import return_large_frees
 from viewstats.ingest.consumer.kafka_clients import KafkaClients
+from viewstats.ingest.consumer.liveness import STALL_AFTER_S, GroupOffsets, Liveness, Stalled
 from viewstats.ingest.consumer.offset_ranges import recorded_last
 from viewstats.ingest.consumer.partition_batcher import Batch, PartitionBatcher
 from viewstats.ingest.consumer.window_refill import WindowRefill
@@ -46,34 +54,68 @@ QUEUE_BATCHES = 1
 POLL_MS = 50
 MAX_POLL_RECORDS = 1_000  # one poll's decoding (~3 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
+# How long stalled clients may take to leave the group before they are left to themselves.
+ABANDON_TIMEOUT_S = 10.0
 
 
 class Consumer:
     def __init__(self, storage: Storage, bootstrap: str, *, topic: str, group_id: str,
                  dlq_topic: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
                  batch_ms: int = DEFAULT_BATCH_MS, dedup_capacity: int = DEFAULT_CAPACITY,
-                 dedup_horizon_s: float = DEFAULT_HORIZON_S) -> None:
+                 dedup_horizon_s: float = DEFAULT_HORIZON_S,
+                 stall_after_s: float = STALL_AFTER_S) -> None:
         return_large_frees()
         self.stats = ConsumerStats()
         self._storage, self._topic = storage, topic
         self._batch_rows, self._batch_age = batch_rows, batch_ms / 1000
-        self._clients = KafkaClients(bootstrap, group_id, dlq_topic or dead_letter_topic(topic))
+        self._kafka = (bootstrap, group_id, dlq_topic or dead_letter_topic(topic))
+        self._window = RecentEvents(dedup_capacity)
+        self._refill = WindowRefill(storage, self._window, dedup_horizon_s)
+        self._liveness = Liveness(self._read_offsets, self._storing, stall_after_s=stall_after_s)
+        self._stopping, self._finished = asyncio.Event(), asyncio.Event()
+        self._running = False
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """New Kafka clients, and the state that belongs to them: the assignment, the open
+        batches, the queue and the writer. The dedup window outlives them."""
+        self._clients = KafkaClients(*self._kafka)
         self._assignment = Assignment(self._clients.in_group)
         self._batchers: dict[Partition, PartitionBatcher] = {}
         self._queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
-        window = RecentEvents(dedup_capacity)
-        self._refill = WindowRefill(storage, window, dedup_horizon_s)
-        self._writer = BatchWriter(storage, self._assignment, self._clients.commit,
-                                   self._clients.dead_letter, window, self.stats)
-        self._stopping, self._finished = asyncio.Event(), asyncio.Event()
+        self._writer = BatchWriter(self._storage, self._assignment, self._clients.commit,
+                                   self._clients.dead_letter, self._window, self.stats)
 
     async def run(self) -> None:
-        """Consume until `stop()`; raises if Kafka or the database fails for good."""
-        writer: asyncio.Task[None] | None = None
+        """Consume until `stop()`; raises if Kafka or the database fails for good. Stalled
+        clients are replaced by new ones (see above)."""
+        self._running = True
         try:
-            await self._clients.start(self._topic, self.on_revoke)
-            writer = asyncio.create_task(self._writer.run(self._queue))
-            await self._fetch_loop(writer)
+            while True:
+                try:
+                    await self._consume()
+                    return
+                except Stalled as stall:
+                    log.error("the consumer is stalled (%s); starting new Kafka clients", stall)
+                    CONSUMER_STALLS.inc()
+                    self._fresh()
+        finally:
+            self._finished.set()
+
+    async def _consume(self) -> None:
+        clients, writer = self._clients, asyncio.create_task(self._writer.run(self._queue))
+        watch = asyncio.create_task(self._liveness.watch())
+        fetching: asyncio.Task[None] | None = None
+        stalled = False
+        try:
+            await clients.start(self._topic, functools.partial(self._revoked_from, clients))
+            fetching = asyncio.create_task(self._fetch_loop(writer))
+            await asyncio.wait((fetching, watch), return_when=asyncio.FIRST_COMPLETED)
+            if watch.done():
+                stalled = True
+                await self._abandon(writer, fetching)
+                watch.result()  # raises Stalled
+            await fetching
             now = time.monotonic()
             for batch in [b.cut_now(now) for b in self._batchers.values()]:
                 if batch is not None:
@@ -81,20 +123,53 @@ class Consumer:
             await self._enqueue(None, writer)
             await writer
         finally:
-            if writer is not None and not writer.done():
-                writer.cancel()
-            await self._clients.stop()
-            self._finished.set()
+            for task in (watch, fetching, writer):
+                if task is not None and not task.done():
+                    task.cancel()
+            await self._stop_clients(clients, bounded=stalled)
+
+    async def _abandon(self, writer: asyncio.Task[None], fetching: asyncio.Task[None]) -> None:
+        """Give up every partition of the stalled clients, as a revoke does, and return once
+        nothing of theirs is being stored: a store's thread cannot be stopped, and the next
+        writer must not store beside it."""
+        held = self._assignment.revoke_all()
+        self._refill.forget(held)
+        self._batchers.clear()
+        fetching.cancel()
+        await self._writer.stored()
+        writer.cancel()
+        await self._writer.abandon()
+
+    @staticmethod
+    async def _stop_clients(clients: KafkaClients, *, bounded: bool) -> None:
+        if not bounded:
+            await clients.stop()
+            return
+        try:
+            async with asyncio.timeout(ABANDON_TIMEOUT_S):
+                await clients.stop()
+        except Exception as exc:  # stuck or broken: they hold no partition of ours any more
+            log.warning("the stalled Kafka clients did not stop cleanly: %r", exc)
 
     async def check(self) -> None:
         """Raise unless the brokers answer a metadata request (for /readyz)."""
         await self._clients.check()
 
+    async def check_progress(self) -> None:
+        """Raise while the consumer is stalled: from the stall until commits move again."""
+        if (stalled := self._liveness.stalled) is not None:
+            raise Stalled(stalled)
+
     async def stop(self) -> None:
         self._stopping.set()
         self._writer.stop_retrying()
-        if self._clients.consumer is not None:
+        if self._running:
             await self._finished.wait()
+
+    async def _revoked_from(self, clients: KafkaClients, revoked: list[Partition]) -> None:
+        """A revoke from `clients`; stalled clients replaced since have nothing left here."""
+        if clients is self._clients:
+            await self.on_revoke(revoked)
 
     async def on_revoke(self, revoked: list[Partition]) -> None:
         """The group takes `revoked` away: returns once nothing of theirs is written here."""
@@ -104,8 +179,15 @@ class Consumer:
             self._batchers.pop(partition, None)
         await self._writer.settle()
 
+    async def _read_offsets(self) -> GroupOffsets | None:
+        return await self._clients.group_offsets(self._topic)
+
+    def _storing(self) -> bool:
+        return self._writer.storing or self._refill.loading
+
     async def _fetch_loop(self, writer: asyncio.Task[None]) -> None:
         stopping = asyncio.ensure_future(self._stopping.wait())
+        fetch: asyncio.Future[Any] | None = None
         try:
             while not self._stopping.is_set():
                 # Taken before the fetch: a revoke that runs while getmany() returns makes
@@ -124,6 +206,8 @@ class Consumer:
                     await self._enqueue(batch, writer)
         finally:
             stopping.cancel()
+            if fetch is not None:
+                fetch.cancel()  # cancelled itself (a stall): only ever waiting, never holding
 
     async def _take(self, fetched: dict[Any, list[Any]], epoch: int) -> list[Batch]:
         done: list[Batch] = []

@@ -30,6 +30,7 @@ class WindowRefill:
         self._storage, self._window, self._horizon_s = storage, window, horizon_s
         self._covered: set[Partition] = set()
         self._revokes = 0  # a revoke during a refill leaves its partitions uncovered
+        self.loading = False  # a refill reads the database (liveness.py: not a Kafka stall)
 
     async def cover(self, partition: Partition, held: Collection[Partition],
                     partition_count: int | None) -> None:
@@ -46,8 +47,12 @@ class WindowRefill:
             partition_count, frozenset(p.partition for p in owned))
         started, revokes = time.monotonic(), self._revokes
         since_ms = int((time.time() - self._horizon_s) * 1000)
-        pairs = await asyncio.to_thread(stored_pairs, self._storage, since_ms,
-                                        self._window.refill_size, only)
+        self.loading = True
+        try:
+            pairs = await asyncio.to_thread(stored_pairs, self._storage, since_ms,
+                                            self._window.refill_size, only)
+        finally:
+            self.loading = False
         self._window.recall(pairs)
         if revokes == self._revokes:
             self._covered |= owned

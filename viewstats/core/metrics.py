@@ -25,6 +25,8 @@ WRITES_FAILING = Gauge("viewstats_writes_failing", "1 while this process's write
                        "one succeeds again")
 CONSUMER_LAG = Gauge("viewstats_consumer_lag", "Messages behind the partition's end",
                      ["partition"])
+CONSUMER_STALLS = Counter("viewstats_consumer_stalls", "Times the liveness guard found the "
+                          "consumer stalled and replaced its Kafka clients")
 DEAD_LETTERED = Counter("viewstats_dead_lettered", "Undecodable messages sent to the DLQ")
 QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency, by status",
                           ["status"],
