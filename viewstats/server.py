@@ -112,6 +112,10 @@ def _checks(storage: Storage, kafka: KafkaSink | Consumer | None = None) -> dict
     checks = {"database": database_check(storage)}
     if kafka is not None:
         checks["kafka"] = kafka.check
+    if isinstance(kafka, Consumer):
+        # In `run` too: one process is the whole platform, and while its consumer is stalled
+        # the views it acknowledges are not counted (architecture §5).
+        checks["consumer"] = kafka.check_progress
     return checks
 
 
