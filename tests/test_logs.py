@@ -14,8 +14,8 @@ class Clock:
         return self.now
 
 
-def _record(name: str, msg: str) -> logging.LogRecord:
-    return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+def _record(name: str, msg: str, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, None, None)
 
 
 def test_a_repeated_aiokafka_line_passes_once_per_interval_and_counts_the_rest() -> None:
@@ -35,3 +35,11 @@ def test_a_repeated_aiokafka_line_passes_once_per_interval_and_counts_the_rest()
 def test_other_loggers_are_never_limited() -> None:
     limit = RepeatLimit("aiokafka", interval_s=10, clock=Clock())
     assert all(limit.filter(_record("viewstats.consumer", "stored a batch")) for _ in range(50))
+
+
+def test_aiokafka_info_lines_are_never_limited() -> None:
+    # The group's state changes: one held back would never be shown.
+    limit = RepeatLimit("aiokafka", interval_s=10, clock=Clock())
+    assert all(limit.filter(_record("aiokafka.consumer.group_coordinator",
+                                    "Discovered coordinator %s for group %s", logging.INFO))
+               for _ in range(5))

@@ -25,12 +25,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class RepeatLimit(logging.Filter):
-    """For loggers under `prefix`: at most one record per logger and message template every
-    `interval_s`; the next one let through says how many were held back.
+    """For warnings and errors of loggers under `prefix`: at most one record per logger and
+    message template every `interval_s`; the next one let through says how many were held back.
 
     During a broker outage aiokafka's clients retry their metadata with no pause and log every
     attempt: 2-4 thousand lines a second, 300-500 thousand in a minute. One line per kind of
-    failure every few seconds says the same to an operator.
+    failure every few seconds says the same to an operator. Its info lines are left alone: they
+    are the group's state changes (coordinator found, joined, partitions assigned), a handful
+    per rebalance, and one held back could never be shown (only a later one says what was).
     """
 
     def __init__(self, prefix: str, interval_s: float = 10.0,
@@ -43,7 +45,7 @@ class RepeatLimit(logging.Filter):
         self._seen: dict[tuple[str, object], tuple[float, int]] = {}  # -> (let through, held)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith(self._prefix):
+        if record.levelno < logging.WARNING or not record.name.startswith(self._prefix):
             return True
         key = (record.name, record.msg)
         now = self._clock()
