@@ -92,6 +92,12 @@ class BatchWriter:
         """A batch is being stored, or waits to be tried again while the database fails."""
         return not self._not_storing.is_set()
 
+    def describe(self) -> str:
+        """What the writer is doing, for the log line of a stall."""
+        state = "storing" if self.storing else "busy" if self.busy else "idle"
+        commits = ", ".join(str(p) for p in self._commits) or "none"
+        return f"writer {state}, commits in flight: {commits}"
+
     async def stored(self) -> None:
         """Return once no batch is being stored."""
         await self._not_storing.wait()

@@ -74,6 +74,7 @@ class Consumer:
         self._liveness = Liveness(self._read_offsets, self._storing, stall_after_s=stall_after_s)
         self._stopping, self._finished = asyncio.Event(), asyncio.Event()
         self._running = False
+        self._phase = "starting"  # where the fetch loop waits, for the log line of a stall
         self._fresh()
 
     def _fresh(self) -> None:
@@ -95,8 +96,7 @@ class Consumer:
                 try:
                     await self._consume()
                     return
-                except Stalled as stall:
-                    log.error("the consumer is stalled (%s); starting new Kafka clients", stall)
+                except Stalled:
                     CONSUMER_STALLS.inc()
                     self._fresh()
         finally:
@@ -104,15 +104,21 @@ class Consumer:
 
     async def _consume(self) -> None:
         clients, writer = self._clients, asyncio.create_task(self._writer.run(self._queue))
-        watch = asyncio.create_task(self._liveness.watch())
+        watch: asyncio.Task[None] | None = None
         fetching: asyncio.Task[None] | None = None
         stalled = False
         try:
             await clients.start(self._topic, functools.partial(self._revoked_from, clients))
+            watch = asyncio.create_task(self._liveness.watch())
             fetching = asyncio.create_task(self._fetch_loop(writer))
             await asyncio.wait((fetching, watch), return_when=asyncio.FIRST_COMPLETED)
             if watch.done():
+                if not isinstance(watch.exception(), Stalled):
+                    watch.result()  # the guard itself failed: a bug, raised as it is
                 stalled = True
+                log.error("the consumer is stalled (%s; fetch loop %s, %s, %d batch(es) queued); "
+                          "starting new Kafka clients", self._liveness.stalled, self._phase,
+                          self._writer.describe(), self._queue.qsize())
                 await self._abandon(writer, fetching)
                 watch.result()  # raises Stalled
             await fetching
@@ -193,6 +199,7 @@ class Consumer:
                 # Taken before the fetch: a revoke that runs while getmany() returns makes
                 # all of its records stale, even those of partitions not owned here yet.
                 epoch = self._assignment.epoch
+                self._phase = "fetching"
                 fetch = asyncio.ensure_future(self._clients.consumer.getmany(
                     timeout_ms=POLL_MS, max_records=MAX_POLL_RECORDS))
                 await asyncio.wait((fetch, stopping, writer), return_when=asyncio.FIRST_COMPLETED)
@@ -202,7 +209,9 @@ class Consumer:
                 if not fetch.done():
                     fetch.cancel()  # only ever waiting, never holding records
                     break
+                self._phase = "taking what it fetched"
                 for batch in await self._take(fetch.result(), epoch):
+                    self._phase = "waiting for the writer"
                     await self._enqueue(batch, writer)
         finally:
             stopping.cancel()
