@@ -1,7 +1,7 @@
 """Notice a consumer that stopped moving while Kafka answers (architecture §5).
 
-aiokafka can be left stuck after a broker outage, with nothing raised and nothing logged: the
-consumer then holds its partitions and consumes nothing, for good. So progress is judged from
+A consumer was seen stuck after a broker outage, with nothing raised and nothing logged: it held
+its partitions and committed nothing, for good. Whatever the cause, progress is judged from
 outside the consumer's own clients, as a lag monitor would: the group's committed offsets
 against the log end of the topic, read by a client of the guard's own. The consumer is stalled
 when events wait (the log end is past the committed offsets) and the committed offsets have not
