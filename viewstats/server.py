@@ -61,11 +61,13 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
         try:
             yield
         finally:
-            if sink is not None:
-                await sink.stop()
-            if consumer is not None and consuming is not None:
-                await consumer.stop()
-                await consuming
+            try:
+                if sink is not None:
+                    await sink.stop()
+            finally:  # a sink that fails to flush must not leave the consumer uncommitted
+                if consumer is not None and consuming is not None:
+                    await consumer.stop()
+                    await consuming
 
     return Starlette(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS,
                      lifespan=lifespan)
