@@ -7,16 +7,20 @@ import asyncio
 from collections.abc import Iterator, Sequence
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker
 from tests.test_consumer import Progress, _consume, _counts, _expected, _produce, _views
 from viewstats.core.storage import Storage
 from viewstats.devtools.topics import create_topic
+from viewstats.health import health_routes
 from viewstats.ingest.consumer.assignment import Partition
 from viewstats.ingest.consumer.kafka_clients import KafkaClients
 from viewstats.ingest.consumer.kafka_consumer import Consumer
 from viewstats.ingest.consumer.liveness import GroupOffsets, Liveness, Stalled
+from viewstats.server import _checks
 
 STALL_AFTER_S = 10.0
 ENDS = {0: 100, 1: 50}
@@ -162,3 +166,16 @@ def test_a_consumer_whose_clients_stall_gets_new_ones_and_counts_every_view_once
     assert len(stalled_clients) == 1
     assert reported, "/readyz's consumer check never said it was stalled"
     assert _counts(storage, client) == _expected(events)
+
+
+@pytest.mark.chdb
+def test_readyz_names_a_stalled_consumer(storage: Storage) -> None:
+    """`run` and `consumer` serve these checks: a stalled consumer is the failing one."""
+    consumer = Consumer(storage, "127.0.0.1:9", topic="t", group_id="g")
+    app = Starlette(routes=health_routes(_checks(storage, consumer)))
+    with TestClient(app) as http:
+        assert "consumer" not in http.get("/readyz").json().get("failing", {})
+        consumer._liveness.stalled = "90 events wait and no offset was committed for 30 s"
+        answer = http.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["failing"]["consumer"] == "Stalled"
