@@ -6,8 +6,9 @@ Reads, from `--results` (default benchmarks/results/), what each benchmark wrote
 generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
 collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
-freshness*.json (one per write path) and statistics_latency.json (the family's endpoints,
-benchmarks.statistics_report). Optional:
+freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
+benchmarks.statistics_report) and soak-*.json (one per topology of benchmarks.soak, whose
+plots it names). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -23,7 +24,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from benchmarks.report_parts import (
     provenance,
     table,
 )
+from benchmarks.soak_results import sections as soak_sections
 from benchmarks.statistics_report import exact_check, statistics_section
 
 # architecture §10.
@@ -72,6 +74,7 @@ class Results:
     collector_sinks: list[Json]  # one run's sinks, counting first
     freshness: list[Json]
     statistics: Json | None
+    soaks: list[Json] = field(default_factory=list)  # benchmarks.soak, one per topology
 
 
 def load(directory: Path) -> Results:
@@ -86,7 +89,8 @@ def load(directory: Path) -> Results:
                    read("query_latency_previous.json"), read("consumer_throughput.json"),
                    read("consumer_server.json"),
                    read("consumer_sweep.json"), read("collector_throughput.json"), sinks,
-                   freshness, read("statistics_latency.json"))
+                   freshness, read("statistics_latency.json"),
+                   [json.loads(p.read_text()) for p in sorted(directory.glob("soak-*.json"))])
 
 
 def _cell_name(cell: Json) -> str:
@@ -553,6 +557,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _collector_section(results.collector)
     lines += _collector_sinks_section(results.collector_sinks)
     lines += _freshness_section(results.freshness)
+    lines += soak_sections(results.soaks, out)
     return "\n".join(lines).rstrip() + "\n"
 
 
