@@ -8,6 +8,9 @@ keep the cores busy. Not part of CI: the default loop takes about 40 minutes.
 
     python -m benchmarks.outage_loop                       # 20 x 10 s SIGKILL, 5 x 60 s SIGTERM
     python -m benchmarks.outage_loop --sigkill 2 --sigterm 0 --burners 0
+
+With `--out FILE` the counts go to a JSON result for benchmarks.report (RESULTS.md), with the
+code's commit (`--label`, e.g. "before" for a run of the previous code).
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from __future__ import annotations
 import argparse
 import collections
 import multiprocessing
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+from benchmarks.record import write_result
 
 MODULE = "tests/test_broker_outage.py"
 OUTAGE_TEST = "test_beacons_through_a_broker_outage_are_answered_and_counted_once"
@@ -88,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="pytest's temp folder, kept afterwards: each run's run.log (the "
                              "server's log) is in it (default: pytest's own, which keeps only "
                              "the last 3 sessions)")
+    parser.add_argument("--out", type=Path, metavar="FILE",
+                        help="write the counts as JSON here (benchmarks/results/outage_loop*.json "
+                             "for the report)")
+    parser.add_argument("--label", default="", help="what code this is, for the report")
     args = parser.parse_args(argv)
     plugin = Repeat({CASES["sigkill"]: args.sigkill, CASES["sigterm"]: args.sigterm})
     started = time.monotonic()
@@ -102,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {counts['passed']} of {runs} passed"
               + "".join(f", {n} {outcome}" for outcome, n in counts.items()
                         if outcome != "passed"))
+    if args.out:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        write_result(args.out, {
+            "label": args.label, "commit": commit, "burners": args.burners,
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "cases": {name: dict(counts) for name, counts in plugin.outcomes.items()}})
     return int(code)
 
 
