@@ -55,8 +55,9 @@ class Script:
                         clock=lambda: self.now)
 
 
-def _at(committed: int | None, *, readable: bool = True) -> GroupOffsets:
-    return GroupOffsets(ENDS, {0: committed, 1: 50} if readable else None)
+def _at(committed: int | None, *, readable: bool = True, other: int = 50) -> GroupOffsets:
+    """Partition 0 committed at `committed` (of 100), partition 1 at `other` (of 50)."""
+    return GroupOffsets([0, 1], ENDS, {0: committed, 1: other} if readable else None)
 
 
 def _watch(script: Script) -> tuple[Liveness, str | None]:
@@ -73,12 +74,18 @@ def _watch(script: Script) -> tuple[Liveness, str | None]:
 
 def test_events_that_wait_while_nothing_is_committed_are_a_stall() -> None:
     liveness, stall = _watch(Script([_at(10)] * 30))
-    assert stall == "90 events wait and no offset was committed for 10 s while the broker answers"
+    assert stall == ("partitions [0] of this member: 90 events wait and no offset was committed "
+                     "for 10 s while the broker answers")
     assert liveness.stalled == stall
 
 
 def test_commits_that_move_are_progress_however_much_waits() -> None:
     assert _watch(Script([_at(n) for n in range(30)]))[1] is None
+
+
+def test_one_partition_that_stands_still_is_a_stall_while_another_moves() -> None:
+    # As a partition the writer gave up and the group never revoked would.
+    assert _watch(Script([_at(10, other=n % 50) for n in range(30)]))[1] is not None
 
 
 def test_nothing_waiting_is_no_stall_however_long_nothing_moves() -> None:

@@ -3,8 +3,9 @@
 The writer commits and dead-letters through `commit` and `dead_letter`, the assignment asks
 `in_group`, the liveness guard reads `group_offsets`, and a revoke reaches the consumer through
 the `on_revoke` it passed to `start`: nothing but the fetch loop touches the clients themselves.
-The guard's reads go through a third client, `monitor`, which never joins the group: what it
-sees does not depend on the state of the consumer it watches (liveness.py).
+The guard's reads go through clients of its own, which never join the group (a group-less
+consumer for the log end, an admin client for the committed offsets): what they see does not
+depend on the state of the consumer they watch (liveness.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from viewstats.ingest.consumer.assignment import Partition
@@ -35,6 +37,8 @@ METADATA_MAX_AGE_MS = 3_000
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 # The guard's reads; a broker that does not answer by then counts as away.
 MONITOR_TIMEOUT_S = 5.0
+# How long each client of stalled clients may take to stop before it is left to itself.
+STOP_TIMEOUT_S = 5.0
 
 OnRevoke = Callable[[list[Partition]], Awaitable[None]]
 
@@ -45,7 +49,8 @@ class KafkaClients:
         # Created by start(): aiokafka's clients bind the running event loop.
         self.consumer: Any = None
         self.producer: Any = None
-        self._monitor: Any = None
+        self._monitor: Any = None  # the guard's: the log end
+        self._admin: Any = None  # the guard's: the committed offsets
 
     async def start(self, topic: str, on_revoke: OnRevoke) -> None:
         consumer = AIOKafkaConsumer(
@@ -55,22 +60,35 @@ class KafkaClients:
             rebalance_timeout_ms=REBALANCE_TIMEOUT_MS, metadata_max_age_ms=METADATA_MAX_AGE_MS)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                     enable_idempotence=True)
-        # Never subscribed, so never a member; its group_id lets it read the committed offsets.
-        monitor = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self._group_id,
-                                   enable_auto_commit=False,
-                                   request_timeout_ms=int(MONITOR_TIMEOUT_S * 1000))
-        # All three, or stop() has none to stop.
-        self.consumer, self.producer, self._monitor = consumer, producer, monitor
+        timeout_ms = int(MONITOR_TIMEOUT_S * 1000)
+        monitor = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, request_timeout_ms=timeout_ms)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                    request_timeout_ms=timeout_ms)
+        # All four, or stop() has none to stop.
+        self.consumer, self.producer, self._monitor, self._admin = (consumer, producer, monitor,
+                                                                    admin)
         await self.producer.start()
         await self._monitor.start()
+        await self._admin.start()
         await self.consumer.start()
         self.consumer.subscribe([topic], listener=_Rebalance(on_revoke))
 
-    async def stop(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()  # leaves the group
-            await self.producer.stop()
-            await self._monitor.stop()
+    async def stop(self, *, bounded: bool = False) -> None:
+        """Stop them; `bounded` (stalled clients): each gets STOP_TIMEOUT_S, the guard's and the
+        producer first, so that one stuck client does not keep the others running."""
+        if self.consumer is None:
+            return
+        stops = [self._monitor.stop, self._admin.close, self.producer.stop,
+                 self.consumer.stop]  # the consumer leaves the group
+        for stop in stops:
+            if not bounded:
+                await stop()
+                continue
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await stop()
+            except Exception as exc:  # stuck or broken: it holds no partition of ours any more
+                log.warning("a stalled Kafka client did not stop cleanly: %r", exc)
 
     async def check(self) -> None:
         if self.producer is None:
@@ -78,26 +96,37 @@ class KafkaClients:
         await self.producer.client.fetch_all_metadata()
 
     async def group_offsets(self, topic: str) -> GroupOffsets | None:
-        """The topic's log end and the group's committed offsets, read by the monitor; None when
-        the broker does not answer. Committed offsets that cannot be read while the log end
-        can (the group's coordinator is not found) are None in the result."""
-        # The member's metadata names the partitions (the monitor asks for no topic's): stale
-        # at worst, and a topic's partitions only ever grow.
-        if not (count := self.partition_count(topic)):
-            return None  # no metadata yet: nothing to judge
-        tps = [TopicPartition(topic, p) for p in range(count)]
+        """For the partitions of `topic` this member holds, the log end and the group's
+        committed offsets, read by the guard's clients; None when it holds none, or the broker
+        does not answer the producer's metadata request. What the guard's clients cannot read
+        while the broker answers is None in the result."""
+        tps = sorted((tp for tp in self.consumer.assignment() if tp.topic == topic),
+                     key=lambda tp: tp.partition)
+        if not tps:
+            return None
         try:
             async with asyncio.timeout(MONITOR_TIMEOUT_S):
-                ends = await self._monitor.end_offsets(tps)
+                await self.check()
         except (KafkaError, TimeoutError):
             return None
-        ends = {tp.partition: end for tp, end in ends.items()}
+        ends: dict[int, int] | None = None
+        committed: dict[int, int | None] | None = None
         try:
             async with asyncio.timeout(MONITOR_TIMEOUT_S):
-                committed = {tp.partition: await self._monitor.committed(tp) for tp in tps}
+                ends = {tp.partition: end
+                        for tp, end in (await self._monitor.end_offsets(tps)).items()}
         except (KafkaError, TimeoutError):
-            return GroupOffsets(ends, None)
-        return GroupOffsets(ends, committed)
+            pass
+        try:
+            async with asyncio.timeout(MONITOR_TIMEOUT_S):
+                found = await self._admin.list_consumer_group_offsets(self._group_id,
+                                                                      partitions=tps)
+            # -1: nothing committed yet for the partition.
+            committed = {tp.partition: (found[tp].offset if tp in found and found[tp].offset >= 0
+                                        else None) for tp in tps}
+        except (KafkaError, TimeoutError):
+            pass
+        return GroupOffsets([tp.partition for tp in tps], ends, committed)
 
     async def commit(self, partition: Partition, offset: int) -> None:
         """The writer's commit: `offset` is the partition's next message to read."""

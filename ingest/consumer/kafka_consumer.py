@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from viewstats.core.metrics import CONSUMER_LAG, CONSUMER_STALLS
 from viewstats.core.storage import Storage
@@ -54,8 +55,7 @@ QUEUE_BATCHES = 1
 POLL_MS = 50
 MAX_POLL_RECORDS = 1_000  # one poll's decoding (~3 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
-# How long stalled clients may take to leave the group before they are left to themselves.
-ABANDON_TIMEOUT_S = 10.0
+RESTART_BACKOFF_S = 1.0  # between attempts to start new clients while the broker is away
 
 
 class Consumer:
@@ -91,6 +91,7 @@ class Consumer:
         """Consume until `stop()`; raises if Kafka or the database fails for good. Stalled
         clients are replaced by new ones (see above)."""
         self._running = True
+        replacing = False
         try:
             while True:
                 try:
@@ -98,7 +99,15 @@ class Consumer:
                     return
                 except Stalled:
                     CONSUMER_STALLS.inc()
-                    self._fresh()
+                    replacing = True
+                except KafkaConnectionError as exc:
+                    if not replacing:
+                        raise  # at start: the environment's fault, for the process to report
+                    log.warning("new Kafka clients could not connect (%r); trying again", exc)
+                    await asyncio.sleep(RESTART_BACKOFF_S)
+                if self._stopping.is_set():
+                    return
+                self._fresh()
         finally:
             self._finished.set()
 
@@ -112,7 +121,7 @@ class Consumer:
             watch = asyncio.create_task(self._liveness.watch())
             fetching = asyncio.create_task(self._fetch_loop(writer))
             await asyncio.wait((fetching, watch), return_when=asyncio.FIRST_COMPLETED)
-            if watch.done():
+            if watch.done() and not fetching.done():  # a fetch loop's error comes first
                 if not isinstance(watch.exception(), Stalled):
                     watch.result()  # the guard itself failed: a bug, raised as it is
                 stalled = True
@@ -132,30 +141,20 @@ class Consumer:
             for task in (watch, fetching, writer):
                 if task is not None and not task.done():
                     task.cancel()
-            await self._stop_clients(clients, bounded=stalled)
+            await clients.stop(bounded=stalled)
 
     async def _abandon(self, writer: asyncio.Task[None], fetching: asyncio.Task[None]) -> None:
         """Give up every partition of the stalled clients, as a revoke does, and return once
         nothing of theirs is being stored: a store's thread cannot be stopped, and the next
         writer must not store beside it."""
-        held = self._assignment.revoke_all()
-        self._refill.forget(held)
+        self._assignment.revoke_all()
+        # All, not only those held: a partition assigned but not taken yet was covered too.
+        self._refill.forget_all()
         self._batchers.clear()
         fetching.cancel()
         await self._writer.stored()
         writer.cancel()
         await self._writer.abandon()
-
-    @staticmethod
-    async def _stop_clients(clients: KafkaClients, *, bounded: bool) -> None:
-        if not bounded:
-            await clients.stop()
-            return
-        try:
-            async with asyncio.timeout(ABANDON_TIMEOUT_S):
-                await clients.stop()
-        except Exception as exc:  # stuck or broken: they hold no partition of ours any more
-            log.warning("the stalled Kafka clients did not stop cleanly: %r", exc)
 
     async def check(self) -> None:
         """Raise unless the brokers answer a metadata request (for /readyz)."""
@@ -294,7 +293,11 @@ class Consumer:
             self._queue.put_nowait(batch)
             return
         put = asyncio.ensure_future(self._queue.put(batch))
-        await asyncio.wait((put, writer), return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait((put, writer), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            put.cancel()  # the fetch loop is cancelled (a stall): the batch is dropped with it
+            raise
         if not put.done():
             put.cancel()
             writer.result()

@@ -59,6 +59,11 @@ class WindowRefill:
         log.info("dedup window: %d stored pairs of partitions %s in %.2f s", len(pairs),
                  sorted(p.partition for p in owned), time.monotonic() - started)
 
+    def forget_all(self) -> None:
+        """Every partition must be loaded again when taken (the clients were replaced)."""
+        self._revokes += 1
+        self._covered.clear()
+
     def forget(self, revoked: Iterable[Partition]) -> None:
         """`revoked` must be loaded again when taken again: others may have stored since."""
         self._revokes += 1
