@@ -19,6 +19,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,20 @@ EmbeddedSink.{method} = KafkaSink.{method} = fail
 START_FAILS = SINK_FAILS_TO.format(method="start", action="start")
 FLUSH_FAILS = SINK_FAILS_TO.format(method="stop", action="flush")
 
+# A migration whose SQL the engine refuses, on a database that was opened and answers: the
+# mistake is the code's, and only its traceback says where it is.
+BAD_MIGRATION = """
+from viewstats.schema import migrations
+
+shipped = migrations.load_migrations
+
+def load_migrations():
+    found = shipped()
+    return [*found, migrations.Migration(len(found) + 1, "a_typo", "SELEC 1;")]
+
+migrations.load_migrations = load_migrations
+"""
+
 CONSUMER_FAILS = """
 from viewstats.ingest.consumer.kafka_consumer import Consumer
 
@@ -90,18 +105,28 @@ def _run(command: list[str], *args: str, env: Mapping[str, str] | None = None,
                           env=_env(env or {}), check=False)
 
 
-def _serve_until_sigterm(command: list[str], *args: str, log: Path,
-                         env: Mapping[str, str] | None = None) -> int:
-    """Start a role, wait until it answers, SIGTERM it; its exit code (the output in `log`)."""
+@contextmanager
+def _serving(command: list[str], *args: str, log: Path,
+             env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A role started and answering until the block ends, then SIGTERMed (its output in `log`,
+    its exit code the process's returncode once the block is left)."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen([*command, *args, "--port", str(port)], env=_env(env or {}),
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", proc.poll)
+        yield proc
     finally:
-        code = stop(proc, timeout=WITHIN)
-    return code
+        stop(proc, timeout=WITHIN)
+
+
+def _serve_until_sigterm(command: list[str], *args: str, log: Path,
+                         env: Mapping[str, str] | None = None) -> int:
+    """Start a role, wait until it answers, SIGTERM it; its exit code (the output in `log`)."""
+    with _serving(command, *args, log=log, env=env) as proc:
+        pass
+    return proc.returncode
 
 
 def _one_line(result: subprocess.CompletedProcess[str], message: str) -> None:
@@ -134,10 +159,20 @@ def test_an_unreachable_kafka_is_one_line_naming_its_setting(tmp_path: Path) -> 
     _one_line(result, f"KAFKA_BOOTSTRAP_SERVERS: cannot reach Kafka at {UNREACHABLE}: ")
 
 
-def test_an_unreachable_clickhouse_is_one_line(tmp_path: Path) -> None:
-    result = _run(VIEWSTATS, "api", "--data-dir", str(tmp_path),
+@pytest.mark.parametrize("command", ["api", "migrate"])
+def test_an_unreachable_clickhouse_is_one_line(tmp_path: Path, command: str) -> None:
+    result = _run(VIEWSTATS, command, "--data-dir", str(tmp_path),
                   env={"CLICKHOUSE_URL": f"http://{UNREACHABLE}"})
     _one_line(result, f"cannot connect to ClickHouse at http://{UNREACHABLE}: ")
+
+
+@pytest.mark.chdb
+def test_a_data_dir_another_process_holds_is_one_line(tmp_path: Path) -> None:
+    # chDB lets one process own a path: a second one is the operator's to stop, not a bug.
+    data = tmp_path / "data"
+    with _serving(VIEWSTATS, "api", "--data-dir", str(data), log=tmp_path / "api.log"):
+        result = _run(VIEWSTATS, "migrate", "--data-dir", str(data))
+    _one_line(result, f"cannot open chDB at {data / 'clickhouse'}: ")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -175,6 +210,22 @@ def test_a_bug_shows_its_traceback_and_exits_1(tmp_path: Path) -> None:
     assert TRACEBACK in result.stderr
     assert "KeyError: 'clickhouse_url'" in result.stderr
     assert ONE_LINE not in result.stderr  # not passed off as configuration
+
+
+@pytest.mark.chdb
+@pytest.mark.parametrize("backend", ["embedded", "server"])
+def test_a_statement_the_database_refuses_shows_its_traceback_and_exits_1(
+        tmp_path: Path, request: pytest.FixtureRequest, backend: str) -> None:
+    # A StorageError, as an unreachable database is, yet the database answered: not exit 2.
+    env = {"CLICKHOUSE_URL": request.getfixturevalue("database")} if backend == "server" else {}
+    result = _run(_with_fault(tmp_path, BAD_MIGRATION), "migrate",
+                  "--data-dir", str(tmp_path / "data"), env=env)
+    assert result.returncode == 1, result.stderr
+    assert TRACEBACK in result.stderr
+    assert "viewstats.core.storage.StorageError: " in result.stderr
+    assert "SYNTAX_ERROR" in result.stderr
+    assert "in apply_plan" in result.stderr  # where the statement came from
+    assert ONE_LINE not in result.stderr
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from viewstats.core.events import MAX_CLIENT_ID
 from viewstats.core.keys import KeyFileError, UnknownKeyError
 from viewstats.core.logs import configure_logging
 from viewstats.core.settings import Settings, SettingsError
-from viewstats.core.storage import StorageError
+from viewstats.core.storage import StorageUnavailable
 from viewstats.ingest.collector.geoip import GeoIPDatabaseError
 from viewstats.npm_pack import NpmError
 from viewstats.schema.cluster import ClusterNameError
@@ -188,7 +188,8 @@ def _add_listen(parser: argparse.ArgumentParser) -> None:
 EXIT_CODES = ("Exit codes: 0 stopped cleanly (SIGTERM drains first); 1 a bug, with its traceback, "
               "or a shutdown that could not flush or commit, or a consumer that stopped on an "
               "error; 2 configuration or environment, in one line (a bad setting or argument, "
-              "an unreachable CLICKHOUSE_URL or KAFKA_BOOTSTRAP_SERVERS, no GeoIP database); "
+              "an unreachable CLICKHOUSE_URL or KAFKA_BOOTSTRAP_SERVERS, a data dir another "
+              "process holds, no GeoIP database); "
               "3 the server could not start (the port in use, the app's startup failed: the "
               "cause is logged).")
 
@@ -271,12 +272,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guarded(lambda: int(args.handler(args)))
 
 
-# What the operator fixes rather than the code: a setting, the environment (a database or broker
-# that does not answer, a missing GeoIP database or asset, npm) or the command's own input. Each
-# message names what to fix, so one line says it all. Anything else, a KeyError or ValueError
-# included, is a bug: it keeps its traceback and exits 1. As 2 it would read as configuration,
-# and `--workers` would stop every worker on it instead of restarting the one (viewstats.workers).
-OPERATOR_ERRORS = (SettingsError, StorageError, GeoIPDatabaseError, AssetError, NpmError,
+# What the operator fixes rather than the code: a setting, the environment (a database that
+# cannot be opened or reached, a broker that does not answer, a missing GeoIP database or asset,
+# npm) or the command's own input. Each message names what to fix, so one line says it all.
+# Anything else, a KeyError or ValueError included, is a bug: it keeps its traceback and exits 1.
+# As 2 it would read as configuration, and `--workers` would stop every worker on it instead of
+# restarting the one (viewstats.workers). A statement the database refuses is a bug too (a
+# StorageError, not StorageUnavailable): a migration or query with a mistake in its SQL.
+OPERATOR_ERRORS = (SettingsError, StorageUnavailable, GeoIPDatabaseError, AssetError, NpmError,
                    KeyFileError, UnknownKeyError, ClusterNameError)
 
 

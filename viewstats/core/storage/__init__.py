@@ -28,6 +28,12 @@ class StorageError(RuntimeError):
     """The database rejected a statement or could not be reached."""
 
 
+class StorageUnavailable(StorageError):
+    """The database could not be opened or reached at all: its path, address or credentials,
+    the environment's to fix. Any other StorageError may be a bug (a statement the engine
+    refuses), so only this one is an operator's error (viewstats.cli)."""
+
+
 PROBE_TABLE = "write_probe"
 
 

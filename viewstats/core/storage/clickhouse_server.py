@@ -16,6 +16,7 @@ from viewstats.core.storage import (
     QuerySettings,
     Row,
     StorageError,
+    StorageUnavailable,
     WriteListener,
     probe_write,
     verify_written,
@@ -47,7 +48,7 @@ class ServerStorage:
                 dsn=url, autogenerate_session_id=False,
                 settings={"async_insert": 0, "distributed_foreground_insert": 1})
         except Exception as exc:
-            raise StorageError(f"cannot connect to ClickHouse at {url}: {exc}") from exc
+            raise StorageUnavailable(f"cannot connect to ClickHouse at {url}: {exc}") from exc
         self._known_json_settings: dict[str, int] | None = None
 
     def query(self, sql: str, params: Params | None = None,

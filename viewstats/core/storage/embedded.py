@@ -22,6 +22,7 @@ from viewstats.core.storage import (
     QuerySettings,
     Row,
     StorageError,
+    StorageUnavailable,
     WriteListener,
     probe_write,
     verify_written,
@@ -53,20 +54,30 @@ def _settings_clause(settings: QuerySettings | None) -> str:
 
 class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
-        path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._listeners: list[WriteListener] = []
         self.health = WriteHealth(lambda: probe_write(self))
         try:
             for _ in range(pool_size):
-                conn = chdb.connect(str(path))  # type: ignore[no-untyped-call]
+                conn = self._open(path)
+                self._pool.put(conn)  # closed with the others if a SET fails
+                # Outside _open: a setting the engine refuses is this code's bug, not the path's.
                 for key, value in _SESSION_SETTINGS.items():
                     conn.query(f"SET {key} = {value}")
-                self._pool.put(conn)
-        except Exception as exc:
+        except BaseException:
             self.close()
-            raise StorageError(f"cannot open chDB at {path}: {exc}") from exc
+            raise
+
+    @staticmethod
+    def _open(path: Path) -> Any:
+        """A connection to the engine on `path`; StorageUnavailable when the path cannot be
+        made or is locked by another process (chDB lets one process own a path)."""
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return chdb.connect(str(path))  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise StorageUnavailable(f"cannot open chDB at {path}: {exc}") from exc
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
