@@ -15,7 +15,8 @@ What the test changes in a command is in OVERRIDES below, each with its reason: 
 (a billion events becomes a few thousand), results and data dirs moved to temporary folders
 (never the checkout's `data/` or `benchmarks/results/`), ports made free, and the documents'
 placeholders (a broker `B`, a key `1$9f2c…`) filled with the test's own. A server
-(`make run`, `viewstats run`, ...) is started, must answer /readyz with 200, and is stopped.
+(`make run`, `viewstats run`, ...) is started, must answer /readyz with 200, and is stopped
+with SIGTERM, after which it must exit 0.
 Nothing about speed is asserted: the sizes are far too small for it to mean anything.
 """
 
@@ -226,8 +227,8 @@ def _run(words: list[str]) -> None:
 
 
 def _serve(words: list[str], port: str, log: Path) -> None:
-    """Start the server, wait until /readyz answers 200, stop it with SIGTERM to its process
-    group: as a terminal's Ctrl+C, it reaches the server `make run` started too."""
+    """Start the server, wait until /readyz answers 200, stop it with SIGTERM, as an
+    orchestrator does, and find that it exits 0: a clean stop."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(words, cwd=REPO, env=terminal_env(), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -242,12 +243,23 @@ def _serve(words: list[str], port: str, log: Path) -> None:
                 f"{output}")
             time.sleep(0.2)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # make itself is left unsignalled: signalled, it exits by the signal and reports
+        # nothing of the server's exit, while waiting it exits 0 only if the server did.
+        if proc.poll() is None:
+            for pid in _children(proc.pid) if words[0] == "make" else [proc.pid]:
+                os.kill(pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    assert proc.returncode == 0, (f"{shlex.join(words)} exited {proc.returncode} after SIGTERM:"
+                                  f"\n{log.read_text(errors='replace')[-5000:]}")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (for `make run`, the server)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def _readyz(port: str) -> int | None:
