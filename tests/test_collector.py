@@ -349,6 +349,8 @@ def test_several_forwarded_for_headers_are_read_in_order(app: Starlette,
         ("http://[2001:db8::1]:8080", None, "2001:db8::1"),
         ("https://" + "a" * 254, "https://fallback.example/", "fallback.example"),
         ("http://[broken", None, ""),
+        ("https://<img src=x>", "https://fallback.example/", "fallback.example"),
+        ("https://a b", None, ""),
     ],
 )
 def test_host_of_the_page(app: Starlette, sink: RecordingSink, origin: str | None,
@@ -362,9 +364,12 @@ def test_host_of_the_page(app: Starlette, sink: RecordingSink, origin: str | Non
     assert sink.events[0].host == host
 
 
-# A beacon from the player page in a frame: its Origin and Referer are the platform's.
-FROM_PLAYER_PAGE = {**BEACON, "Origin": "http://127.0.0.1:8000",
-                    "Referer": "http://127.0.0.1:8000/player/17/v-8812?src=/media/x.m3u8"}
+# A beacon from the player page in a frame: its Origin and Referer are the platform's, the
+# origin its request goes to (the Host header).
+PLATFORM = "127.0.0.1:8000"
+PLAYER_PAGE = f"http://{PLATFORM}/player/17/v-8812?src=/media/x.m3u8"
+FROM_PLAYER_PAGE = {**BEACON, "Host": PLATFORM, "Origin": f"http://{PLATFORM}",
+                    "Referer": PLAYER_PAGE}
 
 
 def test_a_framed_player_counts_the_site_that_embeds_it(app: Starlette,
@@ -380,13 +385,52 @@ def test_the_player_opened_by_itself_counts_under_no_host(app: Starlette,
     assert sink.events[0].host == ""
 
 
-def test_an_event_without_embed_url_keeps_the_posting_pages_host(app: Starlette,
-                                                                 sink: RecordingSink) -> None:
-    # A customer's own player on its own page posts beside ours, in one batch.
-    headers = {**BEACON, "Origin": "https://shop.example"}
+def test_a_customers_page_cannot_claim_another_host(app: Starlette,
+                                                    sink: RecordingSink) -> None:
+    # A customer's own player on its own page, or any page posting to /events: the browser
+    # sets its Origin, so whatever `embed_url` it sends, its views count under its own host.
+    headers = {**BEACON, "Host": PLATFORM, "Origin": "https://shop.example"}
     docs = [GOOD, event(embed_url="https://blog.example/post"), event(embed_url="")]
     assert post(app, docs, headers=headers).status_code == 202
-    assert [e.host for e in sink.events] == ["shop.example", "blog.example", ""]
+    assert [e.host for e in sink.events] == ["shop.example"] * 3
+
+
+@pytest.mark.parametrize(
+    ("origin", "referer", "host"),
+    [
+        (None, PLAYER_PAGE, PLATFORM),  # no Origin: the Referer names the page
+        ("null", PLAYER_PAGE, PLATFORM),
+        ("https://stats.example", None, "stats.example"),  # the scheme's default port ...
+        ("https://stats.example", None, "stats.example:443"),  # ... named or not
+        ("http://Stats.Example:8000", None, "stats.example:8000"),
+    ],
+)
+def test_the_player_page_is_the_origin_the_beacon_is_sent_to(
+        app: Starlette, sink: RecordingSink, origin: str | None, referer: str | None,
+        host: str) -> None:
+    headers = {**BEACON, "Host": host}
+    headers.update({name: value for name, value in (("Origin", origin), ("Referer", referer))
+                    if value is not None})
+    assert post(app, event(embed_url="https://news.example/a"), headers=headers).status_code \
+        == 202
+    assert sink.events[0].host == "news.example"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("http://127.0.0.1:8001", PLATFORM),  # another port is another origin
+        ("http://localhost:8000", PLATFORM),  # another host name, the same machine
+        ("https://stats.example", "stats.example:80"),  # https's port is 443
+        ("http://127.0.0.1:8000", "[broken"),
+    ],
+)
+def test_a_page_on_another_origin_is_not_the_player_page(
+        app: Starlette, sink: RecordingSink, origin: str, host: str) -> None:
+    headers = {**BEACON, "Host": host, "Origin": origin}
+    assert post(app, event(embed_url="https://news.example/a"), headers=headers).status_code \
+        == 202
+    assert sink.events[0].host == request_host(origin, None)
 
 
 def test_a_bad_embed_url_refuses_its_event_only(app: Starlette, sink: RecordingSink) -> None:

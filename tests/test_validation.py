@@ -13,6 +13,7 @@ from viewstats.ingest.collector.validation import (
     BodyError,
     capped_errors,
     parse_body,
+    url_host,
     validate,
 )
 
@@ -21,8 +22,10 @@ GOOD = {"event": "watch", "client_id": 17, "video_id": "v-8812", "type": "vod",
         "view_id": VIEW_ID}
 
 
-def check(raw: object, index: int = 0) -> PlayerEvent | list[str]:
-    return validate(raw, index, ts_ms=1_717_000_000_123, country="AU", host="example.com")
+def check(raw: object, index: int = 0, *,
+          from_player_page: bool = True) -> PlayerEvent | list[str]:
+    return validate(raw, index, ts_ms=1_717_000_000_123, country="AU", host="example.com",
+                    from_player_page=from_player_page)
 
 
 def errors_of(raw: object, index: int = 0) -> list[str]:
@@ -121,12 +124,50 @@ def test_bad_view_id(value: object) -> None:
         ("not a url", ""),
         ("http://[broken", ""),
         ("https://" + "a" * 254 + "/", ""),  # longer than a DNS name
+        ("https://<img src=x>/", ""),  # no host name: not the request's host either
     ],
 )
 def test_embed_url_gives_the_host_instead_of_the_request(value: str, host: str) -> None:
     event = check(with_field("embed_url", value))
     assert isinstance(event, PlayerEvent)
     assert event.host == host
+
+
+@pytest.mark.parametrize("value", ["https://other.example/page", ""])
+def test_embed_url_from_any_other_page_names_nothing(value: str) -> None:
+    # Another site's page, or a customer's own player: the host of its Origin/Referer stands.
+    event = check(with_field("embed_url", value), from_player_page=False)
+    assert isinstance(event, PlayerEvent)
+    assert event.host == "example.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://WWW.Example.com:8443/path", "www.example.com"),
+        ("http://127.0.0.1:8000/", "127.0.0.1"),
+        ("https://my-site-2.example/", "my-site-2.example"),
+        ("https://example.com./", "example.com"),  # fully qualified: the same host
+        ("https://Bücher.example/", "xn--bcher-kva.example"),  # IDNA, as a browser sends it
+        ("https://xn--bcher-kva.example/", "xn--bcher-kva.example"),
+        ("http://[2001:db8:0:0::1]/", "2001:db8::1"),
+        ("https://" + ".".join(["a" * 63] * 3 + ["b" * 61]) + "/",
+         ".".join(["a" * 63] * 3 + ["b" * 61])),  # 253 characters, the longest DNS name
+    ],
+)
+def test_url_host_gives_a_valid_host_name(url: str, host: str) -> None:
+    assert url_host(url) == host
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://<img src=x>/", "https://a b/", "https://a\"b/", "https://a_b.example/",
+     "https://a..b/", "https://" + "a" * 64 + ".example/", "https://" + "a." * 127 + "bc/",
+     "https://ex%41mple.com/", "http://[fe80::1%25eth0]/", "http://[::1%25<b>]/",
+     "http://[broken/", "https:///path", "null", ""],
+)
+def test_url_host_refuses_anything_else(url: str) -> None:
+    assert url_host(url) is None
 
 
 def test_embed_url_up_to_its_limit_is_accepted() -> None:

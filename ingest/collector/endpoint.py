@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -61,6 +62,10 @@ _PREFLIGHT = {
 }
 
 
+# The port a URL means when it names none, as Origin and the Host header both leave it out.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def epoch_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -71,6 +76,34 @@ def request_host(origin: str | None, referer: str | None) -> str:
         if url and (host := url_host(url)):
             return host
     return ""
+
+
+def from_own_page(origin: str | None, referer: str | None, authority: str | None) -> bool:
+    """Whether the page that sent the request (Origin, else Referer, as `request_host` picks
+    it) has the host and port the request was sent to (`authority`, its Host header).
+
+    That page is the built-in player's, served beside `/events` by the same process, so its
+    `embed_url` names the site that frames it. A browser sets Origin and Referer, so another
+    site's page cannot pass for it; a client outside a browser can, as it can send any Origin.
+    """
+    for url in (origin, referer):
+        if url and url_host(url):
+            page = _address(url)
+            return page is not None and authority is not None \
+                and page == _address(f"{urlsplit(url).scheme}://{authority}")
+    return False
+
+
+def _address(url: str) -> tuple[str, int | None] | None:
+    """The host of `url` and its port, the scheme's default when it names none; None without a
+    valid host or port."""
+    if (host := url_host(url)) is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        return host, parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is no number, or out of range
+        return None
 
 
 class Collector:
@@ -118,11 +151,14 @@ class Collector:
             return error_response(400, [str(exc)], _CORS)
 
         country = self._country(request)
-        host = request_host(headers.get("origin"), headers.get("referer"))
+        origin, referer = headers.get("origin"), headers.get("referer")
+        host = request_host(origin, referer)
+        player_page = from_own_page(origin, referer, headers.get("host"))
         events: list[PlayerEvent] = []
         errors: list[str] = []
         for index, raw in enumerate(items):
-            checked = validate(raw, index, ts_ms=ts_ms, country=country, host=host)
+            checked = validate(raw, index, ts_ms=ts_ms, country=country, host=host,
+                               from_player_page=player_page)
             if isinstance(checked, PlayerEvent):
                 events.append(checked)
             else:

@@ -3,12 +3,14 @@
 `parse_body` rejects a body that is unusable as a whole; `validate` checks one event and names
 every bad field, so the good events of a request can be kept while the bad ones are reported.
 The fields the collector adds (`ts`, `country`, `host`) are never read from the client: a client
-that sends them is ignored like any other unknown field. `host` is derived from the request, or
-from the event's `embed_url` when it has one (`validate`).
+that sends them is ignored like any other unknown field. `host` is derived from the request, or,
+when the platform's own player page sent it, from the event's `embed_url` (`validate`).
 """
 
 from __future__ import annotations
 
+import re
+from ipaddress import IPv6Address
 from urllib.parse import urlsplit
 
 import orjson
@@ -62,13 +64,36 @@ def parse_body(body: bytes) -> list[object]:
     return doc
 
 
+# A host name as a browser's URL spells it: labels of ASCII letters, digits and hyphens (lower
+# case, as urllib gives them), 1 to 63 each. The host is shown on the dashboard and answered by
+# `hosts` as stored, so anything else (markup, spaces, quotes) never becomes one.
+_HOST_NAME = re.compile(r"[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*")
+
+
 def url_host(url: str) -> str | None:
-    """The lower-case host name of `url`; None when it has none, or one longer than DNS allows."""
+    """The host of `url`: a lower-case host name, IDNA-encoded (`xn--`) when it is not ASCII,
+    or an IPv6 address; None when it has none, it is neither, or it is longer than DNS allows."""
     try:
         host = urlsplit(url).hostname  # lower-cased by urllib
     except ValueError:
         return None
-    return host if host and len(host) <= MAX_HOST else None
+    if not host:
+        return None
+    if ":" in host:  # only an IPv6 address, bracketed in the URL, holds one
+        try:
+            address = IPv6Address(host)
+        except ValueError:
+            return None
+        # A zone (`%eth0`) is free text, and names an interface of the viewer's machine.
+        return None if address.scope_id else str(address)
+    try:
+        # Browsers send the ASCII form already; another client may not. Python's codec is
+        # IDNA 2003, which differs from browsers' UTS 46 only on a few letters (e.g. ß).
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or over-long label, or what IDNA refuses
+        return None
+    host = host.removesuffix(".")  # `example.com.` is example.com, fully qualified
+    return host if len(host) <= MAX_HOST and _HOST_NAME.fullmatch(host) else None
 
 
 def capped_errors(errors: list[str]) -> list[str]:
@@ -78,13 +103,15 @@ def capped_errors(errors: list[str]) -> list[str]:
     return [*errors[:MAX_ERRORS], f"... and {len(errors) - MAX_ERRORS} more errors"]
 
 
-def validate(raw: object, index: int, *, ts_ms: int, country: str,
-             host: str) -> PlayerEvent | list[str]:
+def validate(raw: object, index: int, *, ts_ms: int, country: str, host: str,
+             from_player_page: bool) -> PlayerEvent | list[str]:
     """The event `raw` stamped with the collector's fields, or one error per bad field.
 
     `ts_ms` is the collector's receive time (epoch ms, UTC); `country` and `host` are what the
-    collector derived from the request. An event with `embed_url` takes its host from that
-    instead, "" for an empty or host-less URL (architecture §3).
+    collector derived from the request. When the request came from the platform's own player
+    page (`from_player_page`), an event with `embed_url` takes its host from that instead, ""
+    for an empty URL or one without a valid host; from any other page `embed_url` is checked
+    but names nothing (architecture §3).
     """
     if not isinstance(raw, dict):
         return [f"events[{index}]: must be a JSON object"]
@@ -113,9 +140,12 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str,
                 for name, message in errors]
     assert isinstance(client_id, int) and isinstance(event, str) and isinstance(kind, str)
     assert isinstance(video_id, str) and isinstance(view_id, str)
-    if isinstance(embed_url, str):
+    if from_player_page and isinstance(embed_url, str):
         # Sent from inside an iframe, the request names the player's page, on the platform's
         # own host: the page embedding it is the site. The player sends "" when nothing embeds
         # it, and then neither does the request's host count, for it is still the platform's.
+        # Only the player page's word is taken: a customer's page that sends `embed_url` would
+        # otherwise count its visitors' views under any site it names, where its Origin, set
+        # by the browser, names its own.
         host = url_host(embed_url) or ""
     return PlayerEvent(client_id, ts_ms, event, kind, video_id, view_id.lower(), country, host)
