@@ -1,5 +1,8 @@
-# Setup is idempotent: each step leaves a stamp and is skipped while its inputs are unchanged
-# (the asset cache excepted: `viewstats setup` checks it itself, see below).
+# Setup is idempotent. A step with a file target is skipped while that file is there and newer
+# than its inputs: the pip installs leave a stamp; ffmpeg, Chromium and the test stream are their
+# own files. The asset cache and the Kafka jars have no stamp and are checked every time: their
+# commands (`viewstats setup`, `kafka_broker fetch`) look at the cache themselves and fetch only
+# what is missing (see below).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
