@@ -7,8 +7,8 @@ generate.json, query_latency.json, consumer_throughput.json, consumer_server.jso
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
 collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
-benchmarks.statistics_report) and soak-*.json (one per topology of benchmarks.soak, whose
-plots it names). Optional:
+benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
+plots it names) and outage_loop*.json (benchmarks.outage_loop, one per code it ran). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -31,6 +31,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
 from benchmarks.report_parts import (
     NOT_MEASURED,
@@ -75,6 +76,7 @@ class Results:
     freshness: list[Json]
     statistics: Json | None
     soaks: list[Json] = field(default_factory=list)  # benchmarks.soak, one per topology
+    outage_loops: list[Json] = field(default_factory=list)  # benchmarks.outage_loop, per code
 
 
 def load(directory: Path) -> Results:
@@ -90,7 +92,9 @@ def load(directory: Path) -> Results:
                    read("consumer_server.json"),
                    read("consumer_sweep.json"), read("collector_throughput.json"), sinks,
                    freshness, read("statistics_latency.json"),
-                   [json.loads(p.read_text()) for p in sorted(directory.glob("soak-*.json"))])
+                   [json.loads(p.read_text()) for p in sorted(directory.glob("soak-*.json"))],
+                   [json.loads(p.read_text())
+                    for p in sorted(directory.glob("outage_loop*.json"))])
 
 
 def _cell_name(cell: Json) -> str:
@@ -558,6 +562,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _collector_sinks_section(results.collector_sinks)
     lines += _freshness_section(results.freshness)
     lines += soak_sections(results.soaks, out)
+    lines += outage_section(results.outage_loops)
     return "\n".join(lines).rstrip() + "\n"
 
 
