@@ -60,6 +60,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -157,15 +158,24 @@ async def soak(args: argparse.Namespace, platform: Topology, series: Timeseries)
         "exits": [e.to_json() for e in injector.exits]}
 
 
-def judge(args: argparse.Namespace, platform: Topology, rows: list[Json], found: Json) -> Json:
+def judge(args: argparse.Namespace, platform: Topology, rows: list[Json], found: Json,
+          out: Path) -> Json:
+    """The judged result. What was found is written to `out` first: an hour's figures outlive a
+    failure of the checks that follow."""
     acked: set[str] = found.pop("acked")
     params = {"minutes": args.minutes, "rate": args.rate, "query_rate": args.query_rate,
               "fault_every_min": args.fault_every, "outage_s": args.outage,
               "faults": args.faults, "warmup_min": args.warmup, "caught_up_s": args.caught_up,
               "p99_window_s": args.p99_window}
-    return judged({"benchmark": "soak", "topology": args.topology,
-                   "platform": list(platform.platform), "params": params, **found}, rows,
-                  tuple(platform.processes()), acked, platform.stored(args.client_id))
+    result = {"benchmark": "soak", "topology": args.topology, "platform": list(platform.platform),
+              "params": params, "timeseries": _shown(out.with_suffix(".csv")), **found}
+    write_result(out, {**result, "judged": False})
+    try:
+        stored: Counter[str] | None = platform.stored(args.client_id)
+    except Exception as exc:  # the result still says what the API counted
+        say(f"the database's rows could not be read: {exc!r}")
+        stored, result["database_error"] = None, repr(exc)
+    return judged(result, rows, tuple(platform.processes()), acked, stored)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -220,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                 found = runner.run(soak(args, platform, series))
         finally:
             series.close()
-        result = judge(args, platform, series.rows, found)
+        result = judge(args, platform, series.rows, found, out)
     plot(result, series.rows, plot_path)
-    result.update(timeseries=_shown(out.with_suffix(".csv")), plot=_shown(plot_path))
+    result["plot"] = _shown(plot_path)
     write_result(out, result)
     for check in checks(result):
         say(f"{check.verdict.strip('*'):>12}: {check.target}: {check.measured}")

@@ -125,26 +125,33 @@ def checks(result: Json) -> list[Check]:
                            f"{e['process']} with {e['code']} at {e['at_s'] / 60:.1f} min"
                            for e in exits), not exits))
     ex = result["exactness"]
-    ok = ex["lost"] == 0 and ex["doubled"] == 0 and ex["api_views"] == ex["acked"]
     counted = "did not answer" if ex["api_views"] is None else f"counts {ex['api_views']:,}"
-    found.append(Check("every view answered 202 counted, none twice",
-                       f"{ex['acked']:,} acked; the API {counted}; the database "
-                       f"holds {ex['lost']:,} lost, {ex['doubled']:,} twice or more, "
-                       f"{ex['never_acked']:,} never acked", ok))
+    text = f"{ex['acked']:,} acked; the API {counted}; the database "
+    if "lost" not in ex:  # its rows could not be read: the view-by-view half is missing
+        met = None if ex["api_views"] == ex["acked"] else False
+        text += f"could not be read ({result.get('database_error')})"
+    else:
+        met = ex["lost"] == 0 and ex["doubled"] == 0 and ex["api_views"] == ex["acked"]
+        text += (f"holds {ex['lost']:,} lost, {ex['doubled']:,} twice or more, "
+                 f"{ex['never_acked']:,} never acked")
+    found.append(Check("every view answered 202 counted, none twice", text, met))
     return found
 
 
 def judged(result: Json, rows: list[Row], labels: tuple[str, ...], acked: set[str],
-           stored: Counter[str]) -> Json:
+           stored: Counter[str] | None) -> Json:
     """`result` (the run's parameters, counts and faults) with the judgement's figures added:
-    exactness from the views `acked` and those `stored` (how often each), each fault's
-    recovery, each lifetime of the processes `labels`, and the lag between faults."""
+    exactness from the views `acked` and those `stored` (how often each; None: the database
+    could not be read), each fault's recovery, each lifetime of the processes `labels`, and the
+    lag between faults."""
     params = result["params"]
     caught_up = params["caught_up_s"] * params["rate"]
-    result = {**result, "caught_up_messages": caught_up, "exactness": {
-        "acked": len(acked), "api_views": result["api_views"], "lost": len(acked - set(stored)),
-        "doubled": sum(1 for n in stored.values() if n > 1),
-        "never_acked": len(set(stored) - acked)}}
+    exactness = {"acked": len(acked), "api_views": result["api_views"]}
+    if stored is not None:
+        exactness.update(lost=len(acked - set(stored)),
+                         doubled=sum(1 for n in stored.values() if n > 1),
+                         never_acked=len(set(stored) - acked))
+    result = {**result, "caught_up_messages": caught_up, "exactness": exactness}
     result["faults"] = recoveries(result["faults"], rows, caught_up)
     result["lifetimes"] = [life.judge(params["warmup_min"] * 60, result["faults"],
                                       life.process in result["platform"])

@@ -57,9 +57,10 @@ def _lifetime_row(j: Json) -> tuple[Any, ...]:
     role = j["process"] + ("" if j["platform"] else " (test infrastructure: no target)")
     if not j["judged"]:
         return (role, j["pid"], span, "too short to judge", "", "")
-    return (role, j["pid"], span, *(f"{j[k]['after_warmup']:g} -> {j[k]['end']:g} "
-                                    f"({j[k]['growth']:+.1%})" for k in ("rss_mb", "fds",
-                                                                          "threads")))
+    return (role, j["pid"], span, *(f"{j[k]['after_warmup']:.{d}f} -> {j[k]['end']:.{d}f} "
+                                    f"({j[k]['growth']:+.1%})" for k, d in (("rss_mb", 1),
+                                                                             ("fds", 0),
+                                                                             ("threads", 0))))
 
 
 def section(result: Json, out: Path) -> list[str]:
@@ -77,11 +78,11 @@ def section(result: Json, out: Path) -> list[str]:
     lines += table(("process", "pid", "minutes", "RSS MB", "open fds", "threads"),
                    [_lifetime_row(j) for j in result["lifetimes"]])
     b, q, lag = result["beacons"], result["queries"], result["lag_between_faults"]
-    lines += [f"Beacons: {b['sent']:,} views sent, {b['acked']:,} answered 202; resent "
-              f"{_counts(b['resent'], 'after')}; {b['unresolved']} never answered 202, "
-              f"{len(b['unexpected'])} refused for good. Questions: "
-              f"{_counts(q['statuses'], 'answered')}. Lag between faults: median "
-              f"{lag['median']}, at most {lag['max']} messages.", ""]
+    lines += [f"Beacons: {b['sent']:,} views sent, {b['acked']:,} answered 202; resends by "
+              f"cause ({_counts(b['resent'])}); {b['unresolved']} never answered 202, "
+              f"{len(b['unexpected'])} refused for good. Questions by answer "
+              f"({_counts(q['statuses'])}). Lag between faults: median {lag['median']}, at "
+              f"most {lag['max']} messages.", ""]
     if result.get("exits"):
         lines += ["### Processes that exited by themselves", ""]
         lines += table(("process", "at min", "exit code", "log"),
@@ -113,7 +114,7 @@ def sections(results: list[Json], out: Path) -> list[str]:
     return [line for result in ordered for line in section(result, out)]
 
 
-def _counts(counted: dict[str, int], verb: str) -> str:
-    """{"503": 7, "no answer": 2} as "7 after HTTP 503, 2 after no answer" (verb "after")."""
-    return ", ".join(f"{n:,} {verb} {'HTTP ' if what.isdigit() else ''}{what}"
+def _counts(counted: dict[str, int]) -> str:
+    """{"503": 7, "no answer": 2} as "HTTP 503: 7; no answer: 2"."""
+    return "; ".join(f"{'HTTP ' if what.isdigit() else ''}{what}: {n:,}"
                      for what, n in sorted(counted.items())) or "none"
