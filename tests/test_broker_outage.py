@@ -26,11 +26,11 @@ from tests.support.database import fresh_client_id
 from tests.support.faults import BeaconStream
 from tests.support.kafka import KafkaBroker
 from tests.support.processes import key_token, serving, total_views
-from tests.support.restartable_broker import RestartableBroker, restartable_broker
 from tests.test_write_faults import wait_until
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Storage
 from viewstats.devtools.processes import stop
+from viewstats.devtools.restartable_broker import RestartableBroker, restartable_broker
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.collector.sink import SinkUnavailable

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
-from tests.support.faults import BeaconStream, full, read_only, tmpfs
+from tests.support.faults import BeaconStream, full, tmpfs
 from tests.support.kafka import KafkaBroker
 from tests.support.processes import key_token, serving, total_views
 from tests.support.server_mode import clickhouse_url
@@ -30,6 +30,7 @@ from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage, StorageError
 from viewstats.core.storage.clickhouse_server import ServerStorage
 from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.devtools.mounts import read_only
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 

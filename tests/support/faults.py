@@ -20,7 +20,6 @@ import pytest
 
 from tests.support.markers import require_marker
 from viewstats.devtools.mounts import mount, run
-from viewstats.devtools.mounts import read_only as read_only  # shared with the soak benchmark
 
 
 def require_root() -> None:
