@@ -56,6 +56,7 @@ POLL_MS = 50
 MAX_POLL_RECORDS = 1_000  # one poll's decoding (~3 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
 RESTART_BACKOFF_S = 1.0  # between attempts to start new clients while the broker is away
+SHUTDOWN_TIMEOUT_S = 10.0  # a stop's last stores and commits, before they are left to a replay
 
 
 class Consumer:
@@ -131,22 +132,39 @@ class Consumer:
                 await self._abandon(writer, fetching)
                 watch.result()  # raises Stalled
             await fetching
-            now = time.monotonic()
-            for batch in [b.cut_now(now) for b in self._batchers.values()]:
-                if batch is not None:
-                    await self._enqueue(batch, writer)
-            await self._enqueue(None, writer)
-            await writer
+            if not await self._flushed(writer):
+                stalled = True  # its clients are stopped as stalled ones are
+                log.warning("stopping: the last batches were not stored and committed within "
+                            "%g s (is the broker away?); their next owner replays them",
+                            SHUTDOWN_TIMEOUT_S)
+                await self._abandon(writer, fetching)
         finally:
             for task in (watch, fetching, writer):
                 if task is not None and not task.done():
                     task.cancel()
             await clients.stop(bounded=stalled)
 
+    async def _flushed(self, writer: asyncio.Task[None]) -> bool:
+        """On a stop: the open batches and then the end to the writer; whether all of them were
+        stored and committed within SHUTDOWN_TIMEOUT_S. A commit waits for the broker, so a
+        stop while it is away would otherwise never end."""
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                now = time.monotonic()
+                for batch in [b.cut_now(now) for b in self._batchers.values()]:
+                    if batch is not None:
+                        await self._enqueue(batch, writer)
+                await self._enqueue(None, writer)
+                await asyncio.wait((writer,))  # not cancelled by the timeout: see _abandon
+        except TimeoutError:
+            return False
+        writer.result()  # the writer failed: raise its error
+        return True
+
     async def _abandon(self, writer: asyncio.Task[None], fetching: asyncio.Task[None]) -> None:
-        """Give up every partition of the stalled clients, as a revoke does, and return once
-        nothing of theirs is being stored: a store's thread cannot be stopped, and the next
-        writer must not store beside it."""
+        """Give up every partition of these clients (stalled, or stopping with the broker away),
+        as a revoke does, and return once nothing of theirs is being stored: a store's thread
+        cannot be stopped, and the next writer must not store beside it."""
         self._assignment.revoke_all()
         # All, not only those held: a partition assigned but not taken yet was covered too.
         self._refill.forget_all()
