@@ -220,8 +220,9 @@ def test_ids_come_from_the_page_address_and_dbip_is_credited(page: Page, site: S
                 .replace("type=vod", "type=live"))
     wait_for_beacons(site.collector, 1)
     (init,) = site.collector.beacons
+    # Not framed: no embedding page, so the view counts under "" (embed_url).
     assert init == {"event": "init", "client_id": 42, "video_id": video_id, "type": "live",
-                    "view_id": state(page)["viewId"]}
+                    "view_id": state(page)["viewId"], "embed_url": ""}
     assert site.collector.paths == ["/elsewhere/events"]
     assert page.locator("b").count() == 0  # the id was data, never markup
     credit = page.locator("a[href='https://db-ip.com']")

@@ -37,7 +37,8 @@ METADATA_MAX_AGE_MS = 3_000
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 # The guard's reads; a broker that does not answer by then counts as away.
 MONITOR_TIMEOUT_S = 5.0
-# How long each client of stalled clients may take to stop before it is left to itself.
+# How long each client may take to stop before it is left to itself: with the broker away, the
+# consumer's leaving the group would wait for it, and a stop must end.
 STOP_TIMEOUT_S = 5.0
 
 OnRevoke = Callable[[list[Partition]], Awaitable[None]]
@@ -73,22 +74,28 @@ class KafkaClients:
         await self.consumer.start()
         self.consumer.subscribe([topic], listener=_Rebalance(on_revoke))
 
-    async def stop(self, *, bounded: bool = False) -> None:
-        """Stop them; `bounded` (stalled clients): each gets STOP_TIMEOUT_S, the guard's and the
-        producer first, so that one stuck client does not keep the others running."""
+    async def stop(self) -> None:
+        """Stop them, each within STOP_TIMEOUT_S, the guard's and the producer first, so that
+        one stuck client (stalled, or waiting for a broker that is away) does not keep the
+        others running. A client left so holds no partition of ours any more."""
         if self.consumer is None:
             return
         stops = [self._monitor.stop, self._admin.close, self.producer.stop,
                  self.consumer.stop]  # the consumer leaves the group
         for stop in stops:
-            if not bounded:
-                await stop()
-                continue
             try:
                 async with asyncio.timeout(STOP_TIMEOUT_S):
                     await stop()
-            except Exception as exc:  # stuck or broken: it holds no partition of ours any more
-                log.warning("a stalled Kafka client did not stop cleanly: %r", exc)
+            except asyncio.CancelledError:
+                # aiokafka's fetcher, closing, awaits the fetches it cancelled and lets their
+                # cancellation out (a fetch retrying while the broker is away): only a
+                # cancellation of this task is passed on.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                log.warning("a Kafka client's stop raised the cancellation of its own fetch")
+            except Exception as exc:
+                log.warning("a Kafka client did not stop cleanly: %r", exc)
 
     async def check(self) -> None:
         if self.producer is None:

@@ -56,7 +56,9 @@ POLL_MS = 50
 MAX_POLL_RECORDS = 1_000  # one poll's decoding (~3 ms) holds up the writer's commits
 BUSY_AGE_FACTOR = 5  # a batch may age to 5 x batch_ms (1 s) while the writer is busy
 RESTART_BACKOFF_S = 1.0  # between attempts to start new clients while the broker is away
-SHUTDOWN_TIMEOUT_S = 10.0  # a stop's last stores and commits, before they are left to a replay
+# A stop's last stores and commits, before they are left to a replay: with the sink's 5 s and
+# the clients' stop, a stop ends within an orchestrator's usual 30 s grace.
+SHUTDOWN_TIMEOUT_S = 8.0
 
 
 class Consumer:
@@ -116,7 +118,6 @@ class Consumer:
         clients, writer = self._clients, asyncio.create_task(self._writer.run(self._queue))
         watch: asyncio.Task[None] | None = None
         fetching: asyncio.Task[None] | None = None
-        stalled = False
         try:
             await clients.start(self._topic, functools.partial(self._revoked_from, clients))
             watch = asyncio.create_task(self._liveness.watch())
@@ -125,7 +126,6 @@ class Consumer:
             if watch.done() and not fetching.done():  # a fetch loop's error comes first
                 if not isinstance(watch.exception(), Stalled):
                     watch.result()  # the guard itself failed: a bug, raised as it is
-                stalled = True
                 log.error("the consumer is stalled (%s; fetch loop %s, %s, %d batch(es) queued); "
                           "starting new Kafka clients", self._liveness.stalled, self._phase,
                           self._writer.describe(), self._queue.qsize())
@@ -133,7 +133,6 @@ class Consumer:
                 watch.result()  # raises Stalled
             await fetching
             if not await self._flushed(writer):
-                stalled = True  # its clients are stopped as stalled ones are
                 log.warning("stopping: the last batches were not stored and committed within "
                             "%g s (is the broker away?); their next owner replays them",
                             SHUTDOWN_TIMEOUT_S)
@@ -142,7 +141,7 @@ class Consumer:
             for task in (watch, fetching, writer):
                 if task is not None and not task.done():
                     task.cancel()
-            await clients.stop(bounded=stalled)
+            await clients.stop()
 
     async def _flushed(self, writer: asyncio.Task[None]) -> bool:
         """On a stop: the open batches and then the end to the writer; whether all of them were
