@@ -25,7 +25,7 @@ from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Params, QuerySettings, Row, Storage, WriteListener
-from viewstats.devtools.processes import free_port
+from viewstats.devtools.processes import free_port, wait_for_http
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 from viewstats.ingest.collector.kafka_sink import KafkaSink
@@ -411,10 +411,15 @@ def test_sigkilled_consumer_process_loses_and_repeats_nothing(kafka: KafkaBroker
     seed = random.randrange(2**32)
     rng = random.Random(seed)
 
+    ports: dict[int, int] = {}  # pid -> its port
+
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([str(VIEWSTATS), "consumer", "--data-dir", str(tmp_path),
-                                 "--port", str(free_port())],
+        port = free_port()
+        proc = subprocess.Popen([str(VIEWSTATS), "consumer", "--data-dir", str(tmp_path),
+                                 "--port", str(port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
+        ports[proc.pid] = port
+        return proc
 
     async def scenario() -> int:
         await create_topic(kafka.bootstrap, topic, partitions=4)
@@ -436,6 +441,10 @@ def test_sigkilled_consumer_process_loses_and_repeats_nothing(kafka: KafkaBroker
                     proc = start()
                 await producing
                 await progress.drained(2 * TIMEOUT)
+            # The last one may still be starting when the others have drained everything: a
+            # SIGTERM before it serves would end it as the signal's default does.
+            await asyncio.to_thread(wait_for_http, f"http://127.0.0.1:{ports[proc.pid]}/healthz",
+                                    proc.poll)
             proc.send_signal(signal.SIGTERM)
             return await asyncio.to_thread(proc.wait, TIMEOUT)
         finally:

@@ -128,8 +128,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory, hls_media: Path) -> Itera
     assert (cache / PLAYER_ASSETS_DIR / "hls.min.js").is_file()
     # The week up to the end of today (UTC): it includes now, so the page refreshes itself.
     today = now.date()
+    # The key before the start: a running server picks new keys up within 2 s, and a page
+    # opened sooner would meet a 401, which the dashboard rightly does not retry.
+    token = key_token(data, CLIENT)
     with serving("run", data, {"VIEWSTATS_CACHE_DIR": str(cache)}) as (base, _):
-        yield Platform(base, key_token(data, CLIENT), str(today - timedelta(days=6)), str(today))
+        yield Platform(base, token, str(today - timedelta(days=6)), str(today))
 
 
 def screenshot(page: Page, name: str) -> None:
