@@ -215,40 +215,19 @@ async def _joined(bootstrap: str, group: str) -> None:
 @pytest.mark.chdb
 @pytest.mark.kafka
 @pytest.mark.slow
-def test_a_collector_stopped_while_the_broker_is_away_exits_cleanly(
-        tmp_path: Path, broker: RestartableBroker) -> None:
-    """SIGTERM during an outage: the producer would wait for the broker to flush what it holds
-    (none of it acknowledged to anyone); the collector gives that up after its timeout and
-    exits 0 instead of hanging until it is killed."""
-    topic = f"stop-{uuid.uuid4().hex[:8]}"
-    env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "VIEWSTATS_TOPIC": topic,
-           "VIEWSTATS_TOPIC_PARTITIONS": str(PARTITIONS)}
-    try:
-        with serving("collector", tmp_path / "data", env=env) as (base, proc):
-            with BeaconStream(base, CLIENT, timeout=ANSWER_TIMEOUT_S) as stream:
-                wait_until(lambda: stream.counts()[0] >= 10, "202s before the outage")
-                broker.kill(signal.SIGKILL)
-                wait_until(lambda: stream.counts()[1] >= 3, "503s while the broker is away")
-            assert stop(proc) == 0  # SIGTERM; a SIGKILL after 30 s would make it -9
-        assert not stream.unexpected, stream.unexpected[:5]
-    finally:
-        broker.start()  # for the module's other tests
-
-
-@pytest.mark.chdb
-@pytest.mark.kafka
-@pytest.mark.slow
-def test_a_run_stopped_while_the_broker_is_away_exits_cleanly(
-        tmp_path: Path, broker: RestartableBroker) -> None:
-    """SIGTERM to `run` with Kafka during an outage: its consumer's last commits wait for the
-    broker; it gives them up after its shutdown timeout (the next owner replays what they
-    covered) and exits 0, instead of waiting for the broker until it is killed."""
-    topic = f"stop-run-{uuid.uuid4().hex[:8]}"
+@pytest.mark.parametrize("role", ["collector", "run"])
+def test_a_process_stopped_while_the_broker_is_away_exits_cleanly(
+        tmp_path: Path, broker: RestartableBroker, role: str) -> None:
+    """SIGTERM during an outage: the collector's producer would wait for the broker to flush
+    what it holds (none of it acknowledged to anyone), and `run`'s consumer for its last
+    commits; each gives that up after its timeout (the consumer's next owner replays what they
+    covered) and exits 0 instead of hanging until it is killed."""
+    topic = f"stop-{role}-{uuid.uuid4().hex[:8]}"
     env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "VIEWSTATS_TOPIC": topic,
            "VIEWSTATS_CONSUMER_GROUP": f"g-{topic}",
            "VIEWSTATS_TOPIC_PARTITIONS": str(PARTITIONS)}
     try:
-        with serving("run", tmp_path / "data", env=env) as (base, proc):
+        with serving(role, tmp_path / "data", env=env) as (base, proc):
             with BeaconStream(base, CLIENT, timeout=ANSWER_TIMEOUT_S) as stream:
                 wait_until(lambda: stream.counts()[0] >= 10, "202s before the outage")
                 broker.kill(signal.SIGKILL)
