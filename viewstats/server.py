@@ -160,7 +160,7 @@ def serve_embedded(settings: Settings, host: str, port: int,
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
-        return _serve(build_app(routes, sink, consumer), host, port, sock)
+        return _serve(build_app(routes, sink, consumer), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -173,7 +173,7 @@ def serve_collector(settings: Settings, host: str, port: int,
         sink = _sink(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *ops_routes(_checks(storage, sink if isinstance(sink, KafkaSink) else None))]
-        return _serve(build_app(routes, sink), host, port, sock)
+        return _serve(build_app(routes, sink), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -188,7 +188,7 @@ def serve_consumer(settings: Settings, host: str, port: int,
         migrate(storage)  # a fresh data dir just works
         consumer = _consumer(settings, storage)
         return _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer),
-                      host, port, sock)
+                      settings, host, port, sock)
     finally:
         storage.close()
 
@@ -201,7 +201,7 @@ def serve_api(settings: Settings, host: str, port: int,
         routes = [*query_routes(storage, KeyStore(settings.keys_path),
                                 settings.dashboard_assets_path, settings),
                   *ops_routes(_checks(storage))]
-        return _serve(build_app(routes), host, port, sock)
+        return _serve(build_app(routes), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -219,7 +219,8 @@ class _DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> int:
+def _serve(app: Starlette, settings: Settings, host: str, port: int,
+           sock: socket.socket | None) -> int:
     """Serve `app` until SIGTERM or SIGINT; the process's exit code.
 
     A startup that fails (the lifespan's, or a port that cannot be bound) never returns here:
@@ -230,10 +231,12 @@ def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> 
     """
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
-    # The protocol bounds header size, body size and read times (slowloris), as uvicorn does not.
+    # The protocol bounds header size, body size, read times (slowloris) and how long an answer
+    # may wait for its reader, as uvicorn does not.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
                             proxy_headers=False, log_config=None,
-                            http=protocol_with(HttpLimits()))
+                            http=protocol_with(
+                                HttpLimits(write_timeout=settings.http_write_timeout_s)))
     server = _DrainingServer(config)
     # `sock`: a worker's slot of viewstats.workers, already listening on host:port.
     server.run(sockets=None if sock is None else [sock])
