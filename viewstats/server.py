@@ -22,8 +22,9 @@ import uvicorn
 from aiokafka.errors import KafkaConnectionError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
-from viewstats import workers
+from viewstats import http_layers, workers
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import metrics_endpoint
 from viewstats.core.settings import Settings, SettingsError
@@ -69,8 +70,19 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
                     await consumer.stop()
                     await consuming
 
-    return Starlette(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS,
-                     lifespan=lifespan)
+    app = _App(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # Starlette would answer /events/ with a 307 to the URL with the slash removed, taking the
+    # scheme and host from the request's Host header: a redirect anyone can aim anywhere (and a
+    # 307 keeps a POST's method and body). No path of the platform ends with a slash, so such a
+    # path is a 404 in the JSON error shape, as any unknown path is.
+    app.router.redirect_slashes = False
+    return app
+
+
+class _App(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's error middleware, so that a 500 gets its request id and is timed.
+        return http_layers.wrapped(super().build_middleware_stack())
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:
