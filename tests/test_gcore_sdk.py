@@ -8,7 +8,7 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gcore
@@ -71,7 +71,8 @@ def sdk(tmp_path_factory: pytest.TempPathFactory
                    input=json.dumps(rows), text=True, check=True, timeout=120)
     token = key_token(data, CLIENT)
     sent: list[httpx.Request] = []
-    hooks = {"request": [sent.append], "response": [ANSWERS.append]}
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [sent.append],
+                                                  "response": [ANSWERS.append]}
     with serving("run", data) as (base, _proc), httpx.Client(event_hooks=hooks) as http:
         yield gcore.Gcore(api_key=token, base_url=base, http_client=http, max_retries=0), sent
 
