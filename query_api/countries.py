@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.metrics import QUERY_SECONDS
 from viewstats.core.responses import error_response, internal_error, json_response
 from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
@@ -32,12 +30,6 @@ class CountriesEndpoint:
         self._totals = totals
 
     async def get(self, request: Request) -> Response:
-        started = time.perf_counter()
-        response = await self._answer(request)
-        QUERY_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - started)
-        return response
-
-    async def _answer(self, request: Request) -> Response:
         client_id = authenticate(request, self._keys)
         if client_id is None:
             return error_response(401, [UNAUTHORIZED], UNAUTHORIZED_HEADERS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from viewstats.core.events import EVENTS, MAX_HOST, MAX_VIDEO_ID
+from viewstats.core.hosts import host_name
 from viewstats.query_api.breakdown import Bucket
 from viewstats.query_api.params import single
 
@@ -33,6 +34,11 @@ def filters(request: Request, errors: list[str], names: tuple[str, ...]) -> dict
         elif len(value) > _MAX_LENGTHS[name]:
             errors.append(f"{name}: at most {_MAX_LENGTHS[name]} characters")
             continue
+        elif name == "host":
+            # Spelled as the collector stores hosts (lower case, IDNA), so that A.EXAMPLE finds
+            # a.example; what is no host name is taken as given: it can only name rows stored
+            # before the collector checked hosts (architecture §3).
+            value = host_name(value) or value
         found[name] = value
     return found
 

@@ -8,7 +8,7 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gcore
@@ -56,6 +56,9 @@ WINDOW = DrawnWindow({"date_from": DATE_FROM, "date_to": DATE_TO},
                      _parsed.start_ms, _parsed.end_ms)
 
 
+ANSWERS: list[httpx.Response] = []  # every answer the SDK received, as its client saw them
+
+
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[tuple[gcore.Gcore, list[httpx.Request]]]:
@@ -68,7 +71,8 @@ def sdk(tmp_path_factory: pytest.TempPathFactory
                    input=json.dumps(rows), text=True, check=True, timeout=120)
     token = key_token(data, CLIENT)
     sent: list[httpx.Request] = []
-    hooks = {"request": [sent.append]}
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [sent.append],
+                                                  "response": [ANSWERS.append]}
     with serving("run", data) as (base, _proc), httpx.Client(event_hooks=hooks) as http:
         yield gcore.Gcore(api_key=token, base_url=base, http_client=http, max_retries=0), sent
 
@@ -126,3 +130,14 @@ def test_views(sdk: tuple[gcore.Gcore, list[httpx.Request]], group: list[str],
     assert counts, "the case counts something"
     # The SDK repeats the parameter (group=host&group=country); a comma list works too.
     assert sdk[1][-1].url.params.get_list("group") == group
+
+
+def test_it_reads_gzipped_answers_and_each_has_a_request_id(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    client, sent = sdk
+    got = client.streaming.statistics.get_views(date_from=DATE_FROM, date_to=DATE_TO,
+                                                group=["host", "country"])
+    assert "gzip" in sent[-1].headers["accept-encoding"]  # httpx's default, as the SDK sends
+    assert ANSWERS[-1].headers["content-encoding"] == "gzip"  # over 1 KiB
+    assert len(got.data or []) > 10
+    assert all(answer.headers["x-request-id"] for answer in ANSWERS)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from viewstats.http_limits import HttpLimits, protocol_with
 
-LIMITS = HttpLimits(head_timeout=1.0, body_timeout=1.0, linger=1.0)
+LIMITS = HttpLimits(head_timeout=1.0, body_timeout=1.0, linger=1.0, write_timeout=1.0)
 Address = tuple[str, int]
 DEADLINE = 20.0  # generous: only a server that never answers or never closes reaches it
 
@@ -42,7 +43,17 @@ async def early(_: Request) -> Response:
     return StreamingResponse(chunks())
 
 
+# Larger than what the kernel's socket buffers on both sides take, so that most of it waits in
+# the server's transport until the client reads.
+LARGE = b"x" * (16 << 20)
+
+
+async def large(_: Request) -> Response:
+    return Response(LARGE, media_type="application/octet-stream")
+
+
 APP = Starlette(routes=[Route("/early", early, methods=["POST"]),
+                        Route("/large", large, methods=["GET"]),
                         Route("/{path:path}", echo, methods=["GET", "POST"])])
 
 
@@ -301,3 +312,89 @@ def test_many_dripping_connections_are_closed_while_others_are_served(server: Ad
     assert len(closed) == len(slow), f"{len(slow) - len(closed)} drip connections still open"
     assert served > 0
     assert all(refused(answer)[0] == 408 for answer in answers if answer)
+
+
+def test_a_malformed_request_gets_the_json_error_shape(server: Address) -> None:
+    # uvicorn's own answer is plain text ("Invalid HTTP request received.").
+    status, errors = refused(exchange(server, b"GET / HTTP/1.1\r\nHost t\r\n\r\n"))
+    assert status == 400
+    assert errors == ["request: not a valid HTTP/1.1 request"]
+
+
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate,chunked", "identity, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_refused_with_501(server: Address,
+                                                                  coding: str) -> None:
+    # llhttp reads `gzip, chunked` as plain chunked: the app would get the compressed bytes.
+    body = b"5\r\nhello\r\n0\r\n\r\n"
+    data = exchange(server, f"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n"
+                            "\r\n".encode() + body)
+    status, errors = refused(data)
+    assert status == 501
+    assert errors == ["transfer-encoding: only chunked is supported"]
+
+
+def test_a_chunked_body_is_still_read(server: Address) -> None:
+    with connect(server) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\n\r\n")
+        status, _, body = read_response(conn)
+    assert (status, json.loads(body)) == (200, {"path": "/", "bytes": 5})
+
+
+def write_timeouts() -> float:
+    return REGISTRY.get_sample_value("viewstats_http_refused_total",
+                                     {"reason": "write_timeout"}) or 0.0
+
+
+def asking_large(address: Address, window: int | None = 4096) -> socket.socket:
+    """A connection that asked for LARGE, with a small receive window unless None."""
+    conn = socket.socket()
+    if window is not None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, window)  # before connect
+    conn.settimeout(DEADLINE)
+    conn.connect(address)
+    conn.sendall(request("/large"))
+    return conn
+
+
+def received_until_closed(conn: socket.socket) -> int:
+    size = 0
+    try:
+        while chunk := conn.recv(1 << 20):
+            size += len(chunk)
+    except ConnectionResetError:  # aborted: what was still buffered is gone
+        pass
+    return size
+
+
+def test_connections_that_do_not_read_their_answer_are_closed(server: Address) -> None:
+    # Finding 2 of issue 19: ten sockets that ask a large answer and never read it held it in
+    # memory for as long as they stayed open.
+    before = write_timeouts()
+    conns = [asking_large(server) for _ in range(10)]
+    try:
+        end = time.monotonic() + DEADLINE
+        while write_timeouts() < before + len(conns) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert write_timeouts() == before + len(conns), "not every non-reader was closed"
+        for conn in conns:
+            assert received_until_closed(conn) < len(LARGE)
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(server: Address) -> None:
+    # Each write_timeout only needs some progress: a slow link is not a stalled one.
+    before = write_timeouts()
+    with asking_large(server, window=None) as conn:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(1)
+        size = 0
+        while size < len(LARGE):
+            chunk = conn.recv(min(1 << 20, len(LARGE) - size))
+            assert chunk, "closed before the whole answer"
+            size += len(chunk)
+            time.sleep(LIMITS.write_timeout / 5)
+    assert write_timeouts() == before

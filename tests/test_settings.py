@@ -29,6 +29,11 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
     assert (settings.sealed_after_s, settings.sealed_max_mb) == (60, 8)
 
 
+def test_the_http_write_timeout_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).http_write_timeout_s == 15
+    assert Settings.from_env({"HTTP_WRITE_TIMEOUT_S": "3"}).http_write_timeout_s == 3
+
+
 @pytest.mark.parametrize(("env", "variable"), [
     ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}, "TRUSTED_PROXIES"),
     ({"CLICKHOUSE_URL": "localhost:8123"}, "CLICKHOUSE_URL"),
@@ -36,6 +41,7 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
     ({"CHDB_POOL_SIZE": "four"}, "CHDB_POOL_SIZE"),
     ({"SEALED_AFTER_S": "0"}, "SEALED_AFTER_S"),
     ({"SEALED_MAX_MB": "lots"}, "SEALED_MAX_MB"),
+    ({"HTTP_WRITE_TIMEOUT_S": "0"}, "HTTP_WRITE_TIMEOUT_S"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):

@@ -6,14 +6,13 @@ import orjson
 import pytest
 
 from viewstats.core.events import PlayerEvent
+from viewstats.core.hosts import host_name, url_host
+from viewstats.core.responses import MAX_ERRORS, capped_errors
 from viewstats.ingest.collector.validation import (
     MAX_EMBED_URL,
-    MAX_ERRORS,
     MAX_EVENTS,
     BodyError,
-    capped_errors,
     parse_body,
-    url_host,
     validate,
 )
 
@@ -168,6 +167,17 @@ def test_url_host_gives_a_valid_host_name(url: str, host: str) -> None:
 )
 def test_url_host_refuses_anything_else(url: str) -> None:
     assert url_host(url) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "host"),
+    [("A.EXAMPLE", "a.example"), ("Bücher.Example.", "xn--bcher-kva.example"),
+     ("[2001:DB8::1]", "2001:db8::1"), ("2001:db8:0::1", "2001:db8::1"),
+     ("sp ace.example", None), ("a\"b'c.example", None), ("a/b", None)],
+)
+def test_host_name_spells_a_bare_host_as_url_host_does(given: str, host: str | None) -> None:
+    # What a `host=` filter names is compared with what the collector stored.
+    assert host_name(given) == host
 
 
 def test_embed_url_up_to_its_limit_is_accepted() -> None:

@@ -176,10 +176,11 @@ def _accepted_by(metrics: Path, pid: int) -> float:
         return registry.get_sample_value(ACCEPTED) or 0.0
 
 
-def _served_metric(base: str) -> float:
+def _served_metric(base: str, name: str = ACCEPTED, **labels: str) -> float:
     text = httpx.get(base + "/metrics", timeout=PATIENT).text
     return sum(sample.value for family in text_string_to_metric_families(text)
-               for sample in family.samples if sample.name == ACCEPTED)
+               for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())
 
 
 def _view_ids_in(bootstrap: str, topic: str) -> set[str]:
@@ -220,6 +221,8 @@ def test_two_workers_share_the_port_and_their_metrics(collectors: Collectors,
     assert all(count > 0 for count in by_worker.values()), by_worker  # both took beacons
     assert sum(by_worker.values()) == len(sent)
     assert _served_metric(collectors.base) == len(sent)  # whichever worker answers /metrics
+    assert _served_metric(collectors.base, "viewstats_beacon_seconds_count",
+                          status="202") == len(sent)  # histograms are summed too
     assert _view_ids_in(kafka.bootstrap, collectors.topic) == set(sent)
 
 

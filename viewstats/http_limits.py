@@ -5,13 +5,23 @@ line whole in a Python bytes object, so a 64 MiB header or a connection dripping
 time costs the process as much memory and time as the client likes. `LimitedHttpToolsProtocol`
 refuses such requests early with the project's error JSON, then closes the connection:
 431 (head too large, too many headers), 414 (URL), 413 (declared or counted body), 408 (head or
-body not received in time).
+body not received in time), 400 (not HTTP/1.1 the parser can read; uvicorn's own answer is plain
+text) and 501 (a transfer coding other than chunked, which would otherwise be read as if the
+body were not encoded).
+
+Answers are bounded in time too: a client that stops reading leaves its answer in the
+transport's buffer, as large as the answer, for as long as the connection stays open. Once the
+buffer passes its high-water mark, it must shrink within `write_timeout` (and again within each
+further `write_timeout`), or the connection is aborted and the buffer freed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import struct
+import termios
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +41,8 @@ class HttpLimits:
     max_body_bytes: int = 1024 * 1024
     head_timeout: float = 10.0  # from connection open, or from the next request's first byte
     body_timeout: float = 10.0  # from the end of the head to the end of the body
+    # How long a paused answer may make no progress (HTTP_WRITE_TIMEOUT_S).
+    write_timeout: float = 15.0
     # How long a refused connection is still read (and the bytes dropped) after the answer:
     # closing with unread bytes sends a reset, which can destroy the answer before it is read.
     linger: float = 2.0
@@ -59,17 +71,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     _head_timer: TimerHandle | None
     _body_timer: TimerHandle | None
     _linger_timer: TimerHandle | None
+    _write_timer: TimerHandle | None
+    _unsent_bytes: int  # in the write buffer when the write timer was last armed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._in_head, self._refused = True, False
         self._head_bytes = self._url_bytes = self._header_count = self._body_bytes = 0
-        self._head_timer = self._body_timer = self._linger_timer = None
+        self._head_timer = self._body_timer = self._linger_timer = self._write_timer = None
+        self._unsent_bytes = 0
         super().connection_made(transport)
         self._head_timer = self._arm(self.limits.head_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        self._cancel_write_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._unsent_bytes = self._unsent()
+            self._write_timer = self._arm(self.limits.write_timeout, self._write_timed_out)
+
+    def resume_writing(self) -> None:
+        self._cancel_write_timer()
+        super().resume_writing()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -121,6 +147,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._cancel_timers()
+        codings = {coding.strip().lower() for name, value in self.headers
+                   if name == b"transfer-encoding" for coding in value.split(b",")}
+        if codings - {b"chunked"}:
+            # llhttp reads `gzip, chunked` as chunked and hands the app the still-compressed
+            # bytes; RFC 9112 §6.1 answers a coding the server does not know with 501.
+            self._refuse(501, "transfer-encoding: only chunked is supported", "transfer_coding")
+            return
         length = next((v.strip() for n, v in self.headers if n == b"content-length"), b"")
         # llhttp has already refused a length that is not digits or overflows 64 bits.
         if length.isdigit() and int(length) > self.limits.max_body_bytes:
@@ -153,8 +186,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def send_400_response(self, msg: str) -> None:
-        if not self._refused:  # the parser may fail on what follows a request we refused
-            super().send_400_response(msg)
+        # The parser failed (uvicorn logged it). The parser may also fail on what follows a
+        # request we refused, which _refuse then ignores.
+        del msg  # uvicorn's plain-text message; the answer names the request instead
+        self._refuse(400, "request: not a valid HTTP/1.1 request", "malformed")
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -170,6 +205,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refuse(408, f"body: not received within {self.limits.body_timeout:g} s",
                      "body_timeout")
+
+    def _write_timed_out(self) -> None:
+        self._write_timer = None
+        unsent = self._unsent()
+        if unsent < self._unsent_bytes:  # the client reads, if slowly: give it another period
+            self._unsent_bytes = unsent
+            self._write_timer = self._arm(self.limits.write_timeout, self._write_timed_out)
+            return
+        HTTP_REFUSED.labels("write_timeout").inc()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app's next send returns without writing
+        self.transport.abort()  # close() would wait for the buffer the client never reads
+
+    def _unsent(self) -> int:
+        """Bytes of answers not yet taken by the client: the transport's buffer and the
+        kernel's send queue. The transport's alone moves only when the kernel's, megabytes on
+        a fast link, has room again, so a client that reads slowly would look stalled."""
+        queued = 0
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                queued = struct.unpack("i", answer)[0]
+            except OSError:  # not a socket that reports its queue (Linux's TCP does)
+                pass
+        return self.transport.get_write_buffer_size() + queued
 
     def _refuse(self, status: int, error: str, reason: str) -> None:
         if self._refused or self.transport.is_closing():
@@ -207,6 +268,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _arm(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         return self.loop.call_later(delay, callback)
+
+    def _cancel_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
     def _cancel_timers(self) -> None:
         for timer in (self._head_timer, self._body_timer, self._linger_timer):

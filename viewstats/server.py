@@ -22,8 +22,9 @@ import uvicorn
 from aiokafka.errors import KafkaConnectionError
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
-from viewstats import workers
+from viewstats import http_layers, workers
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import metrics_endpoint
 from viewstats.core.settings import Settings, SettingsError
@@ -69,8 +70,19 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
                     await consumer.stop()
                     await consuming
 
-    return Starlette(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS,
-                     lifespan=lifespan)
+    app = _App(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # Starlette would answer /events/ with a 307 to the URL with the slash removed, taking the
+    # scheme and host from the request's Host header: a redirect anyone can aim anywhere (and a
+    # 307 keeps a POST's method and body). No path of the platform ends with a slash, so such a
+    # path is a 404 in the JSON error shape, as any unknown path is.
+    app.router.redirect_slashes = False
+    return app
+
+
+class _App(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's error middleware, so that a 500 gets its request id and is timed.
+        return http_layers.wrapped(super().build_middleware_stack())
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:
@@ -160,7 +172,7 @@ def serve_embedded(settings: Settings, host: str, port: int,
                   *player_routes(settings.player_assets_path),
                   *media_routes(settings.data_dir / "media"),
                   *ops_routes(_checks(storage, consumer))]
-        return _serve(build_app(routes, sink, consumer), host, port, sock)
+        return _serve(build_app(routes, sink, consumer), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -173,7 +185,7 @@ def serve_collector(settings: Settings, host: str, port: int,
         sink = _sink(settings, storage)
         routes = [*_collector(settings, sink).routes(),
                   *ops_routes(_checks(storage, sink if isinstance(sink, KafkaSink) else None))]
-        return _serve(build_app(routes, sink), host, port, sock)
+        return _serve(build_app(routes, sink), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -188,7 +200,7 @@ def serve_consumer(settings: Settings, host: str, port: int,
         migrate(storage)  # a fresh data dir just works
         consumer = _consumer(settings, storage)
         return _serve(build_app(ops_routes(_checks(storage, consumer)), consumer=consumer),
-                      host, port, sock)
+                      settings, host, port, sock)
     finally:
         storage.close()
 
@@ -201,7 +213,7 @@ def serve_api(settings: Settings, host: str, port: int,
         routes = [*query_routes(storage, KeyStore(settings.keys_path),
                                 settings.dashboard_assets_path, settings),
                   *ops_routes(_checks(storage))]
-        return _serve(build_app(routes), host, port, sock)
+        return _serve(build_app(routes), settings, host, port, sock)
     finally:
         storage.close()
 
@@ -219,7 +231,8 @@ class _DrainingServer(uvicorn.Server):
                 self._captured_signals.clear()
 
 
-def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> int:
+def _serve(app: Starlette, settings: Settings, host: str, port: int,
+           sock: socket.socket | None) -> int:
     """Serve `app` until SIGTERM or SIGINT; the process's exit code.
 
     A startup that fails (the lifespan's, or a port that cannot be bound) never returns here:
@@ -230,10 +243,12 @@ def _serve(app: Starlette, host: str, port: int, sock: socket.socket | None) -> 
     """
     # X-Forwarded-For is the collector's to interpret (TRUSTED_PROXIES), not uvicorn's.
     # log_config=None keeps the JSON logging the CLI set up.
-    # The protocol bounds header size, body size and read times (slowloris), as uvicorn does not.
+    # The protocol bounds header size, body size, read times (slowloris) and how long an answer
+    # may wait for its reader, as uvicorn does not.
     config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False,
                             proxy_headers=False, log_config=None,
-                            http=protocol_with(HttpLimits()))
+                            http=protocol_with(
+                                HttpLimits(write_timeout=settings.http_write_timeout_s)))
     server = _DrainingServer(config)
     # `sock`: a worker's slot of viewstats.workers, already listening on host:port.
     server.run(sockets=None if sock is None else [sock])

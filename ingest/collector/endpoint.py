@@ -29,21 +29,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from viewstats.core.events import UNKNOWN_COUNTRY, PlayerEvent
+from viewstats.core.hosts import url_host
 from viewstats.core.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
-from viewstats.core.responses import error_response, json_response
+from viewstats.core.responses import capped_errors, error_response, json_response
 from viewstats.core.settings import IPNetwork
 from viewstats.core.storage import StorageError
 from viewstats.core.storage.write_health import RETRY_AFTER_S
 from viewstats.ingest.collector.client_ip import viewer_ip
 from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.ingest.collector.sink import EventSink, SinkUnavailable
-from viewstats.ingest.collector.validation import (
-    BodyError,
-    capped_errors,
-    parse_body,
-    url_host,
-    validate,
-)
+from viewstats.ingest.collector.validation import BodyError, parse_body, validate
 
 log = logging.getLogger(__name__)
 

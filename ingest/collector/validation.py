@@ -9,30 +9,23 @@ when the platform's own player page sent it, from the event's `embed_url` (`vali
 
 from __future__ import annotations
 
-import re
-from ipaddress import IPv6Address
-from urllib.parse import urlsplit
-
 import orjson
 
 from viewstats.core.events import (
     EVENTS,
     MAX_CLIENT_ID,
-    MAX_HOST,
     MAX_VIDEO_ID,
     VIDEO_TYPES,
     VIEW_ID,
     PlayerEvent,
 )
+from viewstats.core.hosts import url_host
 
 # The collector's byte limit (collector.MAX_BODY) is 64 KiB because sendBeacon and keepalive
 # fetch refuse more than that in flight, so this limit must be reachable inside it. A typical
 # event is 128 bytes (a 20-character video_id, a UUID, a short client_id, no white space),
 # 129 with its comma in an array: 500 take 64,501 of the 65,536 bytes, while 1000 never fit.
 MAX_EVENTS = 500
-# A request reports at most this many errors, then how many more it left out: otherwise a
-# body of empty objects (5 errors each) gets an answer many times its own size.
-MAX_ERRORS = 20
 # Chromium and Firefox cut a Referer longer than 4096 bytes, and so document.referrer, down to
 # its origin: no browser hands the player a longer URL of the page that embeds it.
 MAX_EMBED_URL = 4096
@@ -62,45 +55,6 @@ def parse_body(body: bytes) -> list[object]:
     if not 1 <= len(doc) <= MAX_EVENTS:
         raise BodyError(f"body: an array must hold 1 to {MAX_EVENTS} events, got {len(doc)}")
     return doc
-
-
-# A host name as a browser's URL spells it: labels of ASCII letters, digits and hyphens (lower
-# case, as urllib gives them), 1 to 63 each. The host is shown on the dashboard and answered by
-# `hosts` as stored, so anything else (markup, spaces, quotes) never becomes one.
-_HOST_NAME = re.compile(r"[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*")
-
-
-def url_host(url: str) -> str | None:
-    """The host of `url`: a lower-case host name, IDNA-encoded (`xn--`) when it is not ASCII,
-    or an IPv6 address; None when it has none, it is neither, or it is longer than DNS allows."""
-    try:
-        host = urlsplit(url).hostname  # lower-cased by urllib
-    except ValueError:
-        return None
-    if not host:
-        return None
-    if ":" in host:  # only an IPv6 address, bracketed in the URL, holds one
-        try:
-            address = IPv6Address(host)
-        except ValueError:
-            return None
-        # A zone (`%eth0`) is free text, and names an interface of the viewer's machine.
-        return None if address.scope_id else str(address)
-    try:
-        # Browsers send the ASCII form already; another client may not. Python's codec is
-        # IDNA 2003, which differs from browsers' UTS 46 only on a few letters (e.g. ß).
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:  # an empty or over-long label, or what IDNA refuses
-        return None
-    host = host.removesuffix(".")  # `example.com.` is example.com, fully qualified
-    return host if len(host) <= MAX_HOST and _HOST_NAME.fullmatch(host) else None
-
-
-def capped_errors(errors: list[str]) -> list[str]:
-    """The first `MAX_ERRORS` of `errors`, plus one entry counting the rest if there are any."""
-    if len(errors) <= MAX_ERRORS:
-        return errors
-    return [*errors[:MAX_ERRORS], f"... and {len(errors) - MAX_ERRORS} more errors"]
 
 
 def validate(raw: object, index: int, *, ts_ms: int, country: str, host: str,

@@ -28,9 +28,15 @@ CONSUMER_LAG = Gauge("viewstats_consumer_lag", "Messages behind the partition's 
 CONSUMER_STALLS = Counter("viewstats_consumer_stalls", "Times the liveness guard found the "
                           "consumer stalled and replaced its Kafka clients")
 DEAD_LETTERED = Counter("viewstats_dead_lettered", "Undecodable messages sent to the DLQ")
-QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency, by status",
-                          ["status"],
-                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1))
+# Timed around the whole request, answer written included, for every endpoint
+# (viewstats/http_layers.py); the largest answers take seconds.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                    10, 30)
+QUERY_SECONDS = Histogram("viewstats_query_seconds", "Statistics endpoints' latency, by "
+                          "endpoint (countries, views, hosts, popular) and status",
+                          ["endpoint", "status"], buckets=_LATENCY_BUCKETS)
+BEACON_SECONDS = Histogram("viewstats_beacon_seconds", "POST /events latency, by status",
+                           ["status"], buckets=_LATENCY_BUCKETS)
 
 SEALED_BYTES = Gauge("viewstats_sealed_bytes", "Bytes of sealed buckets the query API keeps in "
                      "memory (bounded by SEALED_MAX_BYTES)")

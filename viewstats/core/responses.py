@@ -7,6 +7,11 @@ from collections.abc import Mapping, Sequence
 import orjson
 from starlette.responses import Response
 
+# An answer names at most this many errors, then how many more it left out: otherwise a body of
+# 500 empty events (5 errors each) or an 8 KB `group=aa,ab,…` gets an answer many times its own
+# size.
+MAX_ERRORS = 20
+
 
 def json_response(body: object, status_code: int = 200,
                   headers: Mapping[str, str] | None = None) -> Response:
@@ -16,7 +21,14 @@ def json_response(body: object, status_code: int = 200,
 
 def error_response(status_code: int, errors: Sequence[str],
                    headers: Mapping[str, str] | None = None) -> Response:
-    return json_response({"data": [], "errors": list(errors)}, status_code, headers)
+    return json_response({"data": [], "errors": capped_errors(errors)}, status_code, headers)
+
+
+def capped_errors(errors: Sequence[str]) -> list[str]:
+    """The first `MAX_ERRORS` of `errors`, plus one entry counting the rest if there are any."""
+    if len(errors) <= MAX_ERRORS:
+        return list(errors)
+    return [*errors[:MAX_ERRORS], f"... and {len(errors) - MAX_ERRORS} more errors"]
 
 
 def internal_error() -> Response:

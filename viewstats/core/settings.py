@@ -80,6 +80,9 @@ class Settings:
     # (architecture §13); what it keeps is dropped by writes, not by age.
     sealed_after_s: int = 300
     sealed_max_mb: int = 256
+    # A connection whose answer the client stops taking for this long is closed, freeing the
+    # answer it held (viewstats/http_limits.py).
+    http_write_timeout_s: int = 15
 
     @property
     def keys_path(self) -> Path:
@@ -147,5 +150,7 @@ class Settings:
             values["sealed_after_s"] = _positive_int("SEALED_AFTER_S", raw)
         if raw := env.get("SEALED_MAX_MB"):
             values["sealed_max_mb"] = _positive_int("SEALED_MAX_MB", raw)
+        if raw := env.get("HTTP_WRITE_TIMEOUT_S"):
+            values["http_write_timeout_s"] = _positive_int("HTTP_WRITE_TIMEOUT_S", raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
