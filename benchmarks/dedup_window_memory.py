@@ -8,12 +8,12 @@ writer fills it: the consumer from a poll's decoded messages (`wire.decode_many`
 The window has its default capacity (1,000,000) and is given 499,999 distinct events of one
 client: one generation, full (a full window is two such dicts, so the same bytes per entry).
 A key ends with the client's decimal digits, so clients of 2, 6 and 10 digits (the widest
-UInt32) are measured (`--clients`), each as every writer fills it (`--fills`). Each fill runs in a fresh interpreter, twice:
-under tracemalloc, for the bytes Python allocated that the window still holds once its inputs
-are freed (keys, times, the dicts), and without it, for the process's RSS growth once the
-inputs are freed and the heap trimmed (an upper bound: freed memory left between the window's
-objects stays resident). With `--before COMMIT` the same fills also run on that commit's code
-(its `git archive`), in the same run.
+UInt32) are measured (`--clients`), each as every writer fills it (`--fills`). Each fill runs
+in a fresh interpreter, twice: under tracemalloc, for the bytes Python allocated that the
+window still holds once its inputs are freed (keys, times, the dicts), and without it, for the
+process's RSS growth once the inputs are freed and the heap trimmed (an upper bound: freed
+memory left between the window's objects stays resident). With `--before COMMIT` the same
+fills also run on that commit's code (its `git archive`), in the same run.
 """
 
 from __future__ import annotations

@@ -19,11 +19,14 @@ def section(result: Json | None) -> list[str]:
     commits = {c["code"]: c["commit"] for c in result["cells"]}
     lines = ["## Dedup window memory (`benchmarks.dedup_window_memory`)", "",
              f"Bytes per entry of the writer's dedup window holding {result['entries']:,} keys "
-             f"(capacity {result['capacity']:,}), filled as the consumer, the embedded batcher "
-             "and a refill fill it, for clients of 2, 6 and 10 digits (the key ends with them). "
+             f"(capacity {result['capacity']:,}: one full generation of two), filled as each "
+             "writer fills it, one client per fill (the key ends with the client's digits). "
              "Python: what tracemalloc counts the window holding once its inputs are freed "
              "(sizes as requested; the allocator rounds each object up to 16 bytes). RSS: the "
-             "process's growth once the inputs are freed and the heap trimmed, an upper bound. "
+             "process's growth once the inputs are freed and the heap trimmed, an upper bound: "
+             "the embedded fill's window keeps the events' own `ts` integers, allocated among "
+             "the events, whose freed memory around them stays resident (a server reuses it for "
+             "the next requests). "
              f"Code after: {commits.get('after', '?')}"
              + (f"; before: {commits['before']}, the same run." if "before" in commits else "."),
              ""]

@@ -6,9 +6,10 @@ window is dropped. The client is part of the key because the collector takes bea
 anyone: keyed by view and event only, a stranger who sent a `watch` with a tenant's view_id
 (which the player sends in `init` and `start` first) would have that tenant's view dropped.
 The window is two generations: it always remembers at least the last `capacity // 2` and at
-most the last `capacity` distinct keys this writer stored (default 1,000,000: about 160 MB
-when full). With Kafka all of a view's events share a partition (key = view_id), so one
-consumer sees every copy of them, whoever sent them.
+most the last `capacity` distinct keys this writer stored (default 1,000,000: about 165 MB
+when full, 180 MB with client ids of 7 digits or more; benchmarks.dedup_window_memory). With
+Kafka all of a view's events share a partition (key = view_id), so one consumer sees every
+copy of them, whoever sent them.
 
 A writer that starts, or takes partitions over, refills the window from what is stored
 (`stored_pairs`): the newest `capacity // 2` keys of the last DEDUP_HORIZON_S, for a consumer
