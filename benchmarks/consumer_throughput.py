@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", type=_batch_sizes, metavar="ROWS,ROWS,...",
                         help="drain once per batch size (instead of --batch-rows)")
     parser.add_argument("--dedup-capacity", type=int, default=DEFAULT_CAPACITY,
-                        help="the consumer's window of recent (view_id, event) pairs")
+                        help="the consumer's window of recent (client_id, view_id, event) keys")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     if args.topic and not args.bootstrap:

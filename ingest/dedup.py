@@ -1,18 +1,23 @@
-"""The writer's bounded window of recently stored `(view_id, event)` pairs (architecture §3).
+"""The writer's bounded window of recently stored events, keyed by `(client_id, view_id, event)`
+(architecture §3).
 
-A player retry (same view, same event) arriving while its first copy is in the window is
-dropped. The window is two generations: it always remembers at least the last
-`capacity // 2` and at most the last `capacity` distinct pairs this writer stored (default
-1,000,000: about 160 MB when full). With Kafka all of a view's events share a partition
-(key = view_id), so one consumer sees every copy of them.
+A player retry (same client, same view, same event) arriving while its first copy is in the
+window is dropped. The client is part of the key because the collector takes beacons from
+anyone: keyed by view and event only, a stranger who sent a `watch` with a tenant's view_id
+(which the player sends in `init` and `start` first) would have that tenant's view dropped.
+The window is two generations: it always remembers at least the last `capacity // 2` and at
+most the last `capacity` distinct keys this writer stored (default 1,000,000: about 165 MB
+when full, 180 MB with client ids of 7 digits or more; benchmarks.dedup_window_memory). With
+Kafka all of a view's events share a partition (key = view_id), so one consumer sees every
+copy of them, whoever sent them.
 
 A writer that starts, or takes partitions over, refills the window from what is stored
-(`stored_pairs`): the newest `capacity // 2` pairs of the last DEDUP_HORIZON_S, for a consumer
+(`stored_pairs`): the newest `capacity // 2` keys of the last DEDUP_HORIZON_S, for a consumer
 only those of the partitions it owns. So a retry within the horizon is dropped across restarts
-and rebalances as long as fewer than `capacity // 2` pairs of those partitions were stored since
-its first copy; an older one counts again.
+and rebalances as long as fewer than `capacity // 2` events of those partitions were stored
+since its first copy; an older one counts again.
 
-Each pair keeps the server time of its newest stored copy, for the replay of a recorded range
+Each key keeps the server time of its newest stored copy, for the replay of a recorded range
 (architecture §5): it must insert the same rows as its first attempt, whose rows the window may
 now hold, or a first attempt that stored the raw rows but not the rollups' would never be
 completed under the range's dedup token. So in a replay a stored copy with the event's own time
@@ -42,7 +47,7 @@ class PartitionFilter(NamedTuple):
 
 
 def _key(event: PlayerEvent) -> bytes:
-    return dedup_key(event.view_id, event.event)
+    return dedup_key(event.client_id, event.view_id, event.event)
 
 
 class RecentEvents:
@@ -55,7 +60,7 @@ class RecentEvents:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._generation_size = max(capacity // 2, 1)
-        self._current: dict[bytes, int] = {}  # pair -> ts_ms of its stored copy
+        self._current: dict[bytes, int] = {}  # key -> ts_ms of its newest stored copy
         self._previous: dict[bytes, int] = {}
         self._lock = threading.Lock()
 
@@ -64,14 +69,14 @@ class RecentEvents:
 
     @property
     def refill_size(self) -> int:
-        """How many stored pairs a refill loads: no more than the window surely keeps, so a
-        refill never pushes out a pair the writer stored while it ran."""
+        """How many stored keys a refill loads: no more than the window surely keeps, so a
+        refill never pushes out a key the writer stored while it ran."""
         return self._generation_size
 
     def unseen(self, events: Sequence[PlayerEvent], *,
                replay: bool = False) -> list[PlayerEvent]:
-        """The events whose pair is neither in the window nor earlier in `events`; in a
-        `replay`, a pair in the window with the event's own time does not count as seen.
+        """The events whose key is neither in the window nor earlier in `events`; in a
+        `replay`, a key in the window with the event's own time does not count as seen.
 
         Nothing is remembered yet: call `remember` once they are stored, so a failed insert
         does not turn the retry of its events into "duplicates".
@@ -105,21 +110,22 @@ class RecentEvents:
         self.remember_keys([_key(e) for e in events], [e.ts_ms for e in events])
 
     def remember_keys(self, keys: Sequence[bytes], ts_ms: Sequence[int]) -> None:
-        """Learn stored pairs, distinct ones (as `unseen_keys` leaves them), in store order."""
+        """Learn stored keys, distinct ones (as `unseen_keys` leaves them), in store order."""
         with self._lock:
             start = 0
             while start < len(keys):
-                # What fits in the current generation: it grows by at most one per pair.
+                # What fits in the current generation: it grows by at most one per key.
                 stop = start + self._generation_size - len(self._current)
                 self._current.update(zip(keys[start:stop], ts_ms[start:stop], strict=True))
                 self._turn()
                 start = stop
 
     def recall(self, pairs: Iterable[tuple[str, int]]) -> None:
-        """Learn stored `(view_id + event, ts_ms)` pairs, oldest first, so the newest stay."""
+        """Learn stored `(key, ts_ms)` pairs (`stored_pairs`: the key as text), oldest first,
+        so the newest stay."""
         with self._lock:
-            for pair, ts_ms in pairs:
-                key = pair.encode()
+            for text, ts_ms in pairs:
+                key = text.encode()
                 # The newest stored copy is the one a replay of the last recorded range holds.
                 known = self._current.get(key, self._previous.get(key, ts_ms))
                 self._current[key] = max(known, ts_ms)
@@ -133,8 +139,10 @@ class RecentEvents:
 # The newest rows of the horizon. player_events is partitioned by month and ordered by
 # (client_id, ts): the ts bound prunes every older month's part by its minmax index and, inside
 # the current month's parts, the granules of clients with older data; what is left is read
-# whole (three columns) and top-N sorted, so the cost grows with the rows of the horizon.
-_RECENT = (f"SELECT concat(toString(view_id), toString(event)), toUnixTimestamp64Milli(ts)"
+# whole (four columns) and top-N sorted, so the cost grows with the rows of the horizon.
+# The key is wire.dedup_key's text: toString of a UInt32 is its decimal digits, as JSON's.
+_RECENT = (f"SELECT concat(toString(view_id), toString(event), toString(client_id)),"
+           f" toUnixTimestamp64Milli(ts)"
            f" FROM {TABLE} WHERE ts >= fromUnixTimestamp64Milli({{since:Int64}}, 'UTC')")
 # Kafka's default partitioner (aiokafka's and the Java client's) for a keyed message is
 # murmur2(key) & 0x7fffffff % partitions; kafkaMurmurHash is exactly that hash, and the key is
@@ -146,8 +154,9 @@ _NEWEST = " ORDER BY ts DESC LIMIT {limit:UInt64}"
 
 def stored_pairs(storage: Storage, since_ms: int, limit: int,
                  partitions: PartitionFilter | None = None) -> list[tuple[str, int]]:
-    """The newest `limit` pairs stored at `since_ms` or later, oldest first (for `recall`);
-    with `partitions`, only those of the views Kafka puts in the owned partitions."""
+    """The keys and times of the newest `limit` events stored at `since_ms` or later, oldest
+    first (for `recall`); with `partitions`, only those of the views Kafka puts in the owned
+    partitions."""
     params: Params = {"since": since_ms, "limit": limit}
     sql = _RECENT
     if partitions is not None:

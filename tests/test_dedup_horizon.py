@@ -22,12 +22,13 @@ from tests.test_consumer import (
     _produce,
     _stored_watches,
 )
-from tests.test_dedup_window import HOUR_MS, _again, _now_ms, _watches
+from tests.test_dedup_window import HOUR_MS, _again, _key, _now_ms, _watches
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import QuerySettings, Storage
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest.consumer.kafka_consumer import Consumer
 from viewstats.ingest.dedup import PartitionFilter, stored_pairs
+from viewstats.ingest.wire import decode
 
 ROLLUP_VIEWS = ("views_by_country_hourly_mv", "views_by_country_daily_mv")
 
@@ -53,7 +54,7 @@ def test_the_owned_partitions_are_those_kafka_puts_the_views_in(kafka: KafkaBrok
                 while sum(map(len, where.values())) < len(events):
                     for tp, records in (await reader.getmany(timeout_ms=500)).items():
                         where.setdefault(tp.partition, set()).update(
-                            r.key.decode() + "watch" for r in records)
+                            _key(decode(r.value)) for r in records)
         finally:
             await reader.stop()
         return where
@@ -61,7 +62,7 @@ def test_the_owned_partitions_are_those_kafka_puts_the_views_in(kafka: KafkaBrok
     where = asyncio.run(placed())
     insert_events(storage, events, {"insert_deduplicate": 0})
     assert len(where) == 5
-    mine = {e.view_id + "watch" for e in events}
+    mine = {_key(e) for e in events}
     for partition, keys in where.items():
         owned = PartitionFilter(5, frozenset({partition}))
         selected = {key for key, _ in stored_pairs(storage, events[0].ts_ms, 10**6, owned)}

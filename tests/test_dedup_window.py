@@ -22,6 +22,7 @@ from viewstats.core.storage import Storage
 from viewstats.core.storage.clickhouse_server import ServerStorage
 from viewstats.ingest.collector.embedded_sink import EmbeddedSink
 from viewstats.ingest.dedup import PartitionFilter, RecentEvents, stored_pairs
+from viewstats.ingest.wire import dedup_key
 from viewstats.schema.migrations import migrate
 
 HOUR_MS = 3_600_000
@@ -34,6 +35,11 @@ def _now_ms() -> int:
 def _watches(client: int, count: int, ts_ms: int, event: str = "watch") -> list[PlayerEvent]:
     return [PlayerEvent(client, ts_ms + n, event, "vod", "v-1", str(uuid.uuid4()), "AU", "")
             for n in range(count)]
+
+
+def _key(event: PlayerEvent) -> str:
+    """The event's key as the refill reads it from player_events."""
+    return dedup_key(event.client_id, event.view_id, event.event).decode()
 
 
 def _again(events: Sequence[PlayerEvent], ts_ms: int) -> list[PlayerEvent]:
@@ -57,16 +63,29 @@ def test_a_stored_pair_is_a_duplicate_except_its_own_replay() -> None:
     assert window.unseen([*first, *retries], replay=True) == first
 
 
+def test_another_clients_event_of_the_same_view_is_not_a_duplicate() -> None:
+    """Anyone can send a beacon with a tenant's view_id: it is the stranger's own event."""
+    window = RecentEvents()
+    tenant = _watches(17, 3, 1_000)
+    stranger = [PlayerEvent(18, e.ts_ms + 1, e.event, e.type, e.video_id, e.view_id, "US", "")
+                for e in tenant]
+    window.remember(stranger)
+    assert window.unseen(tenant) == tenant
+    assert window.unseen([*tenant, *stranger, *tenant]) == tenant
+    window.recall([(_key(e), e.ts_ms) for e in tenant])
+    assert window.unseen(_again([*tenant, *stranger], 9_000)) == []
+
+
 def test_a_refill_keeps_the_newest_time_and_never_evicts_what_the_writer_stores() -> None:
     window = RecentEvents(capacity=10)
     assert window.refill_size == 5
     stored = _watches(1, 3, 1_000)
     window.remember(stored[:1])
-    window.recall([(e.view_id + e.event, e.ts_ms) for e in stored])  # oldest first
-    window.recall([(stored[0].view_id + "watch", 500)])  # an older copy changes nothing
+    window.recall([(_key(e), e.ts_ms) for e in stored])  # oldest first
+    window.recall([(_key(stored[0]), 500)])  # an older copy changes nothing
     assert window.unseen([stored[0]], replay=True) == [stored[0]]
     more = _watches(1, 20, 9_000)
-    window.recall([(e.view_id + e.event, e.ts_ms) for e in more[:5]])
+    window.recall([(_key(e), e.ts_ms) for e in more[:5]])
     assert window.unseen(stored[:1]) == []  # a refill of refill_size leaves the current pairs
     window.remember(more[5:])  # past the capacity, the oldest go
     assert window.unseen(more[:5]) == more[:5]
@@ -88,9 +107,9 @@ def test_stored_pairs_are_the_newest_of_the_horizon(storage: Storage) -> None:
     client = fresh_client_id()
     old, recent = _watches(client, 3, now - 2 * HOUR_MS), _watches(client, 4, now - 60_000)
     insert_events(storage, [*old, *recent], {"insert_deduplicate": 0})
-    mine = {e.view_id + e.event for e in [*old, *recent]}
+    mine = {_key(e) for e in [*old, *recent]}
     pairs = [p for p in stored_pairs(storage, now - HOUR_MS, 1_000_000) if p[0] in mine]
-    assert pairs == [(e.view_id + "watch", e.ts_ms) for e in recent]  # oldest first
+    assert pairs == [(_key(e), e.ts_ms) for e in recent]  # oldest first
     newest = stored_pairs(storage, now - HOUR_MS, 2)
     assert [ts for _, ts in newest] == sorted(ts for _, ts in newest)
     assert len(newest) == 2 and newest[-1][1] >= recent[-1].ts_ms
@@ -112,9 +131,9 @@ def test_stored_pairs_on_a_server_select_the_partitions_as_aiokafka_places_keys(
             owned = stored_pairs(server, now, 1000, PartitionFilter(3, frozenset({0, 2})))
         finally:
             server.close()
-    assert everything == [(e.view_id + "watch", e.ts_ms) for e in events]
+    assert everything == [(_key(e), e.ts_ms) for e in events]
     assert {key for key, _ in owned} == {
-        e.view_id + "watch" for e in events
+        _key(e) for e in events
         if (murmur2(e.view_id.encode()) & 0x7FFFFFFF) % 3 in (0, 2)}
 
 

@@ -106,6 +106,8 @@ OVERRIDES: Mapping[str, Override] = {
     "python -m benchmarks.consumer_throughput": Override(
         flags={"--events": str(EVENTS), "--bootstrap": "{kafka}"},
         values={"--topic": "{topic}", "--clickhouse-url": "{clickhouse}"}, marks=("chdb",)),
+    "python -m benchmarks.dedup_window_memory": Override(
+        flags={"--entries": "1000"}, values={"--out": "{results}/{typed_name}"}),
     "python -m benchmarks.freshness": Override(
         flags={"--beacons": "5"}, values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
     "python -m benchmarks.freshness --kafka": Override(flags={"--bootstrap": "{kafka}"}),

@@ -64,7 +64,7 @@ def _check(values: list[bytes | None]) -> wire.Rows:
     events, refused = _expected(values)
     assert [index for index, _ in rejected] == refused
     assert _events_of(rows) == events
-    assert rows.keys == [wire.dedup_key(e.view_id, e.event) for e in events]
+    assert rows.keys == [wire.dedup_key(e.client_id, e.view_id, e.event) for e in events]
     assert rows.ts_ms == [e.ts_ms for e in events]
     assert rows.client_ids == {e.client_id for e in events}
     return rows
