@@ -31,6 +31,10 @@ DEAD_LETTERED = Counter("viewstats_dead_lettered", "Undecodable messages sent to
 QUERY_SECONDS = Histogram("viewstats_query_seconds", "Countries endpoint latency, by status",
                           ["status"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 1))
+QUERY_WAITING = Gauge("viewstats_query_waiting", "Engine queries waiting for a turn of their "
+                      "client's budget (QUERY_CLIENT_CONCURRENCY)")
+QUERY_REFUSED = Counter("viewstats_query_refused", "Requests the query budget refused, by reason "
+                        "(429: queue_full, queue_wait; 503: the engine limit hit)", ["reason"])
 
 SEALED_BYTES = Gauge("viewstats_sealed_bytes", "Bytes of sealed buckets the query API keeps in "
                      "memory (bounded by SEALED_MAX_BYTES)")

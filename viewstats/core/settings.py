@@ -80,6 +80,14 @@ class Settings:
     # (architecture §13); what it keeps is dropped by writes, not by age.
     sealed_after_s: int = 300
     sealed_max_mb: int = 256
+    # Each client's budget of engine queries in one API process (architecture §16): how many
+    # run at once, how many more wait and for how long before a 429, and each query's engine
+    # limits (past which it gets a 503).
+    query_client_concurrency: int = 2
+    query_queue_depth: int = 14
+    query_queue_wait_ms: int = 1000
+    query_max_execution_ms: int = 30_000
+    query_max_memory_mb: int = 1024
 
     @property
     def keys_path(self) -> Path:
@@ -147,5 +155,9 @@ class Settings:
             values["sealed_after_s"] = _positive_int("SEALED_AFTER_S", raw)
         if raw := env.get("SEALED_MAX_MB"):
             values["sealed_max_mb"] = _positive_int("SEALED_MAX_MB", raw)
+        for name in ("QUERY_CLIENT_CONCURRENCY", "QUERY_QUEUE_DEPTH", "QUERY_QUEUE_WAIT_MS",
+                     "QUERY_MAX_EXECUTION_MS", "QUERY_MAX_MEMORY_MB"):
+            if raw := env.get(name):
+                values[name.lower()] = _positive_int(name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
