@@ -2,10 +2,11 @@
 
 Every request that needs the engine passes `QueryBudget.run`: at most `concurrency` of one
 client's queries run at once; past that a request waits in the client's queue (at most
-`queue_depth` waiting, each at most `queue_wait_s`), and past the queue or the wait it gets 429.
+`queue_depth` waiting, each at most `queue_wait_ms`), and past the queue or the wait it gets 429.
 So one client flooding the API holds a bounded share of the engine's connections and cores, and
-the other clients' queries keep theirs. Every engine query made inside `run` carries the
-per-query limits (`max_execution_time`, `max_memory_usage`); one that hits a
+the other clients' queries keep theirs; a query that a client starts while more of its own
+wait runs at a lower engine priority than other clients'. Every engine query made inside
+`run` carries the per-query limits (`max_execution_time`, `max_memory_usage`); one that hits a
 limit gets 503, naming it. Answers from memory and background bucket loads never pass here:
 they neither wait for a client's turn nor carry the limits.
 """
@@ -114,8 +115,13 @@ class QueryBudget:
                                  f"{self.queue_wait_ms}") from None
             finally:
                 QUERY_WAITING.dec()
+            # A client with queries waiting past its turns yields to the others' queries in
+            # the engine (which pauses a running query while one of lower `priority` runs):
+            # CPU, not only connections, is what a flood takes from them.
+            limits = {**self.engine_limits,
+                      "priority": 1 if line.users <= self.concurrency else 2}
             try:
-                return await run_in_threadpool(self._call, fn, *args)
+                return await run_in_threadpool(self._call, limits, fn, *args)
             finally:
                 line.turns.release()
         finally:
@@ -129,8 +135,8 @@ class QueryBudget:
                                  f"QUERY_CLIENT_CONCURRENCY = {self.concurrency} run at once",
                             max(1, math.ceil(self.queue_wait_ms / 1000)))
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        with _limited(self.engine_limits):
+    def _call(self, limits: QuerySettings, fn: Callable[..., T], *args: Any) -> T:
+        with _limited(limits):
             try:
                 return fn(*args)
             except StorageError as exc:

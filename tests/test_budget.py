@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import gcore
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -26,6 +27,7 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Params, QuerySettings, Row, Storage
 from viewstats.query_api.app import query_routes
+from viewstats.query_api.budget import LIMIT_RETRY_AFTER_S
 from viewstats.server import build_app
 
 pytestmark = pytest.mark.chdb
@@ -43,6 +45,7 @@ class Gate:
         self.opened = threading.Event()
         self._lock = threading.Lock()
         self.running = self.most = 0
+        self.priorities: list[object] = []  # of each gated query, in the order they came
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
@@ -50,6 +53,7 @@ class Gate:
                 "max_execution_time" not in (settings or {})):
             return self._query(sql, params, settings)
         with self._lock:
+            self.priorities.append((settings or {}).get("priority"))
             self.running += 1
             self.most = max(self.most, self.running)
         try:
@@ -135,6 +139,7 @@ def test_a_turn_that_does_not_come_in_time_gets_429(
         _refusal(refused, 429, "QUERY_QUEUE_WAIT_MS")
         api.gate.opened.set()
         assert held[0].result().status_code == 200
+    assert api.gate.priorities == [1]  # alone in its line: the engine's first priority
 
 
 def test_eight_requests_at_once_of_one_client_are_all_answered(
@@ -147,6 +152,23 @@ def test_eight_requests_at_once_of_one_client_are_all_answered(
         _until(lambda: api.gate.running == 2 and _waiting() == 6)
         api.gate.opened.set()
         assert [f.result().status_code for f in held] == [200] * 8
+    # Those that started while others of the client waited yielded to other clients'.
+    assert api.gate.priorities.count(2) >= 4 and set(api.gate.priorities) <= {1, 2}
+
+
+def _many_videos(storage: Storage) -> int:
+    """A client with enough distinct videos in one day for a grouped read past 1 ms and 1 MiB."""
+    client_id = fresh_client_id()
+    storage.command(
+        "INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host)"
+        f" SELECT {client_id}, toDateTime64('2024-02-27 10:00:00', 3, 'UTC')"
+        " + toIntervalMillisecond(number), 'watch',"
+        " 'vod', toString(number), generateUUIDv4(number), 'AU', 'a.example'"
+        " FROM numbers(200000)")
+    return client_id
+
+
+COSTLY = {**DAY, "group": "id", "country": "AU"}  # read from player_events
 
 
 @pytest.mark.parametrize(("limits", "limit"), [
@@ -155,23 +177,37 @@ def test_eight_requests_at_once_of_one_client_are_all_answered(
 ])
 def test_a_query_past_an_engine_limit_gets_503_naming_it(
         storage: Storage, tmp_path: Path, limits: Settings, limit: str) -> None:
-    client_id = fresh_client_id()
-    storage.command(  # enough distinct videos for a grouped read past 1 ms and 1 MiB
-        "INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host)"
-        f" SELECT {client_id}, toDateTime64('2024-02-27 10:00:00', 3, 'UTC')"
-        " + toIntervalMillisecond(number), 'watch',"
-        " 'vod', toString(number), generateUUIDv4(number), 'AU', 'a.example'"
-        " FROM numbers(200000)")
     keys = tmp_path / "keys"
-    headers = auth_header(keys, client_id)
-    params = {**DAY, "group": "id", "country": "AU"}  # read from player_events
-    limited = TestClient(build_app(query_routes(storage, KeyStore(keys),
-                                                settings=limits)))
-    _refusal(limited.get(VIEWS, params=params, headers=headers), 503, limit)
+    headers = auth_header(keys, _many_videos(storage))
+    limited = TestClient(build_app(query_routes(storage, KeyStore(keys), settings=limits)))
+    _refusal(limited.get(VIEWS, params=COSTLY, headers=headers), 503, limit)
     # The limit refused it, not the query: within the default limits the same request answers.
     ordinary = TestClient(build_app(query_routes(storage, KeyStore(keys))))
-    answered = ordinary.get(VIEWS, params=params, headers=headers)
+    answered = ordinary.get(VIEWS, params=COSTLY, headers=headers)
     assert answered.status_code == 200 and len(answered.json()["data"]) == 200_000
+
+
+def test_gcore_sdk_retries_a_503_after_its_retry_after_then_raises_it(
+        storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gcore's SDK, unchanged, retries 429 and 5xx, waiting what Retry-After says (up to 60 s),
+    then raises the error with our message."""
+    keys = tmp_path / "keys"
+    token = auth_header(keys, _many_videos(storage))["Authorization"].split(" ", 1)[1]
+    app = build_app(query_routes(storage, KeyStore(keys),
+                                 settings=Settings(query_max_execution_ms=1)))
+    sent: list[httpx.Response] = []
+    slept: list[float] = []
+    monkeypatch.setattr("gcore._base_client.time.sleep", slept.append)  # time.sleep itself
+    with TestClient(app) as http:
+        http.event_hooks["response"].append(sent.append)
+        sdk = gcore.Gcore(api_key=token, base_url=str(http.base_url), http_client=http,
+                          max_retries=1)
+        with pytest.raises(gcore.InternalServerError, match="QUERY_MAX_EXECUTION_MS"):
+            sdk.streaming.statistics.get_views(date_from=DAY["date_from"],
+                                               date_to=DAY["date_to"], group=["id"],
+                                               country="AU")
+    assert [r.status_code for r in sent] == [503, 503]
+    assert slept == [LIMIT_RETRY_AFTER_S]
 
 
 def test_answers_from_sealed_buckets_take_no_turn(
