@@ -9,9 +9,11 @@ window twice, at concurrency 2, for `--seconds` alone; then for `--seconds` more
 heaviest client sends `views?id=…&country=…` over 365 days (its most viewed video and its top
 country: the API reads `player_events` for it, the most expensive request it serves) at
 concurrency 16. The light client's p50/p99 and answers, and the heavy client's statuses, are
-reported for both phases. `--before-source DIR` measures the same phases, on the same data and
-windows, against the API of another checkout (e.g. the code before per-client budgets).
-`--env NAME=VALUE` sets the API's settings (e.g. QUERY_CLIENT_CONCURRENCY=1).
+reported for both phases; last, the heavy client alone sends the same at concurrency 8 (one
+client's own concurrent use, which its queue should hold without a 429). `--before-source
+DIR` measures the same phases, on the same data and windows, against the API of another
+checkout (e.g. the code before per-client budgets). `--env NAME=VALUE` sets the API's
+settings (e.g. QUERY_CLIENT_CONCURRENCY=1).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,9 +71,20 @@ async def _phases(port: int, light: list[bytes], heavy: bytes, args: argparse.Na
     result: dict[str, Any] = {"light_alone": _summary(alone), "light_flooded": _summary(flooded),
                               "heavy": _summary(flood)}
     progress(f"  light flooded: {result['light_flooded']}\n  heavy: {result['heavy']}")
+    # One client's own concurrent use, of the most expensive request: what its queue must hold.
+    alone_heavy = await run_load("127.0.0.1", port, [heavy], concurrency=args.single_concurrency,
+                                 seconds=args.seconds)
+    result["heavy_alone"] = _summary(alone_heavy)
+    progress(f"  heavy alone at concurrency {args.single_concurrency}: {result['heavy_alone']}")
     alone_p99, flooded_p99 = result["light_alone"]["p99_ms"], result["light_flooded"]["p99_ms"]
     result["p99_ratio"] = flooded_p99 / alone_p99 if alone_p99 and flooded_p99 else None
     return result
+
+
+def _commit(checkout: Path) -> str:
+    found = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "unknown"
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,7 +112,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "heavy_request": f"/streaming/statistics/views?{heavy_ask.window_query}"
                          f"&id={values['id']}&country={values['country']}",
         "light_concurrency": args.light_concurrency,
-        "heavy_concurrency": args.heavy_concurrency, "seconds": args.seconds,
+        "heavy_concurrency": args.heavy_concurrency,
+        "single_concurrency": args.single_concurrency, "seconds": args.seconds,
         "env": args.env, "sides": {}}
     for side, source in sides.items():
         progress(f"{side}: the API from {source or 'this checkout'}")
@@ -112,6 +127,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                      for a in light_asks]
             heavy = request(heavy_client, result["heavy_request"])
             result["sides"][side] = {"api_source": str(source or "this checkout"),
+                                     "commit": _commit(source or Path.cwd()),
                                      **asyncio.run(_phases(port, light, heavy, args))}
     return result
 
@@ -124,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="each phase's length (20)")
     parser.add_argument("--light-concurrency", type=int, default=2)
     parser.add_argument("--heavy-concurrency", type=int, default=16)
+    parser.add_argument("--single-concurrency", type=int, default=8,
+                        help="the heavy client's concurrency alone, last (8)")
     parser.add_argument("--windows", type=int, default=20_000,
                         help="distinct light windows, half per phase (20000)")
     parser.add_argument("--before-source", type=Path, default=None,

@@ -31,13 +31,15 @@ def section(result: Json | None) -> list[str]:
     for side, found in result["sides"].items():
         alone, flooded, heavy = found["light_alone"], found["light_flooded"], found["heavy"]
         ratio = found["p99_ratio"]
-        rows.append((side, f"{ms(alone['p50_ms'])} / {ms(alone['p99_ms'])}",
+        rows.append((f"{side} ({found.get('commit', '?')})",
+                     f"{ms(alone['p50_ms'])} / {ms(alone['p99_ms'])}",
                      f"{alone['answers']:,}",
                      f"{ms(flooded['p50_ms'])} / {ms(flooded['p99_ms'])}",
                      f"{flooded['answers']:,}", f"{ratio:.1f}x", _statuses(heavy),
                      "met" if ratio <= TARGET_RATIO and "429" in heavy["statuses"]
-                     else "not met"))
+                     else "not met",
+                     _statuses(found["heavy_alone"]) if "heavy_alone" in found else "-"))
     lines += table(("code", "light alone p50 / p99 ms", "answers", "light flooded p50 / p99 ms",
-                    "answers", "p99 flooded / alone", "heavy client's statuses", "target"),
-                   rows)
+                    "answers", "p99 flooded / alone", "heavy client's statuses", "target",
+                    f"heavy alone at c{result.get('single_concurrency', '-')}"), rows)
     return [*lines, *provenance(result)]

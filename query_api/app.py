@@ -33,7 +33,7 @@ async def _openapi(_: Request) -> Response:
 def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None = None,
                  settings: Settings | None = None) -> list[BaseRoute]:
     """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder;
-    `settings` sizes the sealed buckets (defaults when None)."""
+    `settings` sizes the sealed buckets and each client's query budget (defaults when None)."""
     settings = settings or Settings()
     budget = QueryBudget.from_settings(settings)
     # Queries made inside `budget.run` carry its limits; the bucket filler's carry none.

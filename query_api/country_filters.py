@@ -20,8 +20,7 @@ def country_filters(request: Request, errors: list[str]) -> tuple[str | None, st
 
 
 async def filtered_countries(storage: Storage, budget: QueryBudget, client_id: int,
-                             window: Window,
-                             event_type: str | None, video_id: str | None,
+                             window: Window, event_type: str | None, video_id: str | None,
                              host: str | None) -> list[tuple[str, int]]:
     """(country, views) sorted by views descending, then country, exactly for the window."""
     found = {name: value for name, value in (("id", video_id), ("host", host))
