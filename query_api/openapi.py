@@ -72,7 +72,7 @@ def _operation(operation_id: str, summary: str, description: str,
                 "queue of QUERY_QUEUE_DEPTH for at most QUERY_QUEUE_WAIT_MS; past the queue or "
                 "the wait, this. The error names the limit.",
                 "too many queries at once for this client: no turn came within "
-                "QUERY_QUEUE_WAIT_MS = 1000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
+                "QUERY_QUEUE_WAIT_MS = 2000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
             "500": _error("Internal Server Error", "internal server error"),
             "503": _retry_later(
                 "Service Unavailable: the query exceeded an engine limit (QUERY_MAX_EXECUTION_MS "

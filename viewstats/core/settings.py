@@ -85,7 +85,7 @@ class Settings:
     # limits (past which it gets a 503).
     query_client_concurrency: int = 2
     query_queue_depth: int = 14
-    query_queue_wait_ms: int = 1000
+    query_queue_wait_ms: int = 2000
     query_max_execution_ms: int = 30_000
     query_max_memory_mb: int = 1024
 
