@@ -8,8 +8,9 @@ with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--swe
 collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
-plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran) and
-dedup_window_memory.json (benchmarks.dedup_window_memory). Optional:
+plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
+dedup_window_memory.json (benchmarks.dedup_window_memory) and fairness.json
+(benchmarks.fairness). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -33,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
 from benchmarks.dedup_window_results import section as dedup_window_section
+from benchmarks.fairness_results import section as fairness_section
 from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
 from benchmarks.report_parts import (
@@ -80,6 +82,7 @@ class Results:
     soaks: list[Json] = field(default_factory=list)  # benchmarks.soak, one per topology
     outage_loops: list[Json] = field(default_factory=list)  # benchmarks.outage_loop, per code
     dedup_window: Json | None = None  # benchmarks.dedup_window_memory
+    fairness: Json | None = None  # benchmarks.fairness
 
 
 def load(directory: Path) -> Results:
@@ -98,7 +101,8 @@ def load(directory: Path) -> Results:
                    [json.loads(p.read_text()) for p in sorted(directory.glob("soak-*.json"))],
                    [json.loads(p.read_text())
                     for p in sorted(directory.glob("outage_loop*.json"))],
-                   read("dedup_window_memory.json"))
+                   read("dedup_window_memory.json"),
+                   read("fairness.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -568,6 +572,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += soak_sections(results.soaks, out)
     lines += outage_section(results.outage_loops)
     lines += dedup_window_section(results.dedup_window)
+    lines += fairness_section(results.fairness)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -14,6 +14,7 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.responses import error_response, internal_error, json_response
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
+from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.countries import CountriesEndpoint
 from viewstats.query_api.country_totals import CountryTotals
 from viewstats.query_api.dashboard import dashboard_routes
@@ -32,15 +33,20 @@ async def _openapi(_: Request) -> Response:
 def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None = None,
                  settings: Settings | None = None) -> list[BaseRoute]:
     """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder;
-    `settings` sizes the sealed buckets (defaults when None)."""
+    `settings` sizes the sealed buckets and each client's query budget (defaults when None)."""
     settings = settings or Settings()
+    budget = QueryBudget.from_settings(settings)
+    # Queries made inside `budget.run` carry its limits; the bucket filler's carry none.
+    storage = budget.limited(storage)
     totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
-        Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys, totals).get,
+        Route("/streaming/statistics/countries",
+              CountriesEndpoint(storage, keys, totals, budget).get, methods=["GET"]),
+        Route("/streaming/statistics/views", views_endpoint(storage, keys, budget).get,
               methods=["GET"]),
-        Route("/streaming/statistics/views", views_endpoint(storage, keys).get, methods=["GET"]),
-        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys).get, methods=["GET"]),
-        Route("/streaming/statistics/popular", popular_endpoint(storage, keys).get,
+        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys, budget).get,
+              methods=["GET"]),
+        Route("/streaming/statistics/popular", popular_endpoint(storage, keys, budget).get,
               methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

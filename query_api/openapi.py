@@ -1,7 +1,7 @@
 """The OpenAPI description served at `/openapi.json`: Gcore's countries contract
-(its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401 response and
-`type` filter, and the statistics family beside it (architecture §15) in the shapes Gcore's
-SDK parses."""
+(its facts: `tests/fixtures/gcore_countries_contract.yaml`) plus the additive 401, 429 and 503
+responses and `type` filter, and the statistics family beside it (architecture §15) in the
+shapes Gcore's SDK parses."""
 
 from __future__ import annotations
 
@@ -18,6 +18,14 @@ _PLAYER_ONLY = ("Counts only what the built-in HTML player reported. Times are U
 def _error(description: str, example: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {
         "schema": _ERROR, "example": {"data": [], "errors": [example]}}}}
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before asking again.",
+                                "schema": {"type": "integer", "minimum": 1}}}
+
+
+def _retry_later(description: str, example: str) -> dict[str, Any]:
+    return {**_error(description, example), "headers": _RETRY_AFTER}
 
 
 def _date_param(name: str, description: str, example: str) -> dict[str, Any]:
@@ -59,7 +67,19 @@ def _operation(operation_id: str, summary: str, description: str,
                 "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
             "400": _error("Bad Request", "date_from: query param is not set"),
             "401": _error("Unauthorized", "authorization: a valid 'apikey <token>' is required"),
+            "429": _retry_later(
+                "Too Many Requests: the client's queries past QUERY_CLIENT_CONCURRENCY wait in a "
+                "queue of QUERY_QUEUE_DEPTH for at most QUERY_QUEUE_WAIT_MS; past the queue or "
+                "the wait, this. The error names the limit.",
+                "too many queries at once for this client: no turn came within "
+                "QUERY_QUEUE_WAIT_MS = 2000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
             "500": _error("Internal Server Error", "internal server error"),
+            "503": _retry_later(
+                "Service Unavailable: the query exceeded an engine limit (QUERY_MAX_EXECUTION_MS "
+                "or QUERY_MAX_MEMORY_MB), which the error names; a narrower window or more "
+                "filters cost less.",
+                "the query exceeded its engine limit QUERY_MAX_EXECUTION_MS = 30000 ms "
+                "(TIMEOUT_EXCEEDED): narrow the window or the filters"),
         },
     }}
 

@@ -11,6 +11,7 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
 
@@ -26,5 +27,5 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": views, "id": video_id} for video_id, views in rows]
 
 
-def popular_endpoint(storage: Storage, keys: KeyStore) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, _parse, _shape)
+def popular_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, budget, _parse, _shape)

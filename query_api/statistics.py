@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +16,7 @@ from viewstats.core.responses import error_response, internal_error, json_respon
 from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.breakdown import Breakdown, run_breakdown
+from viewstats.query_api.budget import QueryBudget, QueryRefused
 from viewstats.query_api.params import window_and_type
 from viewstats.query_api.window import Window
 
@@ -32,9 +32,11 @@ Shape = Callable[[Breakdown, list[Row]], list[dict[str, Any]]]
 
 
 class StatisticsEndpoint:
-    def __init__(self, storage: Storage, keys: KeyStore, parse: Parse, shape: Shape) -> None:
+    def __init__(self, storage: Storage, keys: KeyStore, budget: QueryBudget, parse: Parse,
+                 shape: Shape) -> None:
         self._storage = storage
         self._keys = keys
+        self._budget = budget
         self._parse = parse
         self._shape = shape
 
@@ -49,7 +51,9 @@ class StatisticsEndpoint:
         if errors:
             return error_response(400, errors)
         try:
-            rows = await run_in_threadpool(run_breakdown, self._storage, query)
+            rows = await self._budget.run(client_id, run_breakdown, self._storage, query)
+        except QueryRefused as refused:
+            return refused.response()
         except Exception:
             log.exception("%s query failed for client %s", request.url.path, client_id)
             return internal_error()

@@ -15,6 +15,7 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
 
@@ -35,5 +36,5 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": row[-1], **dict(zip(names, row[:-1], strict=True))} for row in rows]
 
 
-def views_endpoint(storage: Storage, keys: KeyStore) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, _parse, _shape)
+def views_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, budget, _parse, _shape)

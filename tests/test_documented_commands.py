@@ -123,6 +123,11 @@ OVERRIDES: Mapping[str, Override] = {
         flags={"--data-dir": "{bench}", "--queries": "views", "--requests": "3",
                "--cold-runs": "1", "--cold-warmup": "1", "--checks": "1", "--floor-runs": "20"},
         values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
+    # This checkout's API on both sides: the typed other checkout is the developer's.
+    "python -m benchmarks.fairness": Override(
+        flags={"--data-dir": "{bench}", "--seconds": "1", "--windows": "400",
+               "--heavy-concurrency": "4"},
+        values={"--out": "{results}/{typed_name}", "--before-source": "."}, marks=("chdb",)),
     # As typed it rewrites the checkout's benchmarks/RESULTS.md and plots.
     "python -m benchmarks.report": Override(
         flags={"--results": "{results}", "--out": "{tmp}/RESULTS.md", "--plots": "{tmp}/plots"}),
@@ -347,8 +352,8 @@ def test_the_documents_commands_are_found() -> None:
     assert any(t.startswith("curl ") for t in typed)
     assert {d.source for d in benchmark_commands()} >= {
         f"benchmarks/{name}.py" for name in ("collector_throughput", "consumer_throughput",
-                                              "freshness", "generate", "query_latency", "report",
-                                              "statistics_latency")}
+                                              "fairness", "freshness", "generate",
+                                              "query_latency", "report", "statistics_latency")}
     assert list(command_lines("    python -m benchmarks.x --a 1 \\\n        --b 'q{w}'  # c\n"
                               "GET /path\n# python -m no\n")) == [
         ("python", "-m", "benchmarks.x", "--a", "1", "--b", "q{w}")]

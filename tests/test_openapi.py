@@ -86,6 +86,16 @@ def test_the_reference_contract_is_kept() -> None:
     assert OPENAPI["security"] == reference["security"]
 
 
+def test_every_statistics_endpoint_documents_its_budget_refusals() -> None:
+    """429 (past the client's queue) and 503 (past an engine limit) say when to retry."""
+    for path in OPENAPI["paths"].values():
+        responses = path["get"]["responses"]
+        for status in ("429", "503"):
+            assert "Retry-After" in responses[status]["headers"], status
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/error_common"}
+
+
 def test_every_served_statistics_endpoint_is_documented(
         served: tuple[Starlette, dict[str, str]]) -> None:
     app, _ = served

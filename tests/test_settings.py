@@ -32,9 +32,22 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
 def test_the_http_write_timeout_is_read_from_the_environment() -> None:
     assert Settings.from_env({}).http_write_timeout_s == 15
     assert Settings.from_env({"HTTP_WRITE_TIMEOUT_S": "3"}).http_write_timeout_s == 3
+def test_the_query_budget_is_read_from_the_environment() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.query_client_concurrency, defaults.query_queue_depth,
+            defaults.query_queue_wait_ms, defaults.query_max_execution_ms,
+            defaults.query_max_memory_mb) == (2, 14, 2000, 30_000, 1024)
+    settings = Settings.from_env({"QUERY_CLIENT_CONCURRENCY": "3", "QUERY_QUEUE_DEPTH": "4",
+                                  "QUERY_QUEUE_WAIT_MS": "5", "QUERY_MAX_EXECUTION_MS": "6",
+                                  "QUERY_MAX_MEMORY_MB": "7"})
+    assert (settings.query_client_concurrency, settings.query_queue_depth,
+            settings.query_queue_wait_ms, settings.query_max_execution_ms,
+            settings.query_max_memory_mb) == (3, 4, 5, 6, 7)
 
 
 @pytest.mark.parametrize(("env", "variable"), [
+    ({"QUERY_QUEUE_DEPTH": "0"}, "QUERY_QUEUE_DEPTH"),
+    ({"QUERY_MAX_MEMORY_MB": "1GB"}, "QUERY_MAX_MEMORY_MB"),
     ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}, "TRUSTED_PROXIES"),
     ({"CLICKHOUSE_URL": "localhost:8123"}, "CLICKHOUSE_URL"),
     ({"CHDB_POOL_SIZE": "0"}, "CHDB_POOL_SIZE"),

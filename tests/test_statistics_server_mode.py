@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import tests.test_budget as budget_tests
 import tests.test_country_filters as country_filter_tests
 import tests.test_hosts as hosts_tests
 import tests.test_popular as popular_tests
@@ -45,3 +46,6 @@ test_hosts_match_brute_force = hosts_tests.test_hosts_match_brute_force
 test_popular_matches_brute_force = popular_tests.test_popular_matches_brute_force
 test_filtered_countries_match_brute_force = (
     country_filter_tests.test_filtered_countries_match_brute_force)
+# The engine limits travel as settings of the HTTP request, and the server's error names them.
+test_a_query_past_an_engine_limit_gets_503_naming_it = (
+    budget_tests.test_a_query_past_an_engine_limit_gets_503_naming_it)

@@ -114,3 +114,22 @@ def test_errors_surface_as_storage_errors(storage: Storage) -> None:
         storage.insert("player_events", {"client_id": ["x"]})
     with pytest.raises(StorageError, match="invalid setting"):
         storage.query("SELECT 1", settings={"x; DROP": 1})
+
+
+# A GROUP BY of a million keys: past 1 ms and 1 MiB on any machine.
+_COSTLY = ("SELECT count() FROM (SELECT number % 1000003 AS k, count() FROM numbers(3000000) "
+           "GROUP BY k)")
+
+
+@pytest.mark.parametrize(("settings", "error"), [
+    ({"max_execution_time": "0.001"}, "TIMEOUT_EXCEEDED"),
+    ({"max_memory_usage": 1 << 20}, "MEMORY_LIMIT_EXCEEDED"),
+])
+def test_a_query_past_its_engine_limit_fails_and_the_next_ones_answer(
+        storage: Storage, settings: dict[str, str | int], error: str) -> None:
+    with pytest.raises(StorageError, match=error):
+        storage.query(_COSTLY, settings=settings)
+    # chDB returned the stopped query's output before the next query's own (on the connection
+    # the pool hands out next), which did not parse.
+    for n in range(4):
+        assert storage.query("SELECT {n:UInt8}", {"n": n}) == [(n,)]

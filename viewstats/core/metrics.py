@@ -37,6 +37,10 @@ QUERY_SECONDS = Histogram("viewstats_query_seconds", "Statistics endpoints' late
                           ["endpoint", "status"], buckets=_LATENCY_BUCKETS)
 BEACON_SECONDS = Histogram("viewstats_beacon_seconds", "POST /events latency, by status",
                            ["status"], buckets=_LATENCY_BUCKETS)
+QUERY_WAITING = Gauge("viewstats_query_waiting", "Engine queries waiting for a turn of their "
+                      "client's budget (QUERY_CLIENT_CONCURRENCY)")
+QUERY_REFUSED = Counter("viewstats_query_refused", "Requests the query budget refused, by reason "
+                        "(429: queue_full, queue_wait; 503: the engine limit hit)", ["reason"])
 
 SEALED_BYTES = Gauge("viewstats_sealed_bytes", "Bytes of sealed buckets the query API keeps in "
                      "memory (bounded by SEALED_MAX_BYTES)")

@@ -83,6 +83,14 @@ class Settings:
     # A connection whose answer the client stops taking for this long is closed, freeing the
     # answer it held (viewstats/http_limits.py).
     http_write_timeout_s: int = 15
+    # Each client's budget of engine queries in one API process (architecture §17): how many
+    # run at once, how many more wait and for how long before a 429, and each query's engine
+    # limits (past which it gets a 503).
+    query_client_concurrency: int = 2
+    query_queue_depth: int = 14
+    query_queue_wait_ms: int = 2000
+    query_max_execution_ms: int = 30_000
+    query_max_memory_mb: int = 1024
 
     @property
     def keys_path(self) -> Path:
@@ -152,5 +160,9 @@ class Settings:
             values["sealed_max_mb"] = _positive_int("SEALED_MAX_MB", raw)
         if raw := env.get("HTTP_WRITE_TIMEOUT_S"):
             values["http_write_timeout_s"] = _positive_int("HTTP_WRITE_TIMEOUT_S", raw)
+        for name in ("QUERY_CLIENT_CONCURRENCY", "QUERY_QUEUE_DEPTH", "QUERY_QUEUE_WAIT_MS",
+                     "QUERY_MAX_EXECUTION_MS", "QUERY_MAX_MEMORY_MB"):
+            if raw := env.get(name):
+                values[name.lower()] = _positive_int(name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

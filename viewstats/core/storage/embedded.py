@@ -52,6 +52,16 @@ def _settings_clause(settings: QuerySettings | None) -> str:
     return " SETTINGS " + ", ".join(parts)
 
 
+def _drain(conn: Any) -> None:
+    """Take what a failed query left on `conn`. chDB keeps the output of a query the engine
+    stopped while running (a limit hit: TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED) and returns it
+    before the next query's own, which then does not parse; a throwaway query takes it."""
+    try:
+        conn.query("SELECT 1")
+    except Exception:  # the connection's next query will say what is wrong with it
+        return
+
+
 class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
         self.path = path
@@ -95,6 +105,7 @@ class EmbeddedStorage:
                                  params={k: str(v).translate(_ESCAPES)
                                          for k, v in (params or {}).items()})
             except Exception as exc:
+                _drain(conn)
                 raise StorageError(str(exc)) from exc
         text = raw.bytes()
         if not text:
