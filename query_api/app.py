@@ -20,6 +20,7 @@ from viewstats.query_api.dashboard import dashboard_routes
 from viewstats.query_api.hosts import hosts_endpoint
 from viewstats.query_api.openapi import OPENAPI
 from viewstats.query_api.popular import popular_endpoint
+from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.views import views_endpoint
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,18 @@ async def _openapi(_: Request) -> Response:
 def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None = None,
                  settings: Settings | None = None) -> list[BaseRoute]:
     """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder;
-    `settings` sizes the sealed buckets (defaults when None)."""
+    `settings` sizes the sealed buckets and the row cap (defaults when None)."""
     settings = settings or Settings()
     totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
+    cap = RowCap(settings.query_max_rows)
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
-        Route("/streaming/statistics/countries", CountriesEndpoint(storage, keys, totals).get,
+        Route("/streaming/statistics/countries",
+              CountriesEndpoint(storage, keys, totals, cap).get, methods=["GET"]),
+        Route("/streaming/statistics/views", views_endpoint(storage, keys, cap).get,
               methods=["GET"]),
-        Route("/streaming/statistics/views", views_endpoint(storage, keys).get, methods=["GET"]),
-        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys).get, methods=["GET"]),
-        Route("/streaming/statistics/popular", popular_endpoint(storage, keys).get,
+        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys, cap).get,
+              methods=["GET"]),
+        Route("/streaming/statistics/popular", popular_endpoint(storage, keys, cap).get,
               methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

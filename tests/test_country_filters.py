@@ -3,8 +3,6 @@ brute-force count for any window and filters; `country_filters` reads and checks
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,7 +34,7 @@ def test_filtered_countries_match_brute_force(
     filters = {name: value for name, value in (("id", video), ("host", host), ("type", type_filter))
                if value is not None}
     for client_id in CLIENTS:
-        got = asyncio.run(filtered_countries(storage, client_id, parsed, type_filter, video, host))
+        got = filtered_countries(storage, client_id, parsed, type_filter, video, host)
         counts = brute_force(rows, client_id, window, keys=("country",), filters=filters)
         assert got == sorted(((c, n) for (c,), n in counts.items()),
                              key=lambda cn: (-cn[1], cn[0])), (window.params, filters)

@@ -29,6 +29,12 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
     assert (settings.sealed_after_s, settings.sealed_max_mb) == (60, 8)
 
 
+def test_the_answer_cap_defaults_to_ten_thousand_rows_and_is_set_from_the_environment(
+) -> None:
+    assert Settings.from_env({}).query_max_rows == 10_000
+    assert Settings.from_env({"QUERY_MAX_ROWS": "50"}).query_max_rows == 50
+
+
 @pytest.mark.parametrize(("env", "variable"), [
     ({"TRUSTED_PROXIES": "10.0.0.0/8,not-an-ip"}, "TRUSTED_PROXIES"),
     ({"CLICKHOUSE_URL": "localhost:8123"}, "CLICKHOUSE_URL"),
@@ -36,6 +42,7 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
     ({"CHDB_POOL_SIZE": "four"}, "CHDB_POOL_SIZE"),
     ({"SEALED_AFTER_S": "0"}, "SEALED_AFTER_S"),
     ({"SEALED_MAX_MB": "lots"}, "SEALED_MAX_MB"),
+    ({"QUERY_MAX_ROWS": "0"}, "QUERY_MAX_ROWS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):

@@ -80,6 +80,10 @@ class Settings:
     # (architecture §13); what it keeps is dropped by writes, not by age.
     sealed_after_s: int = 300
     sealed_max_mb: int = 256
+    # The most rows any statistics answer may have; a larger one is a 422 that says how to
+    # narrow the request (architecture §15): a dashboard draws no more, and Gcore's SDK reads
+    # a whole answer into memory.
+    query_max_rows: int = 10_000
 
     @property
     def keys_path(self) -> Path:
@@ -147,5 +151,7 @@ class Settings:
             values["sealed_after_s"] = _positive_int("SEALED_AFTER_S", raw)
         if raw := env.get("SEALED_MAX_MB"):
             values["sealed_max_mb"] = _positive_int("SEALED_MAX_MB", raw)
+        if raw := env.get("QUERY_MAX_ROWS"):
+            values["query_max_rows"] = _positive_int("QUERY_MAX_ROWS", raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

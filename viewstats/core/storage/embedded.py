@@ -2,11 +2,17 @@
 
 One chDB connection runs one statement at a time, so a small pool of connections to the same
 path lets the query API and the writer work in parallel. chDB releases the GIL while a query runs.
+
+Reads never hold up writes: at most pool_size - 1 reads hold a connection at once (the others
+wait for a read slot, not for a connection), so a beacon's insert always finds one free, however
+many slow reads the API is running. Writes may use every connection (the consumer's stores and
+the write probe run side by side). With a pool of one, reads and writes share it.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -56,6 +62,7 @@ class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
         self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._read_slots = threading.BoundedSemaphore(max(1, pool_size - 1))
         self._listeners: list[WriteListener] = []
         self.health = WriteHealth(lambda: probe_write(self))
         try:
@@ -89,7 +96,7 @@ class EmbeddedStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
-        with self._connection() as conn:
+        with self._read_slots, self._connection() as conn:
             try:
                 raw = conn.query(sql + _settings_clause(settings), "JSONCompact",
                                  params={k: str(v).translate(_ESCAPES)
