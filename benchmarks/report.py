@@ -8,7 +8,8 @@ with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--swe
 collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
-plots it names) and outage_loop*.json (benchmarks.outage_loop, one per code it ran). Optional:
+plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran) and
+beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -31,6 +32,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
+from benchmarks.beacon_under_reads_results import section as beacon_section
 from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
 from benchmarks.report_parts import (
@@ -77,6 +79,7 @@ class Results:
     statistics: Json | None
     soaks: list[Json] = field(default_factory=list)  # benchmarks.soak, one per topology
     outage_loops: list[Json] = field(default_factory=list)  # benchmarks.outage_loop, per code
+    beacons: list[Json] = field(default_factory=list)  # benchmarks.beacon_under_reads, per code
 
 
 def load(directory: Path) -> Results:
@@ -94,7 +97,9 @@ def load(directory: Path) -> Results:
                    freshness, read("statistics_latency.json"),
                    [json.loads(p.read_text()) for p in sorted(directory.glob("soak-*.json"))],
                    [json.loads(p.read_text())
-                    for p in sorted(directory.glob("outage_loop*.json"))])
+                    for p in sorted(directory.glob("outage_loop*.json"))],
+                   [json.loads(p.read_text())
+                    for p in sorted(directory.glob("beacon_under_reads*.json"))])
 
 
 def _cell_name(cell: Json) -> str:
@@ -563,6 +568,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _freshness_section(results.freshness)
     lines += soak_sections(results.soaks, out)
     lines += outage_section(results.outage_loops)
+    lines += beacon_section(results.beacons)
     return "\n".join(lines).rstrip() + "\n"
 
 
