@@ -21,6 +21,7 @@ from viewstats.query_api.dashboard import dashboard_routes
 from viewstats.query_api.hosts import hosts_endpoint
 from viewstats.query_api.openapi import OPENAPI
 from viewstats.query_api.popular import popular_endpoint
+from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.views import views_endpoint
 
 log = logging.getLogger(__name__)
@@ -33,20 +34,22 @@ async def _openapi(_: Request) -> Response:
 def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None = None,
                  settings: Settings | None = None) -> list[BaseRoute]:
     """The statistics endpoints, and the dashboard at `/` when given its npm assets' folder;
-    `settings` sizes the sealed buckets and each client's query budget (defaults when None)."""
+    `settings` sizes the sealed buckets, each client's query budget and the row cap (defaults
+    when None)."""
     settings = settings or Settings()
     budget = QueryBudget.from_settings(settings)
     # Queries made inside `budget.run` carry its limits; the bucket filler's carry none.
     storage = budget.limited(storage)
     totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
+    cap = RowCap(settings.query_max_rows)
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
         Route("/streaming/statistics/countries",
-              CountriesEndpoint(storage, keys, totals, budget).get, methods=["GET"]),
-        Route("/streaming/statistics/views", views_endpoint(storage, keys, budget).get,
+              CountriesEndpoint(storage, keys, totals, budget, cap).get, methods=["GET"]),
+        Route("/streaming/statistics/views", views_endpoint(storage, keys, budget, cap).get,
               methods=["GET"]),
-        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys, budget).get,
+        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys, budget, cap).get,
               methods=["GET"]),
-        Route("/streaming/statistics/popular", popular_endpoint(storage, keys, budget).get,
+        Route("/streaming/statistics/popular", popular_endpoint(storage, keys, budget, cap).get,
               methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.responses import encoded_json, error_response, internal_error
 from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.budget import QueryBudget, QueryRefused
 from viewstats.query_api.country_filters import country_filters, filtered_countries
 from viewstats.query_api.country_names import country_name
-from viewstats.query_api.country_totals import CountryTotals
+from viewstats.query_api.country_totals import CountryTotals, Rows
 from viewstats.query_api.params import window_and_type
+from viewstats.query_api.row_cap import RowCap, TooManyRows
 from viewstats.query_api.statistics import UNAUTHORIZED, UNAUTHORIZED_HEADERS
+from viewstats.query_api.window import Window
 
 log = logging.getLogger(__name__)
+# Countries are a few hundred at most, so the cap only matters when set that low.
+NARROW = "a shorter window (date_from, date_to), or the id or host filter"
+
 
 class CountriesEndpoint:
     """Without `id` or `host` the answer comes from CountryTotals (sealed buckets and the
     country rollups); with either, from the family's breakdown over the video or host rollups."""
 
     def __init__(self, storage: Storage, keys: KeyStore, totals: CountryTotals,
-                 budget: QueryBudget) -> None:
+                 budget: QueryBudget, cap: RowCap) -> None:
         self._storage = storage
         self._keys = keys
         self._totals = totals
         self._budget = budget
+        self._cap = cap
 
     async def get(self, request: Request) -> Response:
         client_id = authenticate(request, self._keys)
@@ -41,20 +48,34 @@ class CountriesEndpoint:
         if errors or window is None:
             return error_response(400, errors)
         try:
-            if video_id is not None or host is not None:
-                rows = await filtered_countries(self._storage, self._budget, client_id, window,
-                                                event_type, video_id, host)
-            else:
-                # No thread hop, and no turn of the client's budget, when memory holds the
-                # answer.
-                kept = self._totals.rows_in_memory(client_id, event_type, window)
-                rows = kept if kept is not None else await self._budget.run(
-                    client_id, self._totals.rows, client_id, event_type, window)
+            # No thread hop, and no turn of the client's budget, when memory holds the answer
+            # (a few hundred rows to encode).
+            kept = (self._totals.rows_in_memory(client_id, event_type, window)
+                    if video_id is None and host is None else None)
+            body = self._encoded(kept) if kept is not None else await self._budget.run(
+                client_id, self._from_engine, client_id, window, event_type, video_id, host)
         except QueryRefused as refused:
             return refused.response()
+        except TooManyRows as exc:
+            return error_response(422, [str(exc)])
         except Exception:
             log.exception("countries query failed for client %s", client_id)
             return internal_error()
-        return json_response({"data": [
+        return encoded_json(body)
+
+    def _from_engine(self, client_id: int, window: Window, event_type: str | None,
+                     video_id: str | None, host: str | None) -> bytes:
+        """The answer's JSON, in a worker thread: the engine query, the shape and the encoding
+        all stay off the event loop that takes beacons."""
+        if video_id is not None or host is not None:
+            rows = filtered_countries(self._storage, client_id, window, event_type, video_id,
+                                      host, self._cap.engine_limit(None))
+        else:
+            rows = self._totals.rows(client_id, event_type, window)
+        return self._encoded(rows)
+
+    def _encoded(self, rows: Rows) -> bytes:
+        self._cap.check(rows, NARROW)
+        return orjson.dumps({"data": [
             {"views": views, "country": country, "country_name": country_name(country)}
             for country, views in rows]})

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown, run_breakdown
-from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.window import Window
 
 
@@ -19,13 +18,14 @@ def country_filters(request: Request, errors: list[str]) -> tuple[str | None, st
     return found.get("id"), found.get("host")
 
 
-async def filtered_countries(storage: Storage, budget: QueryBudget, client_id: int,
-                             window: Window, event_type: str | None, video_id: str | None,
-                             host: str | None) -> list[tuple[str, int]]:
-    """(country, views) sorted by views descending, then country, exactly for the window."""
+def filtered_countries(storage: Storage, client_id: int, window: Window,
+                       event_type: str | None, video_id: str | None, host: str | None,
+                       limit: int | None = None) -> list[tuple[str, int]]:
+    """(country, views) sorted by views descending, then country, exactly for the window; at
+    most `limit` rows. Blocks on the engine: call it from a worker thread."""
     found = {name: value for name, value in (("id", video_id), ("host", host))
              if value is not None}
     query = Breakdown(client_id, window, ("country",), event_type=event_type, filters=found,
-                      by_views=True)
-    rows = await budget.run(client_id, run_breakdown, storage, query)
+                      by_views=True, limit=limit)
+    rows = run_breakdown(storage, query)
     return [(str(country), int(views)) for country, views in rows]

@@ -72,12 +72,14 @@ def granularity(request: Request, errors: list[str]) -> Bucket:
     return GRANULARITIES[value]
 
 
-def limit(request: Request, errors: list[str]) -> int:
+def limit(request: Request, errors: list[str],
+          default: int | None = DEFAULT_LIMIT) -> int | None:
+    """`limit`, or `default` when unset or bad (None: no limit but the row cap)."""
     value = single(request, "limit", errors, required=False)
     if value is None:
-        return DEFAULT_LIMIT
+        return default
     if not (len(value) <= 4 and value.isascii() and value.isdigit()
             and 1 <= int(value) <= MAX_LIMIT):
         errors.append(f"limit: must be a whole number from 1 to {MAX_LIMIT}")
-        return DEFAULT_LIMIT
+        return default
     return int(value)

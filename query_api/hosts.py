@@ -1,6 +1,7 @@
-"""`GET /streaming/statistics/hosts`: views per embedding host, most first (architecture §15);
-views with no embedding site, such as the player page opened by itself, count under the host ""
-(where the collector takes the host from: architecture §3)."""
+"""`GET /streaming/statistics/hosts`: views per embedding host, most first, at most `limit` rows
+(as `popular` takes it; without it, up to the row cap: architecture §15); views with no
+embedding site, such as the player page opened by itself, count under the host "" (where the
+collector takes the host from: architecture §3)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from starlette.requests import Request
 
 from viewstats.core.keys import KeyStore
 from viewstats.core.storage import Storage
+from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
+from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
+
+NARROW = "limit (the most viewed hosts first), or a shorter window (date_from, date_to)"
 
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
            event_type: str | None) -> Breakdown:
-    del request, errors  # nothing beyond the window and type
-    return Breakdown(client_id, window, ("host",), event_type=event_type, by_views=True)
+    # Any host can embed the player, so a tenant's hosts are as many as strangers make.
+    return Breakdown(client_id, window, ("host",), event_type=event_type, by_views=True,
+                     limit=filters.limit(request, errors, default=None))
 
 
 def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
@@ -27,5 +33,6 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": views, "host": host} for host, views in rows]
 
 
-def hosts_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, budget, _parse, _shape)
+def hosts_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget,
+                   cap: RowCap) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, budget, _parse, _shape, cap, NARROW)

@@ -8,7 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from viewstats.core.events import EVENTS, MAX_HOST, MAX_VIDEO_ID, VIDEO_TYPES
+from viewstats.core.settings import Settings
+from viewstats.query_api.countries import NARROW as COUNTRIES_NARROW
 from viewstats.query_api.filters import DEFAULT_LIMIT, GRANULARITIES, GROUP_FIELDS, MAX_LIMIT
+from viewstats.query_api.hosts import NARROW as HOSTS_NARROW
+from viewstats.query_api.popular import NARROW as POPULAR_NARROW
+from viewstats.query_api.views import NARROW as VIEWS_NARROW
 
 _ERROR = {"$ref": "#/components/schemas/error_common"}
 _PLAYER_ONLY = ("Counts only what the built-in HTML player reported. Times are UTC; a window "
@@ -54,8 +59,11 @@ _COUNTRY = _optional("country", "Only views from this country (ISO 3166-1 alpha-
                      {"type": "string", "pattern": "^[A-Za-z]{2}$"})
 
 
+_MAX_ROWS = Settings().query_max_rows
+
+
 def _operation(operation_id: str, summary: str, description: str,
-               parameters: list[dict[str, Any]], schema: str) -> dict[str, Any]:
+               parameters: list[dict[str, Any]], schema: str, narrow: str) -> dict[str, Any]:
     return {"get": {
         "tags": ["Statistics"],
         "summary": summary,
@@ -73,6 +81,11 @@ def _operation(operation_id: str, summary: str, description: str,
                 "the wait, this. The error names the limit.",
                 "too many queries at once for this client: no turn came within "
                 "QUERY_QUEUE_WAIT_MS = 2000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
+            "422": _error(
+                f"The answer would have more rows than the row cap (QUERY_MAX_ROWS, default "
+                f"{_MAX_ROWS}); the error says how to ask for fewer",
+                f"the answer would have more than {_MAX_ROWS} rows; narrow the request: "
+                + narrow),
             "500": _error("Internal Server Error", "internal server error"),
             "503": _retry_later(
                 "Service Unavailable: the query exceeded an engine limit (QUERY_MAX_EXECUTION_MS "
@@ -105,7 +118,7 @@ OPENAPI: dict[str, Any] = {
             "getCountries", "Get views by countries in built-in player",
             "Aggregates the number of views grouping them by country in the built-in player. "
             "Country data: IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
-            [*_WINDOW, _ID, _HOST], "countries"),
+            [*_WINDOW, _ID, _HOST], "countries", COUNTRIES_NARROW),
         "/streaming/statistics/views": _operation(
             "getViews", "Get the number of views in the built-in player", _VIEWS_DESCRIPTION,
             [*_WINDOW, _ID, _COUNTRY, _HOST,
@@ -117,20 +130,23 @@ OPENAPI: dict[str, Any] = {
               "style": "form", "explode": True},
              _optional("granularity", "Rows per UTC day (1d, the default) or hour (1h).",
                        {"type": "string", "enum": list(GRANULARITIES), "default": "1d"})],
-            "views"),
+            "views", VIEWS_NARROW),
         "/streaming/statistics/hosts": _operation(
             "getViewsByHostname", "Get views by embedding host in built-in player",
             "Views per host of the page the player was embedded in, most first; views "
             "without one (the player page opened by itself) count under the host \"\". "
             + _PLAYER_ONLY,
-            _WINDOW, "hosts"),
+            [*_WINDOW, _optional("limit", "How many hosts at most, most viewed first; without "
+                                 "it, every host up to the row cap.",
+                                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})],
+            "hosts", HOSTS_NARROW),
         "/streaming/statistics/popular": _operation(
             "getPopularVideos", "Get the most viewed videos in built-in player",
             "Views per video id, most viewed first. " + _PLAYER_ONLY,
             [*_WINDOW, _optional("limit", "How many videos at most.",
                                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                   "default": DEFAULT_LIMIT})],
-            "popular"),
+            "popular", POPULAR_NARROW),
     },
     "components": {
         "schemas": {

@@ -1,5 +1,5 @@
 """`GET /streaming/statistics/popular`: views per video id, most viewed first, at most `limit`
-rows (default 100, at most 1000; architecture §15)."""
+rows (default 100, at most 1000; architecture §15), and never more than the row cap."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
+from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
+
+NARROW = "a smaller limit"
 
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
@@ -27,5 +30,6 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": views, "id": video_id} for video_id, views in rows]
 
 
-def popular_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, budget, _parse, _shape)
+def popular_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget,
+                     cap: RowCap) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, budget, _parse, _shape, cap, NARROW)

@@ -1,23 +1,26 @@
 """What every endpoint of the statistics family shares with countries (architecture §15): the
-key (§7), the window and `type` (§6), the error shapes (§1); each endpoint adds its own
-parameters and row shape, and its counts come from one `Breakdown`."""
+key (§7), the window and `type` (§6), the row cap, the error shapes (§1); each endpoint adds
+its own parameters and row shape, and its counts come from one `Breakdown`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.responses import error_response, internal_error, json_response
+from viewstats.core.responses import encoded_json, error_response, internal_error
 from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.breakdown import Breakdown, run_breakdown
 from viewstats.query_api.budget import QueryBudget, QueryRefused
 from viewstats.query_api.params import window_and_type
+from viewstats.query_api.row_cap import RowCap, TooManyRows
 from viewstats.query_api.window import Window
 
 log = logging.getLogger(__name__)
@@ -32,13 +35,18 @@ Shape = Callable[[Breakdown, list[Row]], list[dict[str, Any]]]
 
 
 class StatisticsEndpoint:
+    """`narrow` completes the 422 of an answer past the cap: how to ask this endpoint for
+    fewer rows."""
+
     def __init__(self, storage: Storage, keys: KeyStore, budget: QueryBudget, parse: Parse,
-                 shape: Shape) -> None:
+                 shape: Shape, cap: RowCap, narrow: str) -> None:
         self._storage = storage
         self._keys = keys
         self._budget = budget
         self._parse = parse
         self._shape = shape
+        self._cap = cap
+        self._narrow = narrow
 
     async def get(self, request: Request) -> Response:
         client_id = authenticate(request, self._keys)
@@ -50,11 +58,21 @@ class StatisticsEndpoint:
         query = self._parse(request, errors, client_id, window or Window(0, 0), event_type)
         if errors:
             return error_response(400, errors)
+        query = replace(query, limit=self._cap.engine_limit(query.limit))
         try:
-            rows = await self._budget.run(client_id, run_breakdown, self._storage, query)
+            body = await self._budget.run(client_id, self._answer, query)
         except QueryRefused as refused:
             return refused.response()
+        except TooManyRows as exc:
+            return error_response(422, [str(exc)])
         except Exception:
             log.exception("%s query failed for client %s", request.url.path, client_id)
             return internal_error()
-        return json_response({"data": self._shape(query, rows)})
+        return encoded_json(body)
+
+    def _answer(self, query: Breakdown) -> bytes:
+        """The answer's JSON, made in a worker thread from the engine's rows: shaping and
+        encoding a large answer on the event loop would hold up every beacon it takes."""
+        rows = run_breakdown(self._storage, query)
+        self._cap.check(rows, self._narrow)
+        return orjson.dumps({"data": self._shape(query, rows)})

@@ -16,10 +16,13 @@ from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
+from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
 
 FILTERS = ("id", "country", "host")
+NARROW = ("a shorter window (date_from, date_to), granularity=1d, fewer group fields, or a "
+          "filter (id, country, host, event, type)")
 
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
@@ -36,5 +39,6 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": row[-1], **dict(zip(names, row[:-1], strict=True))} for row in rows]
 
 
-def views_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, budget, _parse, _shape)
+def views_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget,
+                   cap: RowCap) -> StatisticsEndpoint:
+    return StatisticsEndpoint(storage, keys, budget, _parse, _shape, cap, NARROW)

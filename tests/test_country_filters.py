@@ -3,8 +3,6 @@ brute-force count for any window and filters; `country_filters` reads and checks
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,15 +11,12 @@ from starlette.requests import Request
 from tests.support.breakdowns import HOSTS, VIDEOS, brute_force, rich_events, store_only
 from tests.support.database import fresh_client_id
 from tests.support.windows import draw_window
-from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
-from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.country_filters import country_filters, filtered_countries
 from viewstats.query_api.window import parse_window
 
 pytestmark = pytest.mark.chdb
 CLIENTS = [fresh_client_id() for _ in range(3)]
-BUDGET = QueryBudget.from_settings(Settings())
 
 
 @settings(max_examples=150, deadline=None,
@@ -39,8 +34,7 @@ def test_filtered_countries_match_brute_force(
     filters = {name: value for name, value in (("id", video), ("host", host), ("type", type_filter))
                if value is not None}
     for client_id in CLIENTS:
-        got = asyncio.run(filtered_countries(storage, BUDGET, client_id, parsed, type_filter,
-                                             video, host))
+        got = filtered_countries(storage, client_id, parsed, type_filter, video, host)
         counts = brute_force(rows, client_id, window, keys=("country",), filters=filters)
         assert got == sorted(((c, n) for (c,), n in counts.items()),
                              key=lambda cn: (-cn[1], cn[0])), (window.params, filters)

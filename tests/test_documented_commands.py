@@ -128,6 +128,11 @@ OVERRIDES: Mapping[str, Override] = {
         flags={"--data-dir": "{bench}", "--seconds": "1", "--windows": "400",
                "--heavy-concurrency": "4"},
         values={"--out": "{results}/{typed_name}", "--before-source": "."}, marks=("chdb",)),
+    # Its own data dir: its beacons must not land in the data the query benchmarks check.
+    "python -m benchmarks.beacon_under_reads": Override(
+        flags={"--data-dir": "{data}", "--events": str(EVENTS), "--seconds": "1",
+               "--warmup": "0.5", "--settle": "0.2", "--readers": "2", "--max-rows": "50"},
+        values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
     # As typed it rewrites the checkout's benchmarks/RESULTS.md and plots.
     "python -m benchmarks.report": Override(
         flags={"--results": "{results}", "--out": "{tmp}/RESULTS.md", "--plots": "{tmp}/plots"}),
@@ -351,9 +356,10 @@ def test_the_documents_commands_are_found() -> None:
     assert {"make run", "make test", ".venv/bin/viewstats keys create --client-id 17"} <= typed
     assert any(t.startswith("curl ") for t in typed)
     assert {d.source for d in benchmark_commands()} >= {
-        f"benchmarks/{name}.py" for name in ("collector_throughput", "consumer_throughput",
-                                              "fairness", "freshness", "generate",
-                                              "query_latency", "report", "statistics_latency")}
+        f"benchmarks/{name}.py" for name in ("beacon_under_reads", "collector_throughput",
+                                              "consumer_throughput", "fairness", "freshness",
+                                              "generate", "query_latency", "report",
+                                              "statistics_latency")}
     assert list(command_lines("    python -m benchmarks.x --a 1 \\\n        --b 'q{w}'  # c\n"
                               "GET /path\n# python -m no\n")) == [
         ("python", "-m", "benchmarks.x", "--a", "1", "--b", "q{w}")]

@@ -26,6 +26,9 @@ pytestmark = [pytest.mark.chdb, pytest.mark.slow]
 CLIENT, OTHER = 17, 18
 START_MS = 1_714_521_600_000  # 2024-05-01T00:00:00Z
 DATE_FROM, DATE_TO = "2024-05-01T10:30:00+02:00", "2024-05-03T05:15:00.5Z"
+# Over the largest answer the other tests read (3 days x 2 types x 3 hosts x 3 countries), under
+# the hourly one by every group field.
+MAX_ROWS = 60
 
 # Runs in its own process: the server will own the data path, and so may this test process.
 _INSERT = """
@@ -73,7 +76,8 @@ def sdk(tmp_path_factory: pytest.TempPathFactory
     sent: list[httpx.Request] = []
     hooks: dict[str, list[Callable[..., Any]]] = {"request": [sent.append],
                                                   "response": [ANSWERS.append]}
-    with serving("run", data) as (base, _proc), httpx.Client(event_hooks=hooks) as http:
+    with serving("run", data, env={"QUERY_MAX_ROWS": str(MAX_ROWS)}) as (base, _proc), \
+            httpx.Client(event_hooks=hooks) as http:
         yield gcore.Gcore(api_key=token, base_url=base, http_client=http, max_retries=0), sent
 
 
@@ -141,3 +145,24 @@ def test_it_reads_gzipped_answers_and_each_has_a_request_id(
     assert ANSWERS[-1].headers["content-encoding"] == "gzip"  # over 1 KiB
     assert len(got.data or []) > 10
     assert all(answer.headers["x-request-id"] for answer in ANSWERS)
+
+
+def test_an_answer_past_the_cap_reaches_the_sdk_as_its_422(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    with pytest.raises(gcore.UnprocessableEntityError) as raised:
+        sdk[0].streaming.statistics.get_views(
+            date_from=DATE_FROM, date_to=DATE_TO, group=["host", "country", "event", "id"],
+            extra_query={"granularity": "1h"})
+    assert raised.value.status_code == 422
+    assert raised.value.body == {"data": [], "errors": [
+        f"the answer would have more than {MAX_ROWS} rows; narrow the request: a shorter "
+        "window (date_from, date_to), granularity=1d, fewer group fields, or a filter (id, "
+        "country, host, event, type)"]}
+
+
+def test_hosts_with_a_limit(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    got = sdk[0].streaming.statistics.get_views_by_hostname(
+        date_from=DATE_FROM, date_to=DATE_TO, extra_query={"limit": 2})
+    counts = brute_force(EVENTS, CLIENT, WINDOW, keys=("host",))
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    assert [(row.host, row.views) for row in got.data or []] == [(h, n) for (h,), n in ranked]

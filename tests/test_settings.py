@@ -32,6 +32,8 @@ def test_the_sealed_buckets_are_sized_from_the_environment() -> None:
 def test_the_http_write_timeout_is_read_from_the_environment() -> None:
     assert Settings.from_env({}).http_write_timeout_s == 15
     assert Settings.from_env({"HTTP_WRITE_TIMEOUT_S": "3"}).http_write_timeout_s == 3
+
+
 def test_the_query_budget_is_read_from_the_environment() -> None:
     defaults = Settings.from_env({})
     assert (defaults.query_client_concurrency, defaults.query_queue_depth,
@@ -45,6 +47,12 @@ def test_the_query_budget_is_read_from_the_environment() -> None:
             settings.query_max_memory_mb) == (3, 4, 5, 6, 7)
 
 
+def test_the_answer_cap_defaults_to_ten_thousand_rows_and_is_set_from_the_environment(
+) -> None:
+    assert Settings.from_env({}).query_max_rows == 10_000
+    assert Settings.from_env({"QUERY_MAX_ROWS": "50"}).query_max_rows == 50
+
+
 @pytest.mark.parametrize(("env", "variable"), [
     ({"QUERY_QUEUE_DEPTH": "0"}, "QUERY_QUEUE_DEPTH"),
     ({"QUERY_MAX_MEMORY_MB": "1GB"}, "QUERY_MAX_MEMORY_MB"),
@@ -55,6 +63,7 @@ def test_the_query_budget_is_read_from_the_environment() -> None:
     ({"SEALED_AFTER_S": "0"}, "SEALED_AFTER_S"),
     ({"SEALED_MAX_MB": "lots"}, "SEALED_MAX_MB"),
     ({"HTTP_WRITE_TIMEOUT_S": "0"}, "HTTP_WRITE_TIMEOUT_S"),
+    ({"QUERY_MAX_ROWS": "0"}, "QUERY_MAX_ROWS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):

@@ -63,7 +63,7 @@ async function refresh() {
     getRows("countries", state.key, params),
     getRows("views", state.key, { ...params, granularity: hourly ? "1h" : "" }),
     getRows("popular", state.key, { ...params, limit: TOP }),
-    getRows("hosts", state.key, params),
+    getRows("hosts", state.key, { ...params, limit: TOP }),
   ]);
   if (generation !== state.generation) return; // a newer window or key took over
   state.busy = false;

@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 
 from viewstats.core.events import PlayerEvent
 from viewstats.core.keys import KeyStore, create_key
+from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
 from viewstats.query_api.app import query_routes
 from viewstats.server import build_app
@@ -15,8 +16,9 @@ from viewstats.server import build_app
 COUNTRIES = "/streaming/statistics/countries"
 
 
-def query_client(storage: Storage, keys_path: Path) -> TestClient:
-    return TestClient(build_app(query_routes(storage, KeyStore(keys_path))))
+def query_client(storage: Storage, keys_path: Path, settings: Settings | None = None
+                 ) -> TestClient:
+    return TestClient(build_app(query_routes(storage, KeyStore(keys_path), settings=settings)))
 
 
 def auth_header(keys_path: Path, client_id: int) -> dict[str, str]:

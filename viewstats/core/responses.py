@@ -15,7 +15,14 @@ MAX_ERRORS = 20
 
 def json_response(body: object, status_code: int = 200,
                   headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status_code, headers=headers,
+    return encoded_json(orjson.dumps(body), status_code, headers)
+
+
+def encoded_json(body: bytes, status_code: int = 200,
+                 headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON body encoded already: a large answer is encoded in a worker thread, so that the
+    event loop only sends it."""
+    return Response(body, status_code=status_code, headers=headers,
                     media_type="application/json")
 
 

@@ -91,6 +91,10 @@ class Settings:
     query_queue_wait_ms: int = 2000
     query_max_execution_ms: int = 30_000
     query_max_memory_mb: int = 1024
+    # The most rows any statistics answer may have; a larger one is a 422 that says how to
+    # narrow the request (architecture §15): a dashboard draws no more, and Gcore's SDK reads
+    # a whole answer into memory.
+    query_max_rows: int = 10_000
 
     @property
     def keys_path(self) -> Path:
@@ -161,7 +165,7 @@ class Settings:
         if raw := env.get("HTTP_WRITE_TIMEOUT_S"):
             values["http_write_timeout_s"] = _positive_int("HTTP_WRITE_TIMEOUT_S", raw)
         for name in ("QUERY_CLIENT_CONCURRENCY", "QUERY_QUEUE_DEPTH", "QUERY_QUEUE_WAIT_MS",
-                     "QUERY_MAX_EXECUTION_MS", "QUERY_MAX_MEMORY_MB"):
+                     "QUERY_MAX_EXECUTION_MS", "QUERY_MAX_MEMORY_MB", "QUERY_MAX_ROWS"):
             if raw := env.get(name):
                 values[name.lower()] = _positive_int(name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})

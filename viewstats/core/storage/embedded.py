@@ -2,11 +2,18 @@
 
 One chDB connection runs one statement at a time, so a small pool of connections to the same
 path lets the query API and the writer work in parallel. chDB releases the GIL while a query runs.
+
+Reads never hold up writes: at most pool_size - 1 reads hold a connection at once (the others
+wait for a read slot, not for a connection), so a beacon's insert always finds one free, however
+many slow reads the API is running. Writes may use every connection (the consumer's stores and
+the write probe run side by side). With a pool of one, reads and writes share it. Reads' engine
+threads also run niced, so that on a small machine they leave the CPU to inserts first.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -32,6 +39,9 @@ from viewstats.core.storage.write_health import WriteHealth
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
 # bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.
 _SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers": 0}
+# Reads yield the CPU to writes: their engine threads run niced, so that a beacon's insert is
+# not slowed by the reads beside it. The engine applies it only with CAP_SYS_NICE.
+_READ_SETTINGS = {"os_thread_priority": 10}
 # A column the table lacks is a writer's bug, never data to drop silently.
 _INSERT_SETTINGS = {"input_format_skip_unknown_fields": 0}
 # The engine reads a bound value in its escaped text form (as clickhouse-connect sends it):
@@ -66,6 +76,7 @@ class EmbeddedStorage:
     def __init__(self, path: Path, pool_size: int) -> None:
         self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._read_slots = threading.BoundedSemaphore(max(1, pool_size - 1))
         self._listeners: list[WriteListener] = []
         self.health = WriteHealth(lambda: probe_write(self))
         try:
@@ -99,9 +110,10 @@ class EmbeddedStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
-        with self._connection() as conn:
+        with self._read_slots, self._connection() as conn:
             try:
-                raw = conn.query(sql + _settings_clause(settings), "JSONCompact",
+                raw = conn.query(sql + _settings_clause({**_READ_SETTINGS, **(settings or {})}),
+                                 "JSONCompact",
                                  params={k: str(v).translate(_ESCAPES)
                                          for k, v in (params or {}).items()})
             except Exception as exc:
