@@ -66,7 +66,11 @@ def _lifetime_row(j: Json) -> tuple[Any, ...]:
 def section(result: Json, out: Path) -> list[str]:
     """The soak's section of a Markdown report written to `out`."""
     p = result["params"]
-    lines = [f"## Soak, `{result['topology']}` (`benchmarks.soak`)", "", *provenance(result),
+    lines = [f"## Soak, `{result['topology']}`, {p['minutes']:g} min (`benchmarks.soak`)", "",
+             *provenance(result),
+             # What the machine did besides, which the soak cannot see (e.g. other work
+             # sharing its cores), as the one who ran it wrote it into the result.
+             *([result["conditions"], ""] if "conditions" in result else []),
              f"{duration(p['minutes'] * 60)} of {p['rate']:g} beacons/s and {p['query_rate']:g} "
              f"questions/s; a fault every {p['fault_every_min']:g} min in turn (broker SIGKILLed "
              f"for {p['outage_s']:g} s, consumer killed -9 and restarted, data dir read-only for "
