@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
-from viewstats.core.storage import Storage
+from viewstats.core.storage import QuerySettings, Storage
 from viewstats.query_api.plan import plan_window, sql_date, sql_millis, sql_seconds
 from viewstats.query_api.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
 from viewstats.query_api.window import Window
@@ -146,9 +146,11 @@ def breakdown_query(query: Breakdown) -> tuple[str, dict[str, str | int]] | None
     return _statement(shape), params
 
 
-def run_breakdown(storage: Storage, query: Breakdown) -> list[tuple[str | int, ...]]:
+def run_breakdown(storage: Storage, query: Breakdown, settings: QuerySettings | None = None
+                  ) -> list[tuple[str | int, ...]]:
     """Rows of (bucket text if any, *key values, views), in the breakdown's order."""
     statement = breakdown_query(query)
     if statement is None:
         return []
-    return [(*(str(v) for v in row[:-1]), int(row[-1])) for row in storage.query(*statement)]
+    return [(*(str(v) for v in row[:-1]), int(row[-1]))
+            for row in storage.query(*statement, settings)]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
 from viewstats.core.responses import encoded_json, error_response, internal_error
-from viewstats.core.storage import Storage
+from viewstats.core.storage import QuerySettings, Storage, StorageError
 from viewstats.query_api.auth import authenticate
 from viewstats.query_api.breakdown import Breakdown, run_breakdown
 from viewstats.query_api.budget import QueryBudget, QueryRefused
@@ -58,9 +58,10 @@ class StatisticsEndpoint:
         query = self._parse(request, errors, client_id, window or Window(0, 0), event_type)
         if errors:
             return error_response(400, errors)
+        settings = self._cap.engine_settings(query.limit)
         query = replace(query, limit=self._cap.engine_limit(query.limit))
         try:
-            body = await self._budget.run(client_id, self._answer, query)
+            body = await self._budget.run(client_id, self._answer, query, settings)
         except QueryRefused as refused:
             return refused.response()
         except TooManyRows as exc:
@@ -70,9 +71,14 @@ class StatisticsEndpoint:
             return internal_error()
         return encoded_json(body)
 
-    def _answer(self, query: Breakdown) -> bytes:
+    def _answer(self, query: Breakdown, settings: QuerySettings) -> bytes:
         """The answer's JSON, made in a worker thread from the engine's rows: shaping and
         encoding a large answer on the event loop would hold up every beacon it takes."""
-        rows = run_breakdown(self._storage, query)
+        try:
+            rows = run_breakdown(self._storage, query, settings)
+        except StorageError as exc:
+            if (refused := self._cap.overflowed(exc, self._narrow)) is not None:
+                raise refused from exc
+            raise
         self._cap.check(rows, self._narrow)
         return orjson.dumps({"data": self._shape(query, rows)})

@@ -6,6 +6,8 @@ the cap bounds it too; countries are served as before."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -119,3 +121,32 @@ def test_countries_are_unaffected(served: tuple[TestClient, dict[str, str]], sto
     assert status == 200
     assert {row["country"] for row in body["data"]} == {"AU", "US"}  # type: ignore[attr-defined]
 
+
+
+MANY_VIDEOS = 1_000_000
+# Counting every one of MANY_VIDEOS takes more engine memory than this (it took 64 to 160 MB
+# here); stopping at the cap takes less (under 16 MB).
+MEMORY_MB = 32
+
+
+@pytest.mark.parametrize(("cap", "status"), [
+    # The engine aggregates every video, past the memory limit: the limit's 503.
+    (MANY_VIDEOS, 503),
+    # The engine stops once the videos pass the cap: the cap's 422, within the memory limit.
+    (CAP, 422),
+])
+def test_the_engine_stops_aggregating_at_the_cap(tmp_path: Path, storage: Storage, cap: int,
+                                                 status: int) -> None:
+    client_id = fresh_client_id()
+    storage.command(
+        "INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host)"
+        f" SELECT {client_id}, toDateTime64('2024-02-27 10:00:00', 3, 'UTC')"
+        " + toIntervalMillisecond(number), 'watch', 'vod', toString(number),"
+        f" generateUUIDv4(number), 'AU', 'a.example' FROM numbers({MANY_VIDEOS})")
+    keys = tmp_path / "api_keys"
+    headers = auth_header(keys, client_id)
+    client = query_client(storage, keys,
+                          Settings(query_max_rows=cap, query_max_memory_mb=MEMORY_MB))
+    response = client.get(VIEWS, params={"date_from": "2024-02-27", "date_to": "2024-02-27",
+                                         "group": "id", "country": "AU"}, headers=headers)
+    assert response.status_code == status, response.json()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import tests.test_bounded_answers as bounded_tests
 import tests.test_budget as budget_tests
 import tests.test_country_filters as country_filter_tests
 import tests.test_hosts as hosts_tests
@@ -49,3 +50,6 @@ test_filtered_countries_match_brute_force = (
 # The engine limits travel as settings of the HTTP request, and the server's error names them.
 test_a_query_past_an_engine_limit_gets_503_naming_it = (
     budget_tests.test_a_query_past_an_engine_limit_gets_503_naming_it)
+# So does the row cap's: the server stops aggregating at the cap too.
+test_the_engine_stops_aggregating_at_the_cap = (
+    bounded_tests.test_the_engine_stops_aggregating_at_the_cap)
