@@ -5,10 +5,11 @@ client's queries run at once; past that a request waits in the client's queue (a
 `queue_depth` waiting, each at most `queue_wait_ms`), and past the queue or the wait it gets 429.
 So one client flooding the API holds a bounded share of the engine's connections and cores, and
 the other clients' queries keep theirs; a query that a client starts while more of its own
-wait runs at a lower engine priority than other clients'. Every engine query made inside
-`run` carries the per-query limits (`max_execution_time`, `max_memory_usage`); one that hits a
-limit gets 503, naming it. Answers from memory and background bucket loads never pass here:
-they neither wait for a client's turn nor carry the limits.
+wait runs at a lower engine priority than other clients', on one engine thread. Every engine
+query made inside `run` carries the per-query limits (`max_execution_time`,
+`max_memory_usage`); one that hits a limit gets 503, naming it. Answers from memory and
+background bucket loads never pass here: they neither wait for a client's turn nor carry the
+limits.
 """
 
 from __future__ import annotations
@@ -117,9 +118,11 @@ class QueryBudget:
                 QUERY_WAITING.dec()
             # A client with queries waiting past its turns yields to the others' queries in
             # the engine (which pauses a running query while one of lower `priority` runs):
-            # CPU, not only connections, is what a flood takes from them.
-            limits = {**self.engine_limits,
-                      "priority": 1 if line.users <= self.concurrency else 2}
+            # CPU, not only connections, is what a flood takes from them; one thread each
+            # leaves the other cores to them while it runs.
+            flooding = line.users > self.concurrency
+            limits = {**self.engine_limits, "priority": 2 if flooding else 1,
+                      **({"max_threads": 1} if flooding else {})}
             try:
                 return await run_in_threadpool(self._call, limits, fn, *args)
             finally:

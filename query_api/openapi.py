@@ -80,7 +80,7 @@ def _operation(operation_id: str, summary: str, description: str,
                 "queue of QUERY_QUEUE_DEPTH for at most QUERY_QUEUE_WAIT_MS; past the queue or "
                 "the wait, this. The error names the limit.",
                 "too many queries at once for this client: no turn came within "
-                "QUERY_QUEUE_WAIT_MS = 2000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
+                "QUERY_QUEUE_WAIT_MS = 1000; QUERY_CLIENT_CONCURRENCY = 2 run at once"),
             "422": _error(
                 f"The answer would have more rows than the row cap (QUERY_MAX_ROWS, default "
                 f"{_MAX_ROWS}); the error says how to ask for fewer",

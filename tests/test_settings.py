@@ -38,7 +38,7 @@ def test_the_query_budget_is_read_from_the_environment() -> None:
     defaults = Settings.from_env({})
     assert (defaults.query_client_concurrency, defaults.query_queue_depth,
             defaults.query_queue_wait_ms, defaults.query_max_execution_ms,
-            defaults.query_max_memory_mb) == (2, 14, 2000, 30_000, 1024)
+            defaults.query_max_memory_mb) == (2, 14, 1000, 30_000, 1024)
     settings = Settings.from_env({"QUERY_CLIENT_CONCURRENCY": "3", "QUERY_QUEUE_DEPTH": "4",
                                   "QUERY_QUEUE_WAIT_MS": "5", "QUERY_MAX_EXECUTION_MS": "6",
                                   "QUERY_MAX_MEMORY_MB": "7"})

@@ -66,7 +66,9 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     trusted_proxies: tuple[IPNetwork, ...] = field(
         default_factory=lambda: _networks("TRUSTED_PROXIES", "127.0.0.0/8,::1/128"))
-    chdb_pool_size: int = 4
+    # Reads hold at most pool_size - 1 (the writer's), so 6 leave 5: two clients at their full
+    # query budget and one more (architecture §17).
+    chdb_pool_size: int = 6
     kafka_topic: str = "player-events"
     consumer_group: str = "viewstats-consumers"
     # The partitions `run`, `collector` and `consumer` create the topic with when it is missing.
@@ -88,7 +90,7 @@ class Settings:
     # limits (past which it gets a 503).
     query_client_concurrency: int = 2
     query_queue_depth: int = 14
-    query_queue_wait_ms: int = 2000
+    query_queue_wait_ms: int = 1000
     query_max_execution_ms: int = 30_000
     query_max_memory_mb: int = 1024
     # The most rows any statistics answer may have; a larger one is a 422 that says how to
