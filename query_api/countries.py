@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.responses import encoded_json, error_response, internal_error
+from viewstats.core.responses import error_response
 from viewstats.core.storage import Storage
 from viewstats.query_api.auth import authenticate
-from viewstats.query_api.budget import QueryBudget, QueryRefused
+from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.country_filters import country_filters, filtered_countries
 from viewstats.query_api.country_names import country_name
 from viewstats.query_api.country_totals import CountryTotals, Rows
 from viewstats.query_api.params import window_and_type
-from viewstats.query_api.row_cap import RowCap, TooManyRows
-from viewstats.query_api.statistics import UNAUTHORIZED, UNAUTHORIZED_HEADERS
+from viewstats.query_api.row_cap import RowCap
+from viewstats.query_api.statistics import UNAUTHORIZED, UNAUTHORIZED_HEADERS, respond
 from viewstats.query_api.window import Window
 
-log = logging.getLogger(__name__)
 # Countries are a few hundred at most, so the cap only matters when set that low.
 NARROW = "a shorter window (date_from, date_to), or the id or host filter"
 
@@ -47,21 +44,19 @@ class CountriesEndpoint:
         video_id, host = country_filters(request, errors)
         if errors or window is None:
             return error_response(400, errors)
-        try:
-            # No thread hop, and no turn of the client's budget, when memory holds the answer
-            # (a few hundred rows to encode).
-            kept = (self._totals.rows_in_memory(client_id, event_type, window)
-                    if video_id is None and host is None else None)
-            body = self._encoded(kept) if kept is not None else await self._budget.run(
-                client_id, self._from_engine, client_id, window, event_type, video_id, host)
-        except QueryRefused as refused:
-            return refused.response()
-        except TooManyRows as exc:
-            return error_response(422, [str(exc)])
-        except Exception:
-            log.exception("countries query failed for client %s", client_id)
-            return internal_error()
-        return encoded_json(body)
+        return await respond(self._body(client_id, window, event_type, video_id, host),
+                             "countries", client_id)
+
+    async def _body(self, client_id: int, window: Window, event_type: str | None,
+                    video_id: str | None, host: str | None) -> bytes:
+        # No thread hop, and no turn of the client's budget, when memory holds the answer (a
+        # few hundred rows to encode).
+        kept = (self._totals.rows_in_memory(client_id, event_type, window)
+                if video_id is None and host is None else None)
+        if kept is not None:
+            return self._encoded(kept)
+        return await self._budget.run(client_id, self._from_engine, client_id, window,
+                                      event_type, video_id, host)
 
     def _from_engine(self, client_id: int, window: Window, event_type: str | None,
                      video_id: str | None, host: str | None) -> bytes:

@@ -5,7 +5,7 @@ its own parameters and row shape, and its counts come from one `Breakdown`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +34,22 @@ Row = tuple[str | int, ...]
 Shape = Callable[[Breakdown, list[Row]], list[dict[str, Any]]]
 
 
+async def respond(body: Awaitable[bytes], what: str, client_id: int) -> Response:
+    """The answer whose JSON `body` gives, or its refusal in the error shape: past the client's
+    budget or an engine limit (429, 503), past the row cap (422), or a failure (500, logged
+    with `what` was asked)."""
+    try:
+        encoded = await body
+    except QueryRefused as refused:
+        return refused.response()
+    except TooManyRows as exc:
+        return error_response(422, [str(exc)])
+    except Exception:
+        log.exception("%s query failed for client %s", what, client_id)
+        return internal_error()
+    return encoded_json(encoded)
+
+
 class StatisticsEndpoint:
     """`narrow` completes the 422 of an answer past the cap: how to ask this endpoint for
     fewer rows."""
@@ -60,16 +76,8 @@ class StatisticsEndpoint:
             return error_response(400, errors)
         settings = self._cap.engine_settings(query.limit)
         query = replace(query, limit=self._cap.engine_limit(query.limit))
-        try:
-            body = await self._budget.run(client_id, self._answer, query, settings)
-        except QueryRefused as refused:
-            return refused.response()
-        except TooManyRows as exc:
-            return error_response(422, [str(exc)])
-        except Exception:
-            log.exception("%s query failed for client %s", request.url.path, client_id)
-            return internal_error()
-        return encoded_json(body)
+        return await respond(self._budget.run(client_id, self._answer, query, settings),
+                             request.url.path, client_id)
 
     def _answer(self, query: Breakdown, settings: QuerySettings) -> bytes:
         """The answer's JSON, made in a worker thread from the engine's rows: shaping and
