@@ -82,7 +82,7 @@ def _select(shape: _Shape, kind: str, count: int) -> str:
     if rollup is None or kind == "raw":
         table, measure, has_event = RAW_TABLE, "count()", True
     else:
-        table, has_event = getattr(rollup, kind), rollup.has_event
+        table, has_event = getattr(rollup, kind), rollup.counts_every_event
         measure = f"sum({rollup.measure})"
     columns = [f"{COLUMNS[k]} AS k_{k}" for k in shape.keys]
     if shape.bucket is not None:

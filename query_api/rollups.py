@@ -1,5 +1,10 @@
-"""Which table family answers a breakdown: a pair of rollups (hourly, daily) when one holds every
-field the request filters or groups by, else `player_events` alone.
+"""The registry of rollups: every pre-aggregated table family the query path reads, in one place.
+
+The planner (query_api/planner.py) picks a rollup for a breakdown and builds its statement from
+these entries, the sealed buckets key their columns by them, the cluster DDL shards their tables
+by `client_id`, and tests/test_rollups.py checks every entry against a migrated database (its
+tables' columns and the materialized views that feed them). The migrations that create the
+tables stay as they were written (schema/0003, 0004, 0008-0010).
 
 A rollup without an `event` column counts only `watch` (views); `events_by_country_*` counts
 every event. Two of `id`, `host` and `country` together are in no rollup: such a request reads
@@ -10,41 +15,69 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Literal
 
 # The API's field -> the column expression that holds it, in every table of this module.
 COLUMNS = {"type": "toString(type)", "host": "toString(host)", "country": "toString(country)",
            "event": "toString(event)", "id": "video_id"}
-# The API's filter -> the column it compares (a bound parameter of the filter's name).
-FILTER_COLUMNS = {"id": "video_id", "host": "host", "country": "country"}
+# The API's field -> the column that holds it in the tables (filters compare it to a bound
+# parameter of the field's name).
+FIELD_COLUMNS = {"type": "type", "event": "event", "id": "video_id", "host": "host",
+                 "country": "country"}
+FILTER_COLUMNS = {name: FIELD_COLUMNS[name] for name in ("id", "host", "country")}
+# How a measure combines over time: a sum adds, so a window is any union of its units. A
+# distinct count (the audience issue's unique viewers) would keep a mergeable state per unit
+# instead, and the sealed buckets would merge states rather than subtract prefix sums; no rollup
+# has one yet, so the buckets only take sums (sealed.py).
+MeasureKind = Literal["sum", "distinct"]
+RAW_TABLE = "player_events"
+GRAINS = ("hourly", "daily")  # the tables of every rollup: <name>_hourly, <name>_daily
 
 
 @dataclass(frozen=True)
 class Rollup:
-    hourly: str
-    daily: str
-    measure: str  # the column summed
-    fields: frozenset[str]  # the API fields it holds besides type and time
-    has_event: bool  # counts every event (with an `event` column), not only watch
+    name: str  # tables <name>_hourly (column `hour`) and <name>_daily (column `day`)
+    fields: tuple[str, ...]  # the API fields it holds besides type, event and time
+    measure: str  # the column that holds the count
+    counts_every_event: bool  # has an `event` column; else it counts watch only
+    measure_kind: MeasureKind = "sum"
+
+    @property
+    def hourly(self) -> str:
+        return f"{self.name}_hourly"
+
+    @property
+    def daily(self) -> str:
+        return f"{self.name}_daily"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The API fields of its key columns, in table order (after client_id and time)."""
+        return ("event", "type", *self.fields) if self.counts_every_event \
+            else ("type", *self.fields)
+
+    def table(self, grain: str) -> str:
+        return f"{self.name}_{grain}"
 
 
-RAW_TABLE = "player_events"
 # Smallest first for a request that needs none of their fields: a client's pages sit on a few
 # hosts, its viewers in dozens of countries, its views on many videos.
 ROLLUPS = (
-    Rollup("views_by_host_hourly", "views_by_host_daily", "views",
-           frozenset({"host"}), has_event=False),
-    Rollup("views_by_country_hourly", "views_by_country_daily", "views",
-           frozenset({"country"}), has_event=False),
-    Rollup("views_by_video_hourly", "views_by_video_daily", "views",
-           frozenset({"id"}), has_event=False),
-    Rollup("events_by_country_hourly", "events_by_country_daily", "events",
-           frozenset({"country"}), has_event=True),
+    Rollup("views_by_host", ("host",), "views", counts_every_event=False),
+    Rollup("views_by_country", ("country",), "views", counts_every_event=False),
+    Rollup("views_by_video", ("id",), "views", counts_every_event=False),
+    Rollup("events_by_country", ("country",), "events", counts_every_event=True),
 )
 
 
 def choose_rollup(fields: Collection[str], needs_event: bool) -> Rollup | None:
     """The first rollup holding `fields` (and every event when `needs_event`), or None."""
     for rollup in ROLLUPS:
-        if set(fields) <= rollup.fields and (rollup.has_event or not needs_event):
+        if set(fields) <= set(rollup.fields) and (rollup.counts_every_event or not needs_event):
             return rollup
     return None
+
+
+def rollup_tables() -> tuple[str, ...]:
+    """Every table of every rollup (the cluster DDL shards each by client)."""
+    return tuple(rollup.table(grain) for rollup in ROLLUPS for grain in GRAINS)
