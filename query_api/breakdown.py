@@ -17,7 +17,7 @@ from typing import Literal
 
 from viewstats.core.storage import QuerySettings, Storage
 from viewstats.query_api.plan import plan_window, sql_date, sql_millis, sql_seconds
-from viewstats.query_api.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
+from viewstats.core.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
 from viewstats.query_api.window import Window
 
 Bucket = Literal["day", "hour"]

@@ -1,10 +1,11 @@
 """The registry of rollups: every pre-aggregated table family the query path reads, in one place.
 
-The planner (query_api/planner.py) picks a rollup for a breakdown and builds its statement from
-these entries, the sealed buckets key their columns by them, the cluster DDL shards their tables
-by `client_id`, and tests/test_rollups.py checks every entry against a migrated database (its
-tables' columns and the materialized views that feed them). The migrations that create the
-tables stay as they were written (schema/0003, 0004, 0008-0010).
+It lives in the base because the schema and the query path both read it, and those rooms import
+nothing of each other. The planner (query_api/planner.py) picks a rollup for a breakdown and
+builds its statement from these entries, the sealed buckets key their columns by them, the
+cluster DDL shards their tables by `client_id`, and tests/test_rollups.py checks every entry
+against a migrated database (its tables' columns and the materialized views that feed them).
+The migrations that create the tables stay as they were written (schema/0003, 0004, 0008-0010).
 
 A rollup without an `event` column counts only `watch` (views); `events_by_country_*` counts
 every event. Two of `id`, `host` and `country` together are in no rollup: such a request reads
