@@ -15,10 +15,10 @@ from viewstats.core.responses import error_response, internal_error, json_respon
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
 from viewstats.query_api.budget import QueryBudget
-from viewstats.query_api.countries import CountriesEndpoint
-from viewstats.query_api.country_totals import CountryTotals
+from viewstats.query_api.countries import countries_endpoint
 from viewstats.query_api.dashboard import dashboard_routes
 from viewstats.query_api.hosts import hosts_endpoint
+from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.openapi import OPENAPI
 from viewstats.query_api.popular import popular_endpoint
 from viewstats.query_api.row_cap import RowCap
@@ -40,17 +40,13 @@ def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None
     budget = QueryBudget.from_settings(settings)
     # Queries made inside `budget.run` carry its limits; the bucket filler's carry none.
     storage = budget.limited(storage)
-    totals = CountryTotals(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
+    kept = KeptAnswers(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
     cap = RowCap(settings.query_max_rows)
+    endpoints = {"countries": countries_endpoint, "views": views_endpoint,
+                 "hosts": hosts_endpoint, "popular": popular_endpoint}
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
-        Route("/streaming/statistics/countries",
-              CountriesEndpoint(storage, keys, totals, budget, cap).get, methods=["GET"]),
-        Route("/streaming/statistics/views", views_endpoint(storage, keys, budget, cap).get,
-              methods=["GET"]),
-        Route("/streaming/statistics/hosts", hosts_endpoint(storage, keys, budget, cap).get,
-              methods=["GET"]),
-        Route("/streaming/statistics/popular", popular_endpoint(storage, keys, budget, cap).get,
-              methods=["GET"]),
+        *(Route(f"/streaming/statistics/{name}", endpoint(kept, keys, budget, cap).get,
+                methods=["GET"]) for name, endpoint in endpoints.items()),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
 

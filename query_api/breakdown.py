@@ -1,45 +1,71 @@
-"""Counts of one client's events in a window, broken down by any of the API's fields, exactly:
-whole UTC days from a daily rollup, whole hours from its hourly twin and the partial-hour edges
-from `player_events`, summed in one statement (as for countries, architecture §6). A request no
-rollup covers reads `player_events` alone over the window (see `rollups`).
+"""The one statement builder of the query path (architecture §6, §15): counts of one client's
+events over one or more time ranges, broken down by any of the API's fields, exactly.
 
-With a `bucket` the counts are also split per UTC day or hour; hourly buckets take whole days
-from the hourly rollup, since a daily row cannot be split. The statement's text depends only on
-the request's shape (a bounded number of them, built once each); every value is bound.
+Every endpoint is a `Breakdown`, and so is every load of the sealed buckets. A range is cut into
+whole UTC days (read from a rollup's daily table), whole hours (its hourly twin) and
+partial-hour edges (`player_events`), all summed in one statement; a request no rollup covers
+reads `player_events` alone (see viewstats/core/rollups.py). With a `bucket` the counts are also
+split per UTC day or hour (hourly buckets take whole days from the hourly table, since a daily
+row cannot be split), or per quarter-hour or millisecond (read from `player_events`: no rollup
+is that fine).
+
+The statement's text depends only on the request's shape (a bounded number of them, built once
+each); every value is bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
+from viewstats.core.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
 from viewstats.core.storage import QuerySettings, Storage
 from viewstats.query_api.plan import plan_window, sql_date, sql_millis, sql_seconds
-from viewstats.core.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
 from viewstats.query_api.window import Window
 
-Bucket = Literal["day", "hour"]
+Bucket = Literal["day", "hour", "quarter", "ms"]
 Range = tuple[int, int]  # half-open epoch ms
-_BUCKETS = {  # bucket -> (daily, hourly, raw) expressions; a daily row has no hour
+Kind = Literal["daily", "hourly", "raw"]
+_KINDS: tuple[Kind, ...] = ("daily", "hourly", "raw")
+# bucket -> its expression in the daily, hourly and raw tables (None: that table cannot hold it)
+_BUCKETS: dict[Bucket, tuple[str | None, str | None, str]] = {
     "day": ("day", "toDate(hour)", "toDate(ts)"),
-    "hour": ("", "hour", "toStartOfHour(ts)"),
+    "hour": (None, "hour", "toStartOfHour(ts)"),
+    "quarter": (None, None, "toStartOfFifteenMinutes(ts)"),
+    "ms": (None, None, "ts"),
 }
 _BUCKET_TEXT = {"day": "toString(bucket)", "hour": "formatDateTime(bucket, '%Y-%m-%dT%H:00:00Z')"}
+# A load takes each bucket as epoch ms (Date and DateTime convert through whole seconds).
+_BUCKET_MS = {"day": "toInt64(toUnixTimestamp(toDateTime(bucket, 'UTC'))) * 1000",
+              "quarter": "toInt64(toUnixTimestamp(bucket)) * 1000",
+              "ms": "toUnixTimestamp64Milli(bucket)"}
 
 
 @dataclass(frozen=True)
 class Breakdown:
     client_id: int
     window: Window
-    keys: tuple[str, ...]  # the fields each row is keyed by (see rollups.COLUMNS), at least one
+    keys: tuple[str, ...]  # the fields each row is keyed by (see rollups.COLUMNS)
     bucket: Bucket | None = None
     event_type: str | None = None  # `type` filter
     event: str | None = None  # the event counted; None: watch, or every event if keyed by it
     filters: Mapping[str, str] = field(default_factory=dict)  # id / host / country -> value
     by_views: bool = False  # order by views desc, then keys; else by bucket, then keys
     limit: int | None = None
+
+    @property
+    def rollup(self) -> Rollup | None:
+        """The rollup that holds every field the breakdown reads, or None (player_events)."""
+        needs_event = "event" in self.keys or self.event not in (None, "watch")
+        fields = {k for k in self.keys if k not in ("type", "event")} | set(self.filters)
+        return choose_rollup(fields, needs_event)
+
+    @property
+    def event_rule(self) -> Literal["watch", "bound", "any"]:
+        return ("bound" if self.event is not None else "any" if "event" in self.keys
+                else "watch")
 
 
 @dataclass(frozen=True)
@@ -51,23 +77,27 @@ class _Shape:
     typed: bool
     event: Literal["watch", "bound", "any"]
     filters: tuple[str, ...]
-    parts: tuple[tuple[str, int], ...]  # (kind, how many ranges) for each table read
+    parts: tuple[tuple[Kind, int], ...]  # (table kind, how many ranges) for each table read
     by_views: bool
     limited: bool
+    arrays: bool  # one row per key: groupArray of bucket ms and of counts (loads)
 
 
-def _ranges(window: Window, rollup: Rollup | None,
-            bucket: Bucket | None) -> dict[str, list[Range]]:
-    if rollup is None:
-        return {"raw": [(window.start_ms, window.end_ms)]}
-    plan = plan_window(window)
-    if bucket == "hour":  # whole days from the hourly rollup too
-        hours = [(plan.head_hours[0], plan.tail_hours[1])]
-        days: list[Range] = []
-    else:
-        hours, days = [plan.head_hours, plan.tail_hours], [plan.days]
-    parts = {"daily": days, "hourly": hours, "raw": [plan.head_raw, plan.tail_raw]}
-    return {kind: [r for r in ranges if r[0] < r[1]] for kind, ranges in parts.items()}
+def _ranges(windows: Sequence[Window], rollup: Rollup | None,
+            bucket: Bucket | None) -> dict[Kind, list[Range]]:
+    found: dict[Kind, list[Range]] = {kind: [] for kind in _KINDS}
+    for window in windows:
+        if rollup is None or bucket in ("quarter", "ms"):
+            found["raw"].append((window.start_ms, window.end_ms))
+            continue
+        plan = plan_window(window)
+        if bucket == "hour":  # whole days from the hourly rollup too
+            found["hourly"].append((plan.head_hours[0], plan.tail_hours[1]))
+        else:
+            found["hourly"] += [plan.head_hours, plan.tail_hours]
+            found["daily"].append(plan.days)
+        found["raw"] += [plan.head_raw, plan.tail_raw]
+    return {kind: [r for r in ranges if r[0] < r[1]] for kind, ranges in found.items()}
 
 
 _RANGE = {
@@ -75,24 +105,26 @@ _RANGE = {
     "hourly": "(hour >= {%(p)s_from:DateTime('UTC')} AND hour < {%(p)s_to:DateTime('UTC')})",
     "raw": "(ts >= {%(p)s_from:DateTime64(3, 'UTC')} AND ts < {%(p)s_to:DateTime64(3, 'UTC')})",
 }
+_FORMATS = {"daily": sql_date, "hourly": sql_seconds, "raw": sql_millis}
 
 
-def _select(shape: _Shape, kind: str, count: int) -> str:
+def _select(shape: _Shape, kind: Kind, count: int) -> str:
     rollup = shape.rollup
     if rollup is None or kind == "raw":
-        table, measure, has_event = RAW_TABLE, "count()", True
+        table, measure, counts_every_event = RAW_TABLE, "count()", True
     else:
-        table, has_event = getattr(rollup, kind), rollup.counts_every_event
+        table, counts_every_event = rollup.table(kind), rollup.counts_every_event
         measure = f"sum({rollup.measure})"
     columns = [f"{COLUMNS[k]} AS k_{k}" for k in shape.keys]
     if shape.bucket is not None:
-        columns.insert(0, _BUCKETS[shape.bucket][("daily", "hourly", "raw").index(kind)]
-                       + " AS bucket")
+        expression = _BUCKETS[shape.bucket][_KINDS.index(kind)]
+        assert expression is not None, (shape.bucket, kind)
+        columns.insert(0, expression + " AS bucket")
     where = ["client_id = {client_id:UInt32}",
              "(" + " OR ".join(_RANGE[kind] % {"p": f"{kind}{i}"} for i in range(count)) + ")"]
     if shape.typed:
         where.append("type = {type:String}")
-    if has_event:  # else the table counts watch only
+    if counts_every_event:  # else the table counts watch only
         where.extend({"bound": ["event = {event:String}"], "watch": ["event = 'watch'"],
                       "any": []}[shape.event])
     where.extend(f"{FILTER_COLUMNS[name]} = {{{name}:String}}" for name in shape.filters)
@@ -106,6 +138,12 @@ def _select(shape: _Shape, kind: str, count: int) -> str:
 def _statement(shape: _Shape) -> str:
     union = "\nUNION ALL\n".join(_select(shape, kind, count) for kind, count in shape.parts)
     keys = [f"k_{k}" for k in shape.keys]
+    if shape.arrays:
+        assert shape.bucket is not None
+        inner = (f"SELECT bucket, {', '.join(keys)}, sum(n) AS n FROM (\n{union}\n)\n"
+                 f"GROUP BY bucket, {', '.join(keys)}")
+        return (f"SELECT {', '.join(keys)}, groupArray({_BUCKET_MS[shape.bucket]}),"
+                f" groupArray(n)\nFROM (\n{inner}\n)\nGROUP BY {', '.join(keys)}")
     grouped = ["bucket", *keys] if shape.bucket else keys
     columns = [f"{_BUCKET_TEXT[shape.bucket]} AS date"] if shape.bucket else []
     order = ["views DESC", *keys] if shape.by_views else grouped
@@ -114,24 +152,20 @@ def _statement(shape: _Shape) -> str:
             + ("\nLIMIT {limit:UInt32}" if shape.limited else ""))
 
 
-_FORMATS = {"daily": sql_date, "hourly": sql_seconds, "raw": sql_millis}
-
-
-def breakdown_query(query: Breakdown) -> tuple[str, dict[str, str | int]] | None:
-    """The statement and its parameters, or None when the window holds no time at all."""
-    needs_event = "event" in query.keys or query.event not in (None, "watch")
-    fields = {k for k in query.keys if k not in ("type", "event")} | set(query.filters)
-    rollup = choose_rollup(fields, needs_event)
-    ranges = _ranges(query.window, rollup, query.bucket)
+def breakdown_query(query: Breakdown, windows: Sequence[Window] | None = None, *,
+                    arrays: bool = False) -> tuple[str, dict[str, str | int]] | None:
+    """The statement and its parameters over `windows` (default: the breakdown's own), or None
+    when they hold no time at all. `arrays`: one row per key, with the bucket starts (epoch
+    ms) and the counts as two arrays, which a load converts with numpy rather than row by
+    row."""
+    rollup = query.rollup
+    ranges = _ranges(windows if windows is not None else (query.window,), rollup, query.bucket)
     if not any(ranges.values()):
         return None
-    event: Literal["watch", "bound", "any"] = (
-        "bound" if query.event is not None else "any" if "event" in query.keys
-        else "watch")
-    shape = _Shape(rollup, query.keys, query.bucket, query.event_type is not None, event,
-                   tuple(sorted(query.filters)),
+    shape = _Shape(rollup, query.keys, query.bucket, query.event_type is not None,
+                   query.event_rule, tuple(sorted(query.filters)),
                    tuple((kind, len(r)) for kind, r in ranges.items() if r),
-                   query.by_views, query.limit is not None)
+                   query.by_views, query.limit is not None, arrays)
     params: dict[str, str | int] = {"client_id": query.client_id, **query.filters}
     if query.event_type is not None:
         params["type"] = query.event_type
@@ -146,10 +180,10 @@ def breakdown_query(query: Breakdown) -> tuple[str, dict[str, str | int]] | None
     return _statement(shape), params
 
 
-def run_breakdown(storage: Storage, query: Breakdown, settings: QuerySettings | None = None
-                  ) -> list[tuple[str | int, ...]]:
+def run_breakdown(storage: Storage, query: Breakdown, settings: QuerySettings | None = None,
+                  windows: Sequence[Window] | None = None) -> list[tuple[str | int, ...]]:
     """Rows of (bucket text if any, *key values, views), in the breakdown's order."""
-    statement = breakdown_query(query)
+    statement = breakdown_query(query, windows)
     if statement is None:
         return []
     return [(*(str(v) for v in row[:-1]), int(row[-1]))

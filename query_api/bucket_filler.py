@@ -1,11 +1,13 @@
 """Load missing sealed buckets off the request path (architecture §13).
 
-A request whose buckets are not all in memory is answered by the engine at once, in the one
-planned query it would need without buckets; what it lacked is loaded here afterwards, so the
-next window of that client is answered from memory. One thread loads, one client at a time, so
-loads never take more than one core from the requests; it ends when idle and starts again on the
-next request. Queued work is bounded: a request that finds the queue full leaves its buckets
-for a later one.
+A request whose buckets are not all in memory has the engine answer what they lack at once;
+what it lacked is loaded here afterwards, so the next window of that client is answered from
+memory. A client's day tally of a rollup is its first load: the quarter-hours of every day it
+has data on follow, a month of days at a time, newest first, so that once met, any window of
+that client with quarter-hour edges (every time zone's days and hours) is in memory. One thread
+loads, one job at a time, so loads never take more than one core from the requests; it ends when
+idle and starts again on the next request. Queued work is bounded: a request that finds the
+queue full leaves its buckets for a later one.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import threading
 
 from viewstats.core.storage import Storage, StorageError
 from viewstats.query_api.bucket_loads import Wanted, load
+from viewstats.query_api.plan import DAY_MS, floor_to
 from viewstats.query_api.sealed import BucketKey, SealedBuckets
 
 log = logging.getLogger(__name__)
 
-MAX_QUEUED = 64
+MAX_QUEUED = 256
 IDLE_S = 10.0
+MONTH_DAYS = 31  # the quarter-hour days one load reads
 
 _Job = tuple[int, Wanted, int, frozenset[BucketKey]]
 
@@ -62,9 +66,20 @@ class BucketFiller:
                 continue
             try:
                 for key, bucket in load(self._storage, client_id, wanted).items():
-                    self._buckets.put(key, client_id, bucket, token)
+                    if self._buckets.put(key, client_id, bucket, token) and key[0] == "d":
+                        self._meet(client_id, wanted, floor_to(bucket.first_ms, DAY_MS))
             except StorageError as exc:
                 log.warning("could not load sealed buckets of client %s: %s", client_id, exc)
             finally:
                 with self._lock:
                     self._queued -= keys
+
+    def _meet(self, client_id: int, wanted: Wanted, first_day: int) -> None:
+        """Queue the quarter-hours of every day from the client's first, but those kept."""
+        name = wanted.rollup.name
+        starts = [day for day in range(first_day, wanted.sealed_to, DAY_MS)
+                  if not self._buckets.holds(("q", client_id, name, day))]
+        for end in range(len(starts), 0, -MONTH_DAYS):
+            month = tuple(starts[max(end - MONTH_DAYS, 0):end])
+            self.request(client_id, Wanted(wanted.rollup, 0, month, (), wanted.sealed_to),
+                         frozenset(("q", client_id, name, day) for day in month))

@@ -1,121 +1,108 @@
-"""Load a client's sealed buckets (query_api/sealed.py) from the engine: one statement fills
-every bucket a window is missing, however many there are.
+"""Load a client's sealed buckets of one rollup (query_api/sealed.py) from the engine, through
+the planner like any answer (query_api/breakdown.py): a breakdown by every key of the rollup,
+per day, quarter-hour or millisecond.
 
-- days: every sealed day of the client, from the daily rollup, in one part. A client's whole
-  history is a few hundred thousand cells at most, and then every later window of that client
-  finds its days here;
-- hours: whole UTC days of the hourly rollup, for the days a window's hour runs fall in;
-- events: the watch events of whole hours, for the partial-hour edges.
+- days: every sealed day of the client, from the rollup's daily table, and then every later
+  window of that client finds its days here;
+- quarter-hours: whole UTC days of them, from `player_events` (no rollup is that fine), for the
+  days where windows put their edges;
+- events: the counted events of single quarter-hours, for edges finer than a quarter-hour.
 
-Each part comes back as one row of arrays (bucket, column key, views), so that a large part is
-converted by numpy rather than row by row in Python. A column key packs the type's enum value and
-the two country bytes into one integer; the distinct keys come with their names.
+Each comes back as one row per key, with the bucket starts and counts as arrays, so that a large
+load is converted by numpy rather than row by row in Python.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from viewstats.core.rollups import Rollup
 from viewstats.core.storage import Storage
-from viewstats.query_api.plan import DAY_MS, HOUR_MS, sql_date, sql_millis, sql_seconds
-from viewstats.query_api.sealed import Bucket, BucketKey, Columns, HourEvents, Tally
+from viewstats.query_api.breakdown import Breakdown, Bucket, breakdown_query
+from viewstats.query_api.plan import DAY_MS, QUARTER_MS
+from viewstats.query_api.sealed import Bucket as Kept
+from viewstats.query_api.sealed import BucketKey, Columns, Points, Tally
+from viewstats.query_api.window import Window
 
-_KEY = "toUInt32(toInt8(type)) * 65536 + reinterpretAsUInt16(country)"
-_PART = ("SELECT {tag:String} AS part, groupArray(b), groupArray(k), groupArray(v),"
-         " groupUniqArray((k, toString(type), toString(country)))\nFROM (%s)")
-_DAYS = ("SELECT toInt64(toUInt16(day)) * 86400000 AS b, " + _KEY + " AS k, type, country,"
-         " sum(views) AS v FROM views_by_country_daily"
-         " WHERE client_id = {client_id:UInt32} AND day < {days_to:Date}"
-         " GROUP BY day, type, country")
-_HOURS = ("SELECT toInt64(toUnixTimestamp(hour)) * 1000 AS b, " + _KEY + " AS k, type, country,"
-          " sum(views) AS v FROM views_by_country_hourly"
-          " WHERE client_id = {client_id:UInt32} AND (%s) GROUP BY hour, type, country")
-_HOUR_RANGE = "(hour >= {h%(i)d_from:DateTime('UTC')} AND hour < {h%(i)d_to:DateTime('UTC')})"
-_EVENTS = ("SELECT toUnixTimestamp64Milli(ts) AS b, " + _KEY + " AS k, type, country,"
-           " toUInt64(1) AS v FROM player_events"
-           " WHERE client_id = {client_id:UInt32} AND event = 'watch' AND (%s)")
-_EVENT_RANGE = ("(ts >= {e%(i)d_from:DateTime64(3, 'UTC')}"
-                " AND ts < {e%(i)d_to:DateTime64(3, 'UTC')})")
+Int64s = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
 class Wanted:
-    """What a window is missing: all sealed days before `days_to` (0: none), the hourly rollup
-    of `hour_days` (day starts) up to `sealed_to`, and the events of `event_hours`."""
+    """What a window is missing of one rollup: all sealed days before `days_to` (0: none), the
+    quarter-hours of `quarter_days` (day starts) up to `sealed_to`, and the events of
+    `event_quarters` (quarter starts)."""
+    rollup: Rollup
     days_to: int
-    hour_days: tuple[int, ...]
-    event_hours: tuple[int, ...]
+    quarter_days: tuple[int, ...]
+    event_quarters: tuple[int, ...]
     sealed_to: int
 
 
-@cache
-def _statement(days: bool, hour_days: int, event_hours: int) -> str:
-    parts = []
-    if days:
-        parts.append(_PART.replace("{tag:String}", "'d'") % _DAYS)
-    if hour_days:
-        ranges = " OR ".join(_HOUR_RANGE % {"i": i} for i in range(hour_days))
-        parts.append(_PART.replace("{tag:String}", "'h'") % (_HOURS % ranges))
-    if event_hours:
-        ranges = " OR ".join(_EVENT_RANGE % {"i": i} for i in range(event_hours))
-        parts.append(_PART.replace("{tag:String}", "'e'") % (_EVENTS % ranges))
-    return "\nUNION ALL\n".join(parts)
-
-
-def load(storage: Storage, client_id: int, wanted: Wanted) -> dict[BucketKey, Bucket]:
+def load(storage: Storage, client_id: int, wanted: Wanted) -> dict[BucketKey, Kept]:
     """The buckets `wanted` names, keyed as SealedBuckets keeps them."""
-    params: dict[str, str | int] = {"client_id": client_id, "days_to": sql_date(wanted.days_to)}
-    for i, day in enumerate(wanted.hour_days):
-        params[f"h{i}_from"] = sql_seconds(day)
-        params[f"h{i}_to"] = sql_seconds(min(day + DAY_MS, wanted.sealed_to))
-    for i, hour in enumerate(wanted.event_hours):
-        params[f"e{i}_from"] = sql_millis(hour)
-        params[f"e{i}_to"] = sql_millis(hour + HOUR_MS)
-    statement = _statement(wanted.days_to > 0, len(wanted.hour_days), len(wanted.event_hours))
-    params = {name: value for name, value in params.items() if "{" + name + ":" in statement}
-    buckets: dict[BucketKey, Bucket] = {}
-    for part, stamps, keys, views, names in storage.query(statement, params):
-        columns, column = _columns(keys, names)
-        b = np.asarray(stamps, dtype=np.int64)
-        v = np.asarray(views, dtype=np.int64)
-        if part == "d":
-            buckets[("d", client_id, 0)] = _tally(0, wanted.days_to, DAY_MS, columns, b, column, v)
-        elif part == "h":
-            for day in wanted.hour_days:
-                end = min(day + DAY_MS, wanted.sealed_to)
-                inside = (b >= day) & (b < end)
-                buckets[("h", client_id, day)] = _tally(
-                    day, end, HOUR_MS, columns, b[inside], column[inside], v[inside])
-        else:
-            order = np.argsort(b, kind="stable")
-            b, column = b[order], column[order]
-            for hour in wanted.event_hours:
-                first, end = np.searchsorted(b, [hour, hour + HOUR_MS]).tolist()
-                buckets[("e", client_id, hour)] = HourEvents(
-                    hour, hour + HOUR_MS, b[first:end].copy(), column[first:end].copy(), columns)
-    return buckets
+    rollup, name = wanted.rollup, wanted.rollup.name
+    query = Breakdown(client_id, Window(0, 0), rollup.keys)
+    assert query.rollup == rollup, "a rollup's own keys choose it"
+    kept: dict[BucketKey, Kept] = {}
+    if wanted.days_to:
+        kept[("d", client_id, name, 0)] = _days(
+            wanted.days_to, *_read(storage, query, "day", [Window(0, wanted.days_to)]))
+    days = [Window(day, min(day + DAY_MS, wanted.sealed_to)) for day in wanted.quarter_days]
+    if days:
+        kept.update({("q", client_id, name, day.start_ms): points
+                     for day, points in zip(days, _points(storage, query, "quarter", days),
+                                            strict=True)})
+    quarters = [Window(q, q + QUARTER_MS) for q in wanted.event_quarters]
+    if quarters:
+        kept.update({("e", client_id, name, q.start_ms): points
+                     for q, points in zip(quarters, _points(storage, query, "ms", quarters),
+                                          strict=True)})
+    return kept
 
 
-def _columns(keys: Sequence[int],
-             names: Sequence[Sequence[Any]]) -> tuple[Columns, np.ndarray[Any, Any]]:
-    named = sorted((int(key), str(kind), str(country)) for key, kind, country in names)
-    order = np.asarray([key for key, _, _ in named], dtype=np.int64)
-    column = np.searchsorted(order, np.asarray(keys, dtype=np.int64))
-    return Columns(tuple(kind for _, kind, _ in named),
-                   tuple(country for _, _, country in named)), column
+def _read(storage: Storage, query: Breakdown, bucket: Bucket, windows: Sequence[Window]
+          ) -> tuple[Columns, Int64s, npt.NDArray[np.intp], Int64s]:
+    """The rollup's columns, and each count's bucket start, column and value."""
+    statement = breakdown_query(Breakdown(query.client_id, query.window, query.keys, bucket),
+                                windows, arrays=True)
+    assert statement is not None
+    rows: list[Any] = storage.query(*statement)
+    columns = Columns(query.keys, tuple(tuple(str(v) for v in row[:-2]) for row in rows))
+    lengths = [len(row[-2]) for row in rows]
+    stamps = np.fromiter((b for row in rows for b in row[-2]), np.int64, sum(lengths))
+    n = np.fromiter((v for row in rows for v in row[-1]), np.int64, sum(lengths))
+    column = np.repeat(np.arange(len(rows), dtype=np.intp), lengths)
+    return columns, stamps, column, n
 
 
-def _tally(covers_from: int, covers_to: int, unit: int, columns: Columns,
-           stamps: np.ndarray[Any, Any], column: np.ndarray[Any, Any],
-           views: np.ndarray[Any, Any]) -> Tally:
-    start = int(stamps.min()) if stamps.size else covers_to
-    start = max(min(start, covers_to), covers_from)
-    units = (covers_to - start) // unit
-    grid = np.zeros((units + 1, len(columns.types)), dtype=np.int64)
-    np.add.at(grid, ((stamps - start) // unit + 1, column), views)
-    return Tally(covers_from, covers_to, start, unit, columns, np.cumsum(grid, axis=0))
+def _points(storage: Storage, query: Breakdown, bucket: Bucket,
+            spans: Sequence[Window]) -> list[Points]:
+    columns, stamps, column, n = _read(storage, query, bucket, spans)
+    order = np.argsort(stamps, kind="stable")
+    stamps, column, n = stamps[order], column[order], n[order]
+    found = []
+    for span in spans:
+        first, end = np.searchsorted(stamps, [span.start_ms, span.end_ms]).tolist()
+        found.append(Points.packed(span.start_ms, span.end_ms, stamps[first:end],
+                                   column[first:end], n[first:end], columns))
+    return found
+
+
+def _days(covers_to: int, columns: Columns, stamps: Int64s, column: npt.NDArray[np.intp],
+          n: Int64s) -> Tally | Points:
+    """Every day before `covers_to`: prefix sums from the first day with data, or the points
+    themselves when most cells of those sums would be zero (they would take more bytes)."""
+    start = min(int(stamps.min()) if stamps.size else covers_to, covers_to)
+    units = (covers_to - start) // DAY_MS
+    if units * len(columns.keys) > 2 * stamps.size:
+        order = np.argsort(stamps, kind="stable")
+        return Points.packed(0, covers_to, stamps[order], column[order], n[order], columns)
+    grid = np.zeros((units + 1, len(columns.keys)), dtype=np.int64)
+    np.add.at(grid, ((stamps - start) // DAY_MS + 1, column), n)
+    return Tally(0, covers_to, start, DAY_MS, columns, np.cumsum(grid, axis=0))

@@ -8,10 +8,10 @@ from typing import Any
 from starlette.requests import Request
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
+from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
@@ -30,6 +30,6 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": views, "id": video_id} for video_id, views in rows]
 
 
-def popular_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget,
+def popular_endpoint(kept: KeptAnswers, keys: KeyStore, budget: QueryBudget,
                      cap: RowCap) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, budget, _parse, _shape, cap, NARROW)
+    return StatisticsEndpoint(kept, keys, budget, _parse, _shape, cap, NARROW)

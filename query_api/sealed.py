@@ -1,5 +1,6 @@
-"""Sealed buckets (architecture §13): a client's views per (type, country) for past UTC days and
-hours, and the watch events of past hours, kept in memory and summed here.
+"""Sealed buckets (architecture §13): one client's counts per rollup key for past UTC days,
+quarter-hours and milliseconds, kept in memory and summed here, for every breakdown a rollup
+holds (viewstats/core/rollups.py).
 
 What is kept is exact because of what the process is told, never because of its age: every
 write that could touch a kept bucket reaches `invalidate` (on the embedded engine the moment it
@@ -7,9 +8,12 @@ is written, in server mode when the API polls `write_records`), and the bucket i
 load that raced a write must not be kept: `put` takes the token `begin` gave before the read
 and refuses when a write reached the client since.
 
-Days and hours are kept as prefix sums over their units, so any run of days or hours sums in
-one vector subtraction however long the window is; an hour's events are kept sorted by time,
-so a partial-hour edge is a binary search and a count.
+A client's days are kept as prefix sums over every sealed day (a Tally), so any run of days sums
+in one vector subtraction however long the window is; when most of those cells would be zero (a
+small client with many videos), as sparse points instead. Quarter-hours (per day) and events
+(per quarter-hour) are kept sparse: sorted (time, column, count) points, so a run is a binary
+search and a weighted count. A client's videos are thousands of columns, most of them empty in
+any one quarter-hour.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,30 +30,27 @@ import numpy.typing as npt
 from viewstats.core.metrics import SEALED_BYTES, SEALED_LOOKUPS
 
 Counts = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.integer[Any]]
 MAX_WRITTEN_CLIENTS = 100_000
 _ENTRY_OVERHEAD = 512  # the objects around the arrays, roughly
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Columns:
-    """What each position of a vector counts: views of one type in one country."""
-    types: tuple[str, ...]
-    countries: tuple[str, ...]
-
-    def add_to(self, totals: dict[str, int], counts: Counts, event_type: str | None) -> None:
-        for index in np.flatnonzero(counts).tolist():
-            if event_type is None or self.types[index] == event_type:
-                country = self.countries[index]
-                totals[country] = totals.get(country, 0) + int(counts[index])
+    """What each position of a vector counts: the values of the rollup's key fields (`keys`,
+    e.g. type and country) that one column holds. Compared by identity: answers cache how to
+    read a bucket's columns (query_api/kept_answers.py) per object."""
+    fields: tuple[str, ...]
+    keys: tuple[tuple[str, ...], ...]
 
     @property
     def nbytes(self) -> int:
-        return 120 * len(self.types)
+        return (64 + 56 * len(self.fields)) * len(self.keys)
 
 
 @dataclass(frozen=True)
 class Tally:
-    """Views of consecutive units (days or hours) from `start_ms`, as prefix sums.
+    """Counts of consecutive units (days) from `start_ms`, as prefix sums.
 
     It covers [covers_from, covers_to): units inside that span and outside the data are zero.
     """
@@ -62,13 +64,25 @@ class Tally:
     def covers(self, lo: int, hi: int) -> bool:
         return self.covers_from <= lo and hi <= self.covers_to
 
+    @property
+    def first_ms(self) -> int:
+        """Where the data starts (no count before it)."""
+        return self.start_ms
+
+    def _index(self, ms: int) -> int:
+        return min(max((ms - self.start_ms) // self.unit_ms, 0), int(self.prefix.shape[0]) - 1)
+
     def between(self, lo: int, hi: int) -> Counts:
-        """Views in [lo, hi); both unit-aligned and covered."""
-        last = self.prefix.shape[0] - 1
-        first = min(max((lo - self.start_ms) // self.unit_ms, 0), last)
-        end = min(max((hi - self.start_ms) // self.unit_ms, 0), last)
-        counts: Counts = self.prefix[end] - self.prefix[first]
+        """Counts in [lo, hi); both unit-aligned and covered."""
+        counts: Counts = self.prefix[self._index(hi)] - self.prefix[self._index(lo)]
         return counts
+
+    def per_unit(self, lo: int, hi: int) -> tuple[int, Counts]:
+        """The first unit's start at or after the data's, and each unit's counts from it, in
+        [lo, hi) (unit-aligned and covered)."""
+        first, end = self._index(lo), self._index(hi)
+        units: Counts = np.diff(self.prefix[first:end + 1], axis=0)
+        return self.start_ms + first * self.unit_ms, units
 
     @property
     def nbytes(self) -> int:
@@ -76,28 +90,53 @@ class Tally:
 
 
 @dataclass(frozen=True)
-class HourEvents:
-    """The watch events of one hour, sorted by time, each with its column."""
+class Points:
+    """Counts at instants (quarter-hour starts, or event times) in [covers_from, covers_to),
+    sorted by time. Each array takes the smallest integer type its values fit: a heavy client's
+    quarter-hours are millions of points."""
     covers_from: int
     covers_to: int
-    ts: npt.NDArray[np.int64]
-    column: npt.NDArray[np.intp]
+    offset: Ints  # ms after covers_from
+    column: Ints
+    n: Ints
     columns: Columns
 
-    def between(self, lo: int, hi: int) -> Counts:
-        first, end = np.searchsorted(self.ts, [lo, hi], side="left").tolist()
-        return np.bincount(self.column[first:end], minlength=len(self.columns.types)).astype(
-            np.int64)
+    @classmethod
+    def packed(cls, covers_from: int, covers_to: int, ts: Ints, column: Ints, n: Ints,
+               columns: Columns) -> Points:
+        return cls(covers_from, covers_to, _packed(ts - covers_from), _packed(column),
+                   _packed(n), columns)
+
+    def covers(self, lo: int, hi: int) -> bool:
+        return self.covers_from <= lo and hi <= self.covers_to
+
+    @property
+    def first_ms(self) -> int:
+        """Where the data starts (no count before it)."""
+        return self.covers_from + int(self.offset[0]) if self.offset.size else self.covers_to
+
+    def between(self, lo: int, hi: int) -> tuple[Ints, Ints, Ints]:
+        """The points in [lo, hi): their times (epoch ms), columns and counts."""
+        first, end = np.searchsorted(self.offset, [lo - self.covers_from,
+                                                   hi - self.covers_from]).tolist()
+        return (self.offset[first:end].astype(np.int64) + self.covers_from,
+                self.column[first:end], self.n[first:end])
 
     @property
     def nbytes(self) -> int:
-        return self.ts.nbytes + self.column.nbytes + self.columns.nbytes + _ENTRY_OVERHEAD
+        # The columns are shared by every day of one load and counted with its day tally.
+        return self.offset.nbytes + self.column.nbytes + self.n.nbytes + _ENTRY_OVERHEAD
 
 
-Bucket = Tally | HourEvents
-# ("d", client, 0): every sealed day; ("h", client, day start): one day's hours;
-# ("e", client, hour start): one hour's events.
-BucketKey = tuple[str, int, int]
+def _packed(values: Ints) -> Ints:
+    """`values` (none negative) in the smallest unsigned type that holds them all."""
+    return values.astype(np.min_scalar_type(int(values.max()) if values.size else 0))
+
+
+Bucket = Tally | Points
+# (kind, client, rollup name, start): ("d", c, r, 0) every sealed day; ("q", c, r, day start)
+# one day's quarter-hours; ("e", c, r, quarter start) one quarter-hour's events.
+BucketKey = tuple[str, int, str, int]
 
 
 @dataclass
@@ -126,6 +165,11 @@ class SealedBuckets:
             self._entries.move_to_end(key)
         SEALED_LOOKUPS.labels("hit").inc()
         return entry[1]
+
+    def holds(self, key: BucketKey) -> bool:
+        """Whether the bucket is kept; no request's lookup (no metric, no LRU move)."""
+        with self._lock:
+            return key in self._entries
 
     def begin(self) -> int:
         with self._lock:

@@ -12,10 +12,10 @@ from typing import Any
 from starlette.requests import Request
 
 from viewstats.core.keys import KeyStore
-from viewstats.core.storage import Storage
 from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
+from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
@@ -39,6 +39,6 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
     return [{"views": row[-1], **dict(zip(names, row[:-1], strict=True))} for row in rows]
 
 
-def views_endpoint(storage: Storage, keys: KeyStore, budget: QueryBudget,
+def views_endpoint(kept: KeptAnswers, keys: KeyStore, budget: QueryBudget,
                    cap: RowCap) -> StatisticsEndpoint:
-    return StatisticsEndpoint(storage, keys, budget, _parse, _shape, cap, NARROW)
+    return StatisticsEndpoint(kept, keys, budget, _parse, _shape, cap, NARROW)

@@ -1,10 +1,11 @@
 """Sealed buckets stay exact while writes, late events and reads interleave (architecture §13).
 
-One query API (CountryTotals, kept for the whole example) answers windows while events keep
-arriving, many of them late, into days and hours it already keeps; "now" moves on between steps
-so the sealed boundary moves through the data. Every answer must equal a brute-force count of
-what was written so far. It runs on the embedded engine (writes announced in-process) and in
-server mode (another storage client writes; the API learns of it from write_records only).
+One query API (KeptAnswers, kept for the whole example) answers windows of every endpoint's
+breakdown while events keep arriving, many of them late, into days and quarter-hours it already
+keeps; "now" moves on between steps so the sealed boundary moves through the data. Every answer
+must equal a brute-force count of what was written so far. It runs on the embedded engine
+(writes announced in-process) and in server mode (another storage client writes; the API
+learns of it from write_records only).
 
 The mutation check runs the same property with invalidation switched off and requires it to
 fail: a test that passes whatever the buckets do would prove nothing.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,7 +29,9 @@ from tests.support.server_mode import clickhouse_url
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.storage import Storage
 from viewstats.core.storage.clickhouse_server import ServerStorage
-from viewstats.query_api.country_totals import CountryTotals
+from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.kept_answers import KeptAnswers
+from viewstats.query_api.plan import sql_date
 from viewstats.query_api.sealed import SealedBuckets
 from viewstats.query_api.window import Window
 from viewstats.schema.migrations import migrate
@@ -39,20 +42,39 @@ BASE_MS = 1_709_164_800_000  # 2024-02-29T00:00:00Z
 HOUR_MS = 3_600_000
 SPAN_MS = 3 * 24 * HOUR_MS
 SEALED_AFTER_S = 300
-HALF_HOUR_MS = HOUR_MS // 2
-Row = tuple[int, int, str, str, str]  # client index, offset, country, event, type
+QUARTER_MS = HOUR_MS // 4
+# client index, offset, country, event, type, video, host
+Row = tuple[int, int, str, str, str, str, str]
 
-# Near hour and day boundaries, where a window switches between days, hours and events.
-near_marks = st.builds(lambda mark, delta: mark * HALF_HOUR_MS + delta,
-                       st.integers(0, SPAN_MS // HALF_HOUR_MS), st.integers(-2, 2))
+# Near quarter-hour and day boundaries, where a window switches between days, quarter-hours and
+# events.
+near_marks = st.builds(lambda mark, delta: mark * QUARTER_MS + delta,
+                       st.integers(0, SPAN_MS // QUARTER_MS), st.integers(-2, 2))
 offsets = st.one_of(st.integers(0, SPAN_MS - 1), near_marks).map(
     lambda ms: min(max(ms, 0), SPAN_MS - 1))
 event_rows = st.lists(st.tuples(st.integers(0, 1), offsets, st.sampled_from(["AU", "US", "ZZ"]),
                                 st.sampled_from(["watch", "watch", "start"]),
-                                st.sampled_from(["vod", "live"])), min_size=1, max_size=12)
+                                st.sampled_from(["vod", "live"]), st.sampled_from(["v1", "v2"]),
+                                st.sampled_from(["a.example", "b.example"])),
+                      min_size=1, max_size=12)
 write = st.tuples(st.just("write"), event_rows)
+# Every endpoint's breakdown (countries, its filters and `event`, views by day and its groups,
+# hosts, popular) as (keys, bucket, by_views, event, filters, limit).
+Shape = tuple[tuple[str, ...], str | None, bool, str | None, dict[str, str], int | None]
+SHAPES: list[Shape] = [
+    (("country",), None, True, None, {}, None),
+    (("country",), None, True, "start", {}, None),
+    (("country",), None, True, None, {"id": "v1"}, None),
+    (("type",), "day", False, None, {}, None),
+    (("type", "country"), "day", False, None, {"country": "AU"}, None),
+    (("type", "event", "country"), "day", False, None, {}, None),
+    (("type", "id"), "day", False, "watch", {}, None),
+    (("host",), None, True, None, {}, None),
+    (("id",), None, True, None, {}, 1),
+]
 read = st.tuples(st.just("read"), st.tuples(st.integers(0, 1), offsets, offsets,
-                                            st.sampled_from([None, "vod"])))
+                                            st.sampled_from([None, "vod"]),
+                                            st.sampled_from(SHAPES)))
 advance = st.tuples(st.just("advance"), st.integers(0, 30 * HOUR_MS))
 steps = st.lists(st.one_of(write, read, read, advance), min_size=2, max_size=20)
 
@@ -87,33 +109,54 @@ def pair(request: pytest.FixtureRequest, storage: Storage) -> tuple[Storage, Sto
     return writer, reader
 
 
+def expected(events: list[PlayerEvent], query: Breakdown) -> list[tuple[str | int, ...]]:
+    """The breakdown's rows counted from the events themselves."""
+    fields = {"type": "type", "event": "event", "country": "country", "id": "video_id",
+              "host": "host"}
+    counted = Counter(
+        ((sql_date(e.ts_ms),) if query.bucket == "day" else ())
+        + tuple(getattr(e, fields[k]) for k in query.keys)
+        for e in events
+        if e.client_id == query.client_id
+        and query.window.start_ms <= e.ts_ms < query.window.end_ms
+        and query.event_type in (None, e.type)
+        and (e.event == query.event if query.event is not None
+             else "event" in query.keys or e.event == "watch")
+        and all(getattr(e, fields[name]) == value for name, value in query.filters.items()))
+    rows = [(*key, count) for key, count in counted.items()]
+    rows.sort(key=(lambda r: (-int(r[-1]), r[:-1])) if query.by_views else (lambda r: r[:-1]))
+    return rows[:query.limit] if query.limit is not None else rows
+
+
 def check_interleaving(writer: Storage, reader: Storage, start_offset: int,
                        plan: list[tuple[str, object]]) -> None:
     truncate_events(writer)
     clients = [fresh_client_id(), fresh_client_id()]
     clock = Clock(BASE_MS + start_offset)
-    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
-                           background=False, clock=clock)
+    kept = KeptAnswers(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
+                       background=False, clock=clock)
     written: list[PlayerEvent] = []
     for number, (kind, arg) in enumerate(plan):
         if kind == "write":
-            rows = [watch(clients[c], BASE_MS + offset, country, len(written) + i,
-                          event=event, type_=type_)
-                    for i, (c, offset, country, event, type_) in enumerate(cast(list[Row], arg))]
+            rows = [PlayerEvent(clients[c], BASE_MS + offset, event, type_, video,
+                                f"00000000-0000-4000-8000-{len(written) + i:012x}", country,
+                                host)
+                    for i, (c, offset, country, event, type_, video, host)
+                    in enumerate(cast(list[Row], arg))]
             insert_events(writer, rows, {"insert_deduplicate": 0})
             written += rows
         elif kind == "advance":
             clock.now_ms += cast(int, arg)
         else:
-            c, a, b, type_filter = cast(tuple[int, int, int, str | None], arg)
-            lo, hi = BASE_MS + min(a, b), BASE_MS + max(a, b) + 1
-            expected = Counter(e.country for e in written if e.client_id == clients[c]
-                               and e.event == "watch" and lo <= e.ts_ms < hi
-                               and type_filter in (None, e.type))
-            got = dict(totals.rows(clients[c], type_filter, Window(lo, hi)))
-            assert got == dict(expected), (number, clients[c], lo, hi, type_filter)
-            kept = totals.rows_in_memory(clients[c], type_filter, Window(lo, hi))
-            assert kept is None or dict(kept) == dict(expected), (number, "in memory")
+            c, a, b, type_filter, shape = cast(tuple[int, int, int, str | None, Shape], arg)
+            keys, bucket, by_views, event, filters, limit = shape
+            query = Breakdown(clients[c], Window(BASE_MS + min(a, b), BASE_MS + max(a, b) + 1),
+                              keys, cast(Any, bucket), type_filter, event, filters, by_views,
+                              limit)
+            want = expected(written, query)
+            assert kept.rows(query) == want, (number, query)
+            in_memory = kept.rows_in_memory(query)
+            assert in_memory is None or in_memory == want, (number, "in memory")
 
 
 @settings(max_examples=40, deadline=None,
@@ -140,25 +183,30 @@ def test_the_property_fails_when_writes_do_not_drop_buckets(
         failing()
 
 
+def _countries(client: int, window: Window) -> Breakdown:
+    return Breakdown(client, window, ("country",), by_views=True)
+
+
 def test_a_late_event_in_a_kept_day_is_counted(pair: tuple[Storage, Storage]) -> None:
     """The plain case the property generalises: read a past day, write into it, read again."""
     writer, reader = pair
     client = fresh_client_id()
-    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0, background=False,
-                           clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
-    day = Window(BASE_MS, BASE_MS + 24 * HOUR_MS)
+    kept = KeptAnswers(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0, background=False,
+                       clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
+    day = _countries(client, Window(BASE_MS, BASE_MS + 24 * HOUR_MS))
     insert_events(writer, [watch(client, BASE_MS + HOUR_MS, "AU", 1)])
-    assert totals.rows(client, None, day) == [("AU", 1)]
-    assert totals.buckets.nbytes > 0  # the day is kept now
+    assert kept.rows(day) == [("AU", 1)]
+    assert kept.buckets.nbytes > 0  # the day is kept now
     # In server mode with a poll interval of 0 every use of the buckets reads write_records
     # first, which the I/O-free path never does: it defers to `rows`.
     in_memory = writer is reader
-    assert totals.rows_in_memory(client, None, day) == ([("AU", 1)] if in_memory else None)
+    assert kept.rows_in_memory(day) == ([("AU", 1)] if in_memory else None)
     insert_events(writer, [watch(client, BASE_MS + 2 * HOUR_MS, "AU", 2)])
-    assert totals.rows(client, None, day) == [("AU", 2)]
-    assert totals.rows_in_memory(client, None, day) == ([("AU", 2)] if in_memory else None)
-    recent = Window(BASE_MS, BASE_MS + 10 * 24 * HOUR_MS)  # reaches past the sealed boundary
-    assert totals.rows_in_memory(client, None, recent) is None
+    assert kept.rows(day) == [("AU", 2)]
+    assert kept.rows_in_memory(day) == ([("AU", 2)] if in_memory else None)
+    # reaches past the sealed boundary
+    recent = _countries(client, Window(BASE_MS, BASE_MS + 10 * 24 * HOUR_MS))
+    assert kept.rows_in_memory(recent) is None
 
 
 def test_memory_is_bounded_in_bytes(storage: Storage) -> None:
@@ -166,34 +214,36 @@ def test_memory_is_bounded_in_bytes(storage: Storage) -> None:
     insert_events(storage, [watch(c, BASE_MS + i * HOUR_MS, "US", i)
                             for c in clients for i in range(48)])
     limit = 40_000
-    totals = CountryTotals(storage, SEALED_AFTER_S, limit, background=False,
-                           clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
+    kept = KeptAnswers(storage, SEALED_AFTER_S, limit, background=False,
+                       clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
     for c in clients:
-        assert totals.rows(c, None, Window(BASE_MS - 1, BASE_MS + 2 * 24 * HOUR_MS - 1)) \
-            == [("US", 48)]
-        assert 0 < totals.buckets.nbytes <= limit
+        window = Window(BASE_MS - 1, BASE_MS + 2 * 24 * HOUR_MS - 1)
+        assert kept.rows(_countries(c, window)) == [("US", 48)]
+        assert 0 < kept.buckets.nbytes <= limit
 
 
 def test_the_first_window_is_answered_by_the_engine_and_loaded_after(
         pair: tuple[Storage, Storage]) -> None:
-    """By default a miss does not wait for a load: the engine answers, the filler loads, and
-    the next window comes from memory, exact also after a later write into it."""
+    """By default a miss does not wait for a load: the engine answers, the filler loads the
+    client's days and then the quarter-hours of every day it has data on, and a later window
+    with other quarter-hour edges comes from memory, exact also after a later write into it."""
     writer, reader = pair
     client = fresh_client_id()
-    totals = CountryTotals(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
-                           clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
+    kept = KeptAnswers(reader, SEALED_AFTER_S, 1 << 20, poll_interval_s=0,
+                       clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
     insert_events(writer, [watch(client, BASE_MS + HOUR_MS + 7, "AU", 1)])
-    window = Window(BASE_MS + 5, BASE_MS + 3 * 24 * HOUR_MS + 5)
-    assert totals.rows(client, None, window) == [("AU", 1)]
+    window = Window(BASE_MS, BASE_MS + 3 * 24 * HOUR_MS)
+    assert kept.rows(_countries(client, window)) == [("AU", 1)]
+    other = _countries(client, Window(BASE_MS + 3 * QUARTER_MS, BASE_MS + 30 * QUARTER_MS))
     deadline = time.monotonic() + 60
-    while totals.buckets.nbytes == 0:
+    while not kept.buckets.holds(("q", client, "views_by_country", BASE_MS)):
         assert time.monotonic() < deadline, "the buckets were never loaded"
         time.sleep(0.05)
     before = _hits()
-    assert totals.rows(client, None, window) == [("AU", 1)]
+    assert kept.rows(other) == [("AU", 1)]
     assert _hits() > before  # answered from memory
     insert_events(writer, [watch(client, BASE_MS + 2 * HOUR_MS, "US", 2)])
-    assert dict(totals.rows(client, None, window)) == {"AU": 1, "US": 1}
+    assert kept.rows(other) == [("AU", 1), ("US", 1)]
 
 
 def _hits() -> float:
