@@ -21,7 +21,7 @@ from viewstats.query_api.bucket_loads import Wanted, load
 from viewstats.query_api.plan import DAY_MS, HOUR_MS, countries_query, plan_window
 from viewstats.query_api.sealed import Bucket, BucketKey, SealedBuckets, Tally
 from viewstats.query_api.window import Window
-from viewstats.query_api.write_feed import POLL_INTERVAL_S, RecordedWrites, announced_writes
+from viewstats.query_api.write_feed import POLL_INTERVAL_S, follow_writes
 
 Rows = list[tuple[str, int]]
 _Missing = tuple[Wanted, frozenset[BucketKey]]  # what to load, and the buckets it fills
@@ -51,11 +51,8 @@ class CountryTotals:
         self._filler = BucketFiller(storage, self.buckets) if background else None
         # Whether kept buckets may be used now: `current` may read write_records (I/O),
         # `recent` only says whether they were read within the poll interval.
-        self._current: Callable[[], bool] = lambda: True
-        self._recent: Callable[[], bool] = lambda: True
-        if not storage.watch_writes(announced_writes(self.buckets)):
-            records = RecordedWrites(storage, self.buckets, poll_interval_s)
-            self._current, self._recent = records.current, records.recent
+        feed = follow_writes(storage, self.buckets, poll_interval_s)
+        self._current, self._recent = feed.current, feed.recent
 
     def rows(self, client_id: int, event_type: str | None, window: Window) -> Rows:
         """(country, views) sorted by views descending, then country."""

@@ -18,7 +18,6 @@ from viewstats.core.storage import (
     QuerySettings,
     Row,
     StorageError,
-    WriteListener,
 )
 from viewstats.core.storage.write_health import WriteHealth
 from viewstats.ingest import wire
@@ -42,6 +41,8 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeStorage:
     """Records ranges and inserts in the log; refuses `failures[partition]` inserts first."""
 
+    exclusive = True  # no write_records: what the writer stores is told to this process
+
     def __init__(self, log: list[Step]) -> None:
         self.log, self.failures = log, {0: 0, 1: 0}
         self.health = WriteHealth(lambda: None)
@@ -56,7 +57,6 @@ class FakeStorage:
         raise AssertionError("events go in as JSON lines")
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         assert table == "player_events" and settings is not None
         _, partition, offsets = str(settings["insert_deduplication_token"]).split(":")
@@ -74,9 +74,6 @@ class FakeStorage:
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         raise AssertionError("the writer only inserts")
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        return False
 
     def close(self) -> None: ...
 
