@@ -20,6 +20,7 @@ from viewstats.core.storage import (
     StorageError,
 )
 from viewstats.core.storage.write_health import WriteHealth
+from viewstats.core.write_announcements import listen
 from viewstats.ingest import wire
 from viewstats.ingest.consumer import batch_writer
 from viewstats.ingest.consumer.assignment import Assignment, Lease, Partition
@@ -244,6 +245,35 @@ def test_the_dedup_window_learns_rows_only_once_they_are_stored() -> None:
     views = [tuple(_watch(0, v).view_id for v in vs) for vs in ([0, 1, 2], [9])]
     assert [s[3] for s in h.steps("insert")] == views  # all of 0-2 on the retry; then only 9
     assert (h.stats.inserted, h.stats.duplicates) == (4, 2)
+
+
+class Listener:
+    """Logs what the writer announces (viewstats/core/write_announcements.py) among its steps."""
+
+    def __init__(self, log: list[Step]) -> None:
+        self.log = log
+        listen(self)
+
+    def inserted(self, client_ids: Collection[int], first_ms: int, last_ms: int) -> None:
+        self.log.append(("announced", frozenset(client_ids), first_ms, last_ms))
+
+    def rewritten(self) -> None:
+        raise AssertionError("the writer only inserts")
+
+
+def test_a_stored_batch_is_announced_before_it_is_committed() -> None:
+    """So an API in this process drops what it touched before the offsets move on. A refused
+    insert is announced too: part of it may have landed."""
+    async def scenario(h: Harness) -> None:
+        h.storage.failures[0] = 1
+        _listener = Listener(h.log)  # held weakly by the announcements: kept here
+        await h.start(h.batch(0, 0, 9))
+
+    h = _run(scenario)
+    announced = ("announced", frozenset({1}), _watch(0, 0).ts_ms, _watch(0, 0).ts_ms)
+    assert [s[0] for s in h.log] == ["record", "refused", "announced", "record", "insert",
+                                     "announced", "commit"]
+    assert h.steps("announced") == [announced, announced]
 
 
 def test_batches_of_a_lease_no_longer_held_are_never_written() -> None:
