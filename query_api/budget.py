@@ -35,7 +35,6 @@ from viewstats.core.storage import (
     Row,
     Storage,
     StorageError,
-    WriteListener,
 )
 
 T = TypeVar("T")
@@ -175,6 +174,7 @@ class _LimitedStorage:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
         self.health = storage.health
+        self.exclusive = storage.exclusive
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
@@ -192,12 +192,8 @@ class _LimitedStorage:
         return self._storage.insert(table, columns, settings, millis=millis)
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
-        return self._storage.insert_json(table, lines, touched, settings)
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        return self._storage.watch_writes(listener)
+        return self._storage.insert_json(table, lines, settings)
 
     def close(self) -> None:
         self._storage.close()

@@ -28,7 +28,7 @@ from viewstats.query_api.kept_sums import Totals, add_piece, sorted_rows
 from viewstats.query_api.plan import DAY_MS, QUARTER_MS, ceil_to, floor_to
 from viewstats.query_api.sealed import Bucket, BucketKey, SealedBuckets
 from viewstats.query_api.window import Window
-from viewstats.query_api.write_feed import POLL_INTERVAL_S, RecordedWrites, announced_writes
+from viewstats.query_api.write_feed import POLL_INTERVAL_S, follow_writes
 
 Row = tuple[str | int, ...]
 Piece = tuple[BucketKey, int, int]  # a bucket and the run [a, b) of it the window covers
@@ -76,12 +76,9 @@ class KeptAnswers:
         self.buckets = SealedBuckets(max_bytes)
         self._filler = BucketFiller(storage, self.buckets) if background else None
         # Whether kept buckets may be used now: `current` may read write_records (I/O),
-        # `recent` only says whether they were read within the poll interval.
-        self._current: Callable[[], bool] = lambda: True
-        self._recent: Callable[[], bool] = lambda: True
-        if not storage.watch_writes(announced_writes(self.buckets)):
-            records = RecordedWrites(storage, self.buckets, poll_interval_s)
-            self._current, self._recent = records.current, records.recent
+        # `recent` only says whether they were read within the poll interval. The feed is
+        # kept as long as the buckets: its listener is held weakly.
+        self._feed = follow_writes(storage, self.buckets, poll_interval_s)
 
     @staticmethod
     def keeps(query: Breakdown) -> bool:
@@ -93,7 +90,7 @@ class KeptAnswers:
         """The answer when kept buckets alone hold it, without any I/O (so it may run on the
         event loop); None when it needs the engine (then call `rows`)."""
         boundary = self._boundary()
-        if not self.keeps(query) or query.window.end_ms > boundary or not self._recent():
+        if not self.keeps(query) or query.window.end_ms > boundary or not self._feed.recent():
             return None
         totals: Totals = {}
         missing, _ = self._add_kept(totals, query, query.window.start_ms, query.window.end_ms)
@@ -102,7 +99,7 @@ class KeptAnswers:
     def rows(self, query: Breakdown, settings: QuerySettings | None = None) -> list[Row]:
         """The answer, in the breakdown's order; blocks on the engine (a worker thread)."""
         lo, hi = query.window.start_ms, query.window.end_ms
-        if not self.keeps(query) or not self._current():
+        if not self.keeps(query) or not self._feed.current():
             return run_breakdown(self._storage, query, settings)
         boundary = self._boundary()
         totals: Totals = {}

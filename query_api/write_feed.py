@@ -1,11 +1,12 @@
-"""What tells the sealed buckets (query_api/sealed.py) about writes (architecture §13).
+"""What tells the sealed buckets (query_api/sealed.py) about writes (architecture §13); the
+writers' side is viewstats/core/write_announcements.py.
 
-- Embedded engine: every write goes through this process, and the storage announces each one
-  as it returns; the buckets it touched are dropped there and then.
+- Embedded engine: every write goes through this process, and its writer announces each one as
+  it returns; the buckets it touched are dropped there and then.
 - Server mode: other processes write, and every writer records what its write touched in
-  `write_records` after the write returned (viewstats/core/storage/clickhouse_server.py). The
-  API reads the records it has not seen, at most once a second and only while it answers, before
-  it uses kept buckets. If it cannot read them, it uses none and keeps none until it can.
+  `write_records` after the write returned. The API reads the records it has not seen, at most
+  once a second and only while it answers, before it uses kept buckets. If it cannot read
+  them, it uses none and keeps none until it can.
 
 A record becomes visible some time after its `written_at` (set when the insert began), so each
 read goes back `OVERLAP_MS` before the newest record seen and skips the ids it has seen.
@@ -16,11 +17,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import cast
+from collections.abc import Callable, Collection
+from typing import Protocol
 
-from viewstats.core.events import TABLE
 from viewstats.core.storage import Storage, StorageError
+from viewstats.core.write_announcements import RECORDS_TABLE, listen
 from viewstats.query_api.sealed import SealedBuckets
 
 log = logging.getLogger(__name__)
@@ -32,25 +33,47 @@ MAX_GAP_S = 3600.0
 
 _NEW_RECORDS = """SELECT toString(id), client_ids, toUnixTimestamp64Milli(ts_from),
     toUnixTimestamp64Milli(ts_to), toUnixTimestamp64Milli(written_at)
-FROM write_records
+FROM """ + RECORDS_TABLE + """
 WHERE written_at >= if({since:Int64} < 0, now64(3) - toIntervalMillisecond(""" + str(
     OVERLAP_MS) + """), fromUnixTimestamp64Milli({since:Int64}, 'UTC'))"""
 
 
-def announced_writes(buckets: SealedBuckets) -> Callable[
-        [str | None, Mapping[str, Sequence[object]] | None], None]:
-    """The embedded storage's write listener that drops what each write touched."""
-    def on_write(table: str | None, columns: Mapping[str, Sequence[object]] | None) -> None:
-        if table is not None and table != TABLE:
-            return  # bookkeeping tables never change a view count
-        if columns is None or not {"ts", "client_id"} <= columns.keys():
-            buckets.invalidate_all()
-            return
-        stamps = cast(Sequence[int], columns["ts"])
-        if stamps:
-            buckets.invalidate(set(cast(Sequence[int], columns["client_id"])),
-                               min(stamps), max(stamps))
-    return on_write
+class WriteFeed(Protocol):
+    def current(self) -> bool:
+        """Whether kept buckets may be used now; may read `write_records` (I/O)."""
+
+    def recent(self) -> bool:
+        """Whether they were vouched for within the poll interval, without I/O."""
+
+
+def follow_writes(storage: Storage, buckets: SealedBuckets,
+                  interval_s: float = POLL_INTERVAL_S) -> WriteFeed:
+    """What drops the `buckets` that writes to `storage`'s database touch. Keep it as long as
+    the buckets: the announcements reach it only while it lives."""
+    if storage.exclusive:
+        return AnnouncedWrites(buckets)
+    return RecordedWrites(storage, buckets, interval_s)
+
+
+class AnnouncedWrites:
+    """Embedded: this process makes every write and announces each as it returns, so kept
+    buckets are always current."""
+
+    def __init__(self, buckets: SealedBuckets) -> None:
+        self._buckets = buckets
+        listen(self)
+
+    def inserted(self, client_ids: Collection[int], first_ms: int, last_ms: int) -> None:
+        self._buckets.invalidate(client_ids, first_ms, last_ms)
+
+    def rewritten(self) -> None:
+        self._buckets.invalidate_all()
+
+    def current(self) -> bool:
+        return True
+
+    def recent(self) -> bool:
+        return True
 
 
 class RecordedWrites:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from viewstats.core.storage import Storage
+from viewstats.core.write_announcements import announcing_rewrite
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -72,8 +73,9 @@ def apply_plan(storage: Storage, plan: list[tuple[Migration, list[str]]],
         started = time.monotonic()
         if progress is not None:
             progress(migration, None)
-        for statement in statements:
-            storage.command(statement)
+        with announcing_rewrite(storage):  # a backfill or truncation may change any rollup
+            for statement in statements:
+                storage.command(statement)
         storage.insert("schema_migrations", {"version": [migration.version],
                                              "name": [migration.name]})
         applied.append(migration)

@@ -18,9 +18,9 @@ from viewstats.core.storage import (
     QuerySettings,
     Row,
     StorageError,
-    WriteListener,
 )
 from viewstats.core.storage.write_health import WriteHealth
+from viewstats.core.write_announcements import listen
 from viewstats.ingest import wire
 from viewstats.ingest.consumer import batch_writer
 from viewstats.ingest.consumer.assignment import Assignment, Lease, Partition
@@ -42,6 +42,8 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 class FakeStorage:
     """Records ranges and inserts in the log; refuses `failures[partition]` inserts first."""
 
+    exclusive = True  # no write_records: what the writer stores is told to this process
+
     def __init__(self, log: list[Step]) -> None:
         self.log, self.failures = log, {0: 0, 1: 0}
         self.health = WriteHealth(lambda: None)
@@ -56,7 +58,6 @@ class FakeStorage:
         raise AssertionError("events go in as JSON lines")
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         assert table == "player_events" and settings is not None
         _, partition, offsets = str(settings["insert_deduplication_token"]).split(":")
@@ -74,9 +75,6 @@ class FakeStorage:
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         raise AssertionError("the writer only inserts")
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        return False
 
     def close(self) -> None: ...
 
@@ -247,6 +245,35 @@ def test_the_dedup_window_learns_rows_only_once_they_are_stored() -> None:
     views = [tuple(_watch(0, v).view_id for v in vs) for vs in ([0, 1, 2], [9])]
     assert [s[3] for s in h.steps("insert")] == views  # all of 0-2 on the retry; then only 9
     assert (h.stats.inserted, h.stats.duplicates) == (4, 2)
+
+
+class Listener:
+    """Logs what the writer announces (viewstats/core/write_announcements.py) among its steps."""
+
+    def __init__(self, log: list[Step]) -> None:
+        self.log = log
+        listen(self)
+
+    def inserted(self, client_ids: Collection[int], first_ms: int, last_ms: int) -> None:
+        self.log.append(("announced", frozenset(client_ids), first_ms, last_ms))
+
+    def rewritten(self) -> None:
+        raise AssertionError("the writer only inserts")
+
+
+def test_a_stored_batch_is_announced_before_it_is_committed() -> None:
+    """So an API in this process drops what it touched before the offsets move on. A refused
+    insert is announced too: part of it may have landed."""
+    async def scenario(h: Harness) -> None:
+        h.storage.failures[0] = 1
+        _listener = Listener(h.log)  # held weakly by the announcements: kept here
+        await h.start(h.batch(0, 0, 9))
+
+    h = _run(scenario)
+    announced = ("announced", frozenset({1}), _watch(0, 0).ts_ms, _watch(0, 0).ts_ms)
+    assert [s[0] for s in h.log] == ["record", "refused", "announced", "record", "insert",
+                                     "announced", "commit"]
+    assert h.steps("announced") == [announced, announced]
 
 
 def test_batches_of_a_lease_no_longer_held_are_never_written() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import pytest
 
-from viewstats.core.storage import Params, QuerySettings, Row, WriteListener
+from viewstats.core.storage import Params, QuerySettings, Row
 from viewstats.core.storage.write_health import WriteHealth
 from viewstats.schema.cluster import (
     BOOKKEEPING,
@@ -135,6 +135,8 @@ def test_a_cluster_name_that_is_not_a_name_is_refused() -> None:
 
 
 class RecordingStorage:
+    exclusive = False  # a cluster
+
     def __init__(self) -> None:
         self.commands: list[str] = []
         self.versions: list[int] = []
@@ -156,13 +158,8 @@ class RecordingStorage:
         return 1
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         raise AssertionError("migrations insert no events")
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        del listener
-        return False
 
     def close(self) -> None: ...
 

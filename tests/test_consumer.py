@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaError
 from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
-from viewstats.core.storage import Params, QuerySettings, Row, Storage, WriteListener
+from viewstats.core.storage import Params, QuerySettings, Row, Storage
 from viewstats.devtools.processes import free_port, wait_for_http
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
@@ -313,7 +313,7 @@ class CrashingStorage:
 
     def __init__(self, storage: Storage, *, after_insert: bool) -> None:
         self._storage, self._after_insert = storage, after_insert
-        self.health = storage.health
+        self.health, self.exclusive = storage.health, storage.exclusive
 
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
@@ -321,13 +321,12 @@ class CrashingStorage:
         return self._storage.insert(table, columns, settings, millis=millis)
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         token = str((settings or {}).get("insert_deduplication_token", ""))
         crash = token.split(":")[-1].startswith("300-")
         if crash and not self._after_insert:
             raise Crash
-        written = self._storage.insert_json(table, lines, touched, settings)
+        written = self._storage.insert_json(table, lines, settings)
         if crash:
             raise Crash
         return written
@@ -338,9 +337,6 @@ class CrashingStorage:
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         self._storage.command(sql, settings)
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        return self._storage.watch_writes(listener)
 
     def close(self) -> None:
         self._storage.close()

@@ -1,5 +1,6 @@
-"""`filtered_countries` (the countries endpoint's `id` and `host` filters) equals a
-brute-force count for any window and filters; `country_filters` reads and checks them."""
+"""The countries breakdown with the `id` and `host` filters equals a brute-force count for any
+window and filters, answered by the one query path with its buckets loaded before every answer
+(so memory answers what it holds); `country_filters` reads and checks the filters."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from tests.support.breakdowns import HOSTS, VIDEOS, brute_force, rich_events, st
 from tests.support.database import fresh_client_id
 from tests.support.windows import draw_window
 from viewstats.core.storage import Storage
-from viewstats.query_api.country_filters import country_filters, filtered_countries
+from viewstats.query_api.breakdown import Breakdown
+from viewstats.query_api.country_filters import country_filters
+from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.window import parse_window
 
 pytestmark = pytest.mark.chdb
@@ -33,8 +36,11 @@ def test_filtered_countries_match_brute_force(
     parsed = parse_window(window.params["date_from"], window.params["date_to"])
     filters = {name: value for name, value in (("id", video), ("host", host), ("type", type_filter))
                if value is not None}
+    kept = KeptAnswers(storage, 300, 1 << 26, background=False)
+    found = {name: value for name, value in (("id", video), ("host", host)) if value is not None}
     for client_id in CLIENTS:
-        got = filtered_countries(storage, client_id, parsed, type_filter, video, host)
+        got = kept.rows(Breakdown(client_id, parsed, ("country",), event_type=type_filter,
+                                  filters=found, by_views=True))
         counts = brute_force(rows, client_id, window, keys=("country",), filters=filters)
         assert got == sorted(((c, n) for (c,), n in counts.items()),
                              key=lambda cn: (-cn[1], cn[0])), (window.params, filters)

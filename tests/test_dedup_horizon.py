@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -139,15 +139,14 @@ class RawRowsOnly(CrashingStorage):
     materialized view failing after the table does)."""
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         token = str((settings or {}).get("insert_deduplication_token", ""))
         if not token.split(":")[-1].startswith("300-"):
-            return self._storage.insert_json(table, lines, touched, settings)
+            return self._storage.insert_json(table, lines, settings)
         for view in ROLLUP_VIEWS:
             self._storage.command(f"DETACH TABLE {view}")
         try:
-            self._storage.insert_json(table, lines, touched, settings)
+            self._storage.insert_json(table, lines, settings)
         finally:
             for view in ROLLUP_VIEWS:
                 self._storage.command(f"ATTACH TABLE {view}")

@@ -147,6 +147,8 @@ def test_data_survives_a_restart_of_the_server(tmp_path: Path) -> None:
 class _RecordingStorage:
     """Records what apply_plan does, in order; `done` are the versions already applied."""
 
+    exclusive = False  # nothing here listens for rewrites
+
     def __init__(self, done: set[int], log: list[tuple[str, object]]) -> None:
         self.done, self.log = done, log
 

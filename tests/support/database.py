@@ -11,6 +11,7 @@ import pytest
 from tests.support.markers import require_marker
 from viewstats.core.storage import Storage
 from viewstats.core.storage.embedded import EmbeddedStorage
+from viewstats.core.write_announcements import announcing_rewrite
 from viewstats.schema.migrations import migrate
 
 ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily",
@@ -25,8 +26,9 @@ def fresh_client_id() -> int:
 
 
 def truncate_events(storage: Storage) -> None:
-    for table in ROLLUP_TABLES:
-        storage.command(f"TRUNCATE TABLE {table}")
+    with announcing_rewrite(storage):
+        for table in ROLLUP_TABLES:
+            storage.command(f"TRUNCATE TABLE {table}")
 
 
 @pytest.fixture(scope="session")

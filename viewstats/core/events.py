@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from viewstats.core.storage import QuerySettings, Storage
+from viewstats.core.write_announcements import announcing_insert
 
 TABLE = "player_events"
 EVENTS = ("init", "start", "watch")  # Enum8 values 1, 2, 3 in that order
@@ -56,14 +57,20 @@ def to_columns(events: Sequence[PlayerEvent]) -> dict[str, list[object]]:
 
 def insert_events(storage: Storage, events: Sequence[PlayerEvent],
                   settings: QuerySettings | None = None) -> int:
-    """Insert one block; its materialized views update the rollups in the same insert."""
-    return storage.insert(TABLE, to_columns(events), settings, millis=("ts",))
+    """Insert one block and announce it (core/write_announcements.py); its materialized views
+    update the rollups in the same insert."""
+    stamps = [e.ts_ms for e in events]
+    with announcing_insert(storage, {e.client_id for e in events}, min(stamps, default=0),
+                           max(stamps, default=0)):
+        written = storage.insert(TABLE, to_columns(events), settings, millis=("ts",))
+    return written
 
 
 def insert_json_rows(storage: Storage, lines: Sequence[bytes], client_ids: Collection[int],
                      ts_range: tuple[int, int], settings: QuerySettings | None = None) -> int:
     """Insert one block of events given as their JSON (`as_row`, checked: see ingest/wire.py;
-    the engine reads `ts`, epoch ms, as DateTime64(3) ticks); `client_ids` and `ts_range`
-    (first and last ts) say what it touches."""
-    touched = {"client_id": sorted(client_ids), "ts": list(ts_range)}
-    return storage.insert_json(TABLE, lines, touched, settings)
+    the engine reads `ts`, epoch ms, as DateTime64(3) ticks) and announce it; `client_ids` and
+    `ts_range` (first and last ts) say what it touches."""
+    with announcing_insert(storage, client_ids, *ts_range):
+        written = storage.insert_json(TABLE, lines, settings)
+    return written

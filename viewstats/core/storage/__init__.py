@@ -7,7 +7,7 @@ layer never formats values into SQL text.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from viewstats.core.settings import Settings
@@ -16,12 +16,6 @@ from viewstats.core.storage.write_health import WriteHealth
 Row = tuple[Any, ...]
 Params = Mapping[str, str | int]
 QuerySettings = Mapping[str, str | int]
-
-
-# Called after every successful write with the table and the block (for `insert_json`, the
-# columns it says the block touched), or (None, None) when a statement may have changed anything
-# (DDL, INSERT ... SELECT, TRUNCATE).
-WriteListener = Callable[[str | None, Mapping[str, Sequence[object]] | None], None]
 
 
 class StorageError(RuntimeError):
@@ -46,6 +40,9 @@ JSON_LINES_SETTINGS = {"input_format_skip_unknown_fields": 0,
 
 class Storage(Protocol):
     health: WriteHealth  # every insert's outcome
+    # True when no other process can write the database (the embedded engine: one process owns
+    # a chDB path), so whatever this process's writers say they wrote is every write.
+    exclusive: bool
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
@@ -64,20 +61,11 @@ class Storage(Protocol):
         """
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         """Insert `lines`, one JSON object each with a field per column, as one block, and
         return its row count. The engine parses them (JSONEachRow, JSON_LINES_SETTINGS): no
         Python object per row.
-
-        `touched` stands for the block where a write is announced (WriteListener, and on a
-        server its write record): the columns a listener reads, e.g. the distinct client_ids
-        and the first and last ts.
         """
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        """Call `listener` after each write; True only if every write to the database is seen
-        (the embedded engine: no other process can open its data path)."""
 
     def close(self) -> None: ...
 

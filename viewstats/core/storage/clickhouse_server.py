@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
 import clickhouse_connect
 import orjson
 
-from viewstats.core.events import TABLE
 from viewstats.core.storage import (
     JSON_LINES_SETTINGS,
     Params,
@@ -17,7 +16,6 @@ from viewstats.core.storage import (
     Row,
     StorageError,
     StorageUnavailable,
-    WriteListener,
     probe_write,
     verify_written,
 )
@@ -37,6 +35,8 @@ def _plain(value: Any) -> Any:
 
 
 class ServerStorage:
+    exclusive = False  # other processes write to a server too
+
     def __init__(self, url: str) -> None:
         self.health = WriteHealth(lambda: probe_write(self))
         try:
@@ -76,15 +76,14 @@ class ServerStorage:
         names = list(columns)
         rows = list(zip(*(columns[name] for name in names), strict=True))
         data = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
-        return self._insert(table, data, len(rows), settings, columns)
+        return self._insert(table, data, len(rows), settings)
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
-        return self._insert(table, b"\n".join(lines), len(lines), settings, touched)
+        return self._insert(table, b"\n".join(lines), len(lines), settings)
 
-    def _insert(self, table: str, data: bytes, rows: int, settings: QuerySettings | None,
-                touched: Mapping[str, Sequence[object]]) -> int:
+    def _insert(self, table: str, data: bytes, rows: int,
+                settings: QuerySettings | None) -> int:
         """`data` is JSONEachRow (objects one per line, or a JSON array of them)."""
         try:
             summary = self._raw_insert(table, data, settings)
@@ -92,8 +91,6 @@ class ServerStorage:
             if "written_rows" in summary.summary \
                     and "insert_deduplication_token" not in (settings or {}):
                 verify_written(table, rows, summary.written_rows)
-            if table == TABLE and rows:
-                self._record_write(touched)
         except Exception as exc:
             self.health.failed(exc)
             raise StorageError(str(exc)) from exc
@@ -113,23 +110,6 @@ class ServerStorage:
                 parameters={"names": list(JSON_LINES_SETTINGS)}).result_rows
             self._known_json_settings = {name: JSON_LINES_SETTINGS[name] for name, in known}
         return self._known_json_settings
-
-    def _record_write(self, columns: Mapping[str, Sequence[object]]) -> None:
-        """Tell the query APIs what this write touched (write_records, architecture §13).
-
-        After the write, never before: an API that dropped its buckets on a record whose rows
-        were not yet readable could reload them without those rows and keep that for good. A
-        writer that fails here has its batch refused, and its replay (deduplicated) records again.
-        """
-        stamps = cast(Sequence[int], columns["ts"])
-        clients = sorted(set(cast(Sequence[int], columns["client_id"])))
-        self._raw_insert("write_records", orjson.dumps(
-            {"client_ids": clients, "ts_from": min(stamps), "ts_to": max(stamps)}),
-            {"insert_deduplicate": 0})
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        del listener  # other processes write to a server too: nothing here sees them all
-        return False
 
     def close(self) -> None:
         self.health.close()

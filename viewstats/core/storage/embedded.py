@@ -30,7 +30,6 @@ from viewstats.core.storage import (
     Row,
     StorageError,
     StorageUnavailable,
-    WriteListener,
     probe_write,
     verify_written,
 )
@@ -73,11 +72,12 @@ def _drain(conn: Any) -> None:
 
 
 class EmbeddedStorage:
+    exclusive = True  # one process owns a chDB path, so every write goes through this object
+
     def __init__(self, path: Path, pool_size: int) -> None:
         self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._read_slots = threading.BoundedSemaphore(max(1, pool_size - 1))
-        self._listeners: list[WriteListener] = []
         self.health = WriteHealth(lambda: probe_write(self))
         try:
             for _ in range(pool_size):
@@ -130,9 +130,6 @@ class EmbeddedStorage:
                 conn.query(sql + _settings_clause(settings))
             except Exception as exc:
                 raise StorageError(str(exc)) from exc
-            finally:
-                # Also on failure: a statement may have written part of its data.
-                self._announce(None, None)
 
     def insert(self, table: str, columns: Mapping[str, Sequence[object]],
                settings: QuerySettings | None = None, *,
@@ -146,10 +143,9 @@ class EmbeddedStorage:
         statement = (f"INSERT INTO {table} ({', '.join(columns)})"
                      f"{_settings_clause({**_INSERT_SETTINGS, **(settings or {})})}"
                      " FORMAT JSONColumns ").encode() + orjson.dumps(payload)
-        return self._write(table, statement, rows, columns)
+        return self._write(table, statement, rows)
 
     def insert_json(self, table: str, lines: Sequence[bytes],
-                    touched: Mapping[str, Sequence[object]],
                     settings: QuerySettings | None = None) -> int:
         # Data that follows FORMAT is read by the format's parser, never by the SQL parser: an
         # INSERT ... SELECT from a string literal of it costs the engine ~200 MB more.
@@ -157,10 +153,9 @@ class EmbeddedStorage:
                 f"{_settings_clause({**JSON_LINES_SETTINGS, **(settings or {})})}"
                 " FORMAT JSONEachRow").encode()
         statement = b"\n".join(chain((head,), lines))  # one copy of the data, not two
-        return self._write(table, statement, len(lines), touched)
+        return self._write(table, statement, len(lines))
 
-    def _write(self, table: str, statement: bytes, rows: int,
-               announced: Mapping[str, Sequence[object]]) -> int:
+    def _write(self, table: str, statement: bytes, rows: int) -> int:
         with self._connection() as conn:
             try:
                 # The data rides in the statement: chDB's streaming inserter (send_insert)
@@ -169,23 +164,10 @@ class EmbeddedStorage:
                 # Counts the materialized views' rows too, and a deduplicated block's.
                 verify_written(table, rows, result.rows_written())
             except Exception as exc:
-                # Part of it may have landed (a materialized view failing after the table).
-                self._announce(None, None)
                 self.health.failed(exc)
                 raise StorageError(str(exc)) from exc
         self.health.succeeded()
-        self._announce(table, announced)
         return rows
-
-    def _announce(self, table: str | None,
-                  columns: Mapping[str, Sequence[object]] | None) -> None:
-        for listener in self._listeners:
-            listener(table, columns)
-
-    def watch_writes(self, listener: WriteListener) -> bool:
-        # One process owns a chDB path, so every write goes through this object.
-        self._listeners.append(listener)
-        return True
 
     def close(self) -> None:
         self.health.close()
