@@ -43,7 +43,7 @@ QUERY_REFUSED = Counter("viewstats_query_refused", "Requests the query budget re
                         "(429: queue_full, queue_wait; 503: the engine limit hit)", ["reason"])
 
 SEALED_BYTES = Gauge("viewstats_sealed_bytes", "Bytes of sealed buckets the query API keeps in "
-                     "memory (bounded by SEALED_MAX_BYTES)")
+                     "memory (bounded by SEALED_MAX_MB)")
 SEALED_LOOKUPS = Counter("viewstats_sealed_lookups", "Sealed-bucket lookups, by result (hit, or "
                          "miss: loaded from the database)", ["result"])
 

@@ -81,7 +81,7 @@ class Settings:
     # The query API keeps past UTC days and hours in memory once they ended this long ago
     # (architecture §13); what it keeps is dropped by writes, not by age.
     sealed_after_s: int = 300
-    sealed_max_mb: int = 256
+    sealed_max_mb: int = 1024
     # A connection whose answer the client stops taking for this long is closed, freeing the
     # answer it held (viewstats/http_limits.py).
     http_write_timeout_s: int = 15
