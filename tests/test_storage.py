@@ -185,8 +185,9 @@ def test_columns_equal_the_rows_of_query(storage: Storage) -> None:
     rows = storage.query(sql, {"c": client_id})
     assert len(rows) == 4
     assert rows_of(storage.query_columns(sql, {"c": client_id})) == rows
-    # An answer of many blocks (Arrow record batches) is one array per column.
-    many = "SELECT number, concat('v-', toString(number)) FROM numbers(50000)"
+    # An answer of many blocks (Arrow record batches, a dictionary each) is one array a column.
+    many = ("SELECT number, concat('v-', toString(number)), toLowCardinality(toString(number % 7))"
+            " FROM numbers(50000)")
     settings = {"max_block_size": 1000}
     assert rows_of(storage.query_columns(many, settings=settings)) == storage.query(
         many, settings=settings)
