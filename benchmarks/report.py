@@ -9,8 +9,9 @@ collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
-dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness)
-and beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran). Optional:
+dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness),
+beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran) and
+columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on). Optional:
 query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
 previous code on the same data; with it the query section shows each cell before and after.
 Every number in the report comes from those files; a result without its file reads "not
@@ -34,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
 from benchmarks.beacon_under_reads_results import section as beacon_section
+from benchmarks.columnar_reads_results import section as columnar_section
 from benchmarks.dedup_window_results import section as dedup_window_section
 from benchmarks.fairness_results import section as fairness_section
 from benchmarks.outage_results import section as outage_section
@@ -85,6 +87,7 @@ class Results:
     dedup_window: Json | None = None  # benchmarks.dedup_window_memory
     fairness: Json | None = None  # benchmarks.fairness
     beacons: list[Json] = field(default_factory=list)  # benchmarks.beacon_under_reads, per code
+    columnar: list[Json] = field(default_factory=list)  # benchmarks.columnar_reads, per backend
 
 
 def load(directory: Path) -> Results:
@@ -106,7 +109,9 @@ def load(directory: Path) -> Results:
                    read("dedup_window_memory.json"),
                    read("fairness.json"),
                    [json.loads(p.read_text())
-                    for p in sorted(directory.glob("beacon_under_reads*.json"))])
+                    for p in sorted(directory.glob("beacon_under_reads*.json"))],
+                   [json.loads(p.read_text())
+                    for p in sorted(directory.glob("columnar_reads*.json"))])
 
 
 def _cell_name(cell: Json) -> str:
@@ -578,6 +583,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += dedup_window_section(results.dedup_window)
     lines += fairness_section(results.fairness)
     lines += beacon_section(results.beacons)
+    lines += columnar_section(results.columnar)
     return "\n".join(lines).rstrip() + "\n"
 
 

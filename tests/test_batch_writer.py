@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any
 
+import numpy.typing as npt
 import orjson
 import pytest
 
@@ -71,6 +73,10 @@ class FakeStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
+        raise AssertionError("the writer only inserts")
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
         raise AssertionError("the writer only inserts")
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:

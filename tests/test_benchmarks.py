@@ -302,3 +302,23 @@ def test_report_compares_the_sinks_of_one_run(tmp_path: Path) -> None:
     assert [(row[0], row[6]) for row in rows] == [
         ("| sink", "of the counting sink's"), ("| counting", "1.00x"), ("| embedded", "-"),
         ("| kafka", "0.50x")]
+
+
+def test_report_shows_columnar_reads_per_backend(tmp_path: Path) -> None:
+    """One table per backend a benchmarks.columnar_reads result ran on, a row per size, the
+    speed-up being query's time over query_columns'."""
+    results = tmp_path / "results"
+    results.mkdir()
+    cells = [{"rows": 1000, "method": "query", "seconds": 0.004, "us_per_row": 4.0,
+              "rows_per_s": 250_000.0},
+             {"rows": 1000, "method": "query_columns", "seconds": 0.001, "us_per_row": 1.0,
+              "rows_per_s": 1_000_000.0}]
+    for name, backend in (("columnar_reads", "embedded"), ("columnar_reads_server", "server")):
+        (results / f"{name}.json").write_text(json.dumps(
+            {"backend": backend, "engine_version": "26.9", "sql": "SELECT 1", "cells": cells,
+             "command": "python -m benchmarks.columnar_reads", "date": "2026-12-07"}))
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    section = report[report.index("## Large answers as rows and as columns"):]
+    assert "### embedded (ClickHouse 26.9)" in section and "### server" in section
+    assert section.count("| 1,000 | 4.000 | 250,000 | 1.000 | 1,000,000 | 4.0x |") == 2

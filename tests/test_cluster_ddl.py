@@ -7,7 +7,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
+import numpy.typing as npt
 import pytest
 
 from viewstats.core.storage import Params, QuerySettings, Row
@@ -146,6 +148,10 @@ class RecordingStorage:
               settings: QuerySettings | None = None) -> list[Row]:
         assert sql == f"SELECT version FROM {BOOKKEEPING}"
         return [(v,) for v in self.versions]
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        raise AssertionError("migrations read rows")
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         self.commands.append(sql)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy.typing as npt
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -334,6 +335,10 @@ class CrashingStorage:
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
         return self._storage.query(sql, params, settings)
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        return self._storage.query_columns(sql, params, settings)
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         self._storage.command(sql, settings)

@@ -133,6 +133,11 @@ OVERRIDES: Mapping[str, Override] = {
         flags={"--data-dir": "{data}", "--events": str(EVENTS), "--seconds": "1",
                "--warmup": "0.5", "--settle": "0.2", "--readers": "2", "--max-rows": "50"},
         values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
+    # Small answers; the server run reads the test endpoint.
+    "python -m benchmarks.columnar_reads": Override(
+        flags={"--rows": "1000", "--runs": "1"},
+        values={"--out": "{results}/{typed_name}", "--clickhouse-url": "{clickhouse}"},
+        marks=("chdb",)),
     # As typed it rewrites the checkout's benchmarks/RESULTS.md and plots.
     "python -m benchmarks.report": Override(
         flags={"--results": "{results}", "--out": "{tmp}/RESULTS.md", "--plots": "{tmp}/plots"}),

@@ -16,8 +16,9 @@ import pytest
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
+from tests.test_storage import rows_of
 from viewstats.core.events import insert_events
-from viewstats.core.storage import Storage
+from viewstats.core.storage import Row, Storage
 
 pytestmark = pytest.mark.chdb
 POOL_SIZE = 4  # the session database's connections (tests/support/database.py)
@@ -78,12 +79,20 @@ def _held_source() -> Iterator[_HeldSource]:
         source.server_close()
 
 
-def test_an_insert_completes_while_reads_hold_every_read_slot(storage: Storage) -> None:
+@pytest.mark.parametrize("columns", [False, True], ids=["query", "query_columns"])
+def test_an_insert_completes_while_reads_hold_every_read_slot(storage: Storage,
+                                                              columns: bool) -> None:
     client_id = fresh_client_id()
+
+    def read(url: str) -> list[Row]:
+        sql, params = "SELECT a FROM url({u:String}, 'CSV', 'a UInt8')", {"u": url}
+        if columns:  # numpy columns hold their read slot as rows do
+            return rows_of(storage.query_columns(sql, params))
+        return storage.query(sql, params)
+
     # The source lets go before the threads are joined, also when the test fails.
     with ThreadPoolExecutor(READS + 1) as threads, _held_source() as source:
-        reads = [threads.submit(storage.query, "SELECT a FROM url({u:String}, 'CSV', 'a UInt8')",
-                                {"u": source.url(f"read-{i}")}) for i in range(READS)]
+        reads = [threads.submit(read, source.url(f"read-{i}")) for i in range(READS)]
         source.wait_for_gets(POOL_SIZE - 1)  # every read slot is taken, in the engine
         insert = threads.submit(insert_events, storage, [watch(client_id, NOON, "AU", 1)])
         # Before the change, the reads took all four connections and this waited for one.

@@ -55,6 +55,15 @@ test_json_rows_are_stored_as_the_consumer_decoded_them = (
     storage_tests.test_json_rows_are_stored_as_the_consumer_decoded_them)
 test_a_replayed_json_block_with_its_token_is_dropped_in_table_and_rollups = (
     storage_tests.test_a_replayed_json_block_with_its_token_is_dropped_in_table_and_rollups)
+test_columns_are_numpy_arrays_of_int64_uint64_and_str = (
+    storage_tests.test_columns_are_numpy_arrays_of_int64_uint64_and_str)
+test_an_empty_answer_still_has_its_typed_columns = (
+    storage_tests.test_an_empty_answer_still_has_its_typed_columns)
+test_columns_equal_the_rows_of_query = storage_tests.test_columns_equal_the_rows_of_query
+test_refused_column_reads_are_storage_errors = (
+    storage_tests.test_refused_column_reads_are_storage_errors)
+test_columns_past_an_engine_limit_fail_and_the_next_ones_answer = (
+    storage_tests.test_columns_past_an_engine_limit_fail_and_the_next_ones_answer)
 test_rows_are_sorted_by_views_then_country = (
     countries_tests.test_rows_are_sorted_by_views_then_country)
 test_window_edges_are_exact = countries_tests.test_window_edges_are_exact

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 import orjson
 import pytest
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
 from viewstats.core.events import PlayerEvent, as_row, insert_events, insert_json_rows
-from viewstats.core.storage import Storage, StorageError
+from viewstats.core.storage import Row, Storage, StorageError
 from viewstats.ingest import wire
 
 pytestmark = pytest.mark.chdb
@@ -133,3 +138,81 @@ def test_a_query_past_its_engine_limit_fails_and_the_next_ones_answer(
     # the pool hands out next), which did not parse.
     for n in range(4):
         assert storage.query("SELECT {n:UInt8}", {"n": n}) == [(n,)]
+
+
+def rows_of(columns: list[npt.NDArray[Any]]) -> list[Row]:
+    """The rows of query_columns' answer, as Python values (numpy's `tolist`)."""
+    return list(zip(*(column.tolist() for column in columns), strict=True))
+
+
+_ENUM = "CAST('init', 'Enum8(''watch'' = 1, ''init'' = 2)')"
+_NOON_S = NOON // 1000
+
+
+def test_columns_are_numpy_arrays_of_int64_uint64_and_str(storage: Storage) -> None:
+    columns = storage.query_columns(
+        "SELECT {n:UInt64} + 1, toUInt8(7), toInt32(-4), toInt64({i:Int64}), {s:String},"
+        f" toLowCardinality({{s:String}}), toFixedString('ab', 2), toString({_ENUM}), {_ENUM},"
+        " toUnixTimestamp({t:DateTime('UTC')}), {t:DateTime('UTC')}, toDate({t:DateTime('UTC')})",
+        {"n": 2**63, "i": -2**62, "s": "it's \\ \t é", "t": _NOON_S})
+    assert [str(c.dtype) for c in columns] == ["uint64", "uint64", "int64", "int64", "object",
+                                                "object", "object", "object", "int64", "uint64",
+                                                "uint64", "datetime64[D]"]
+    assert rows_of(columns) == [(2**63 + 1, 7, -4, -2**62, "it's \\ \t é", "it's \\ \t é",
+                                 "ab", "init", 2, _NOON_S, _NOON_S, date(2024, 5, 1))]
+    assert all(type(c[0]) is str for c in columns[4:8])
+    assert all(c.flags.writeable for c in columns)
+
+
+def test_an_empty_answer_still_has_its_typed_columns(storage: Storage) -> None:
+    sql = ("SELECT number AS n, toString(number) AS s, toInt8(n) AS i FROM numbers(3)"
+           " WHERE number > {n:UInt64}")
+    columns = storage.query_columns(sql, {"n": 10})
+    assert [(len(c), str(c.dtype)) for c in columns] == [(0, "uint64"), (0, "object"),
+                                                         (0, "int64")]
+    assert storage.query(sql, {"n": 10}) == []
+
+
+def test_columns_equal_the_rows_of_query(storage: Storage) -> None:
+    client_id = fresh_client_id()
+    events = [watch(client_id, NOON + i, "AU", i) for i in range(3)]
+    events += [PlayerEvent(client_id, NOON + 9, "init", "live", "it's \\ \"é\" \t",
+                           "00000000-0000-4000-8000-000000000009", "ZZ", "ä.example")]
+    insert_events(storage, events)
+    sql = ("SELECT client_id, toUnixTimestamp64Milli(ts), toString(event), video_id,"
+           " toString(view_id), country, host FROM player_events WHERE client_id = {c:UInt32}"
+           " ORDER BY ts")
+    rows = storage.query(sql, {"c": client_id})
+    assert len(rows) == 4
+    assert rows_of(storage.query_columns(sql, {"c": client_id})) == rows
+    # An answer of many blocks (Arrow record batches, a dictionary each) is one array a column.
+    many = ("SELECT number, concat('v-', toString(number)), toLowCardinality(toString(number % 7))"
+            " FROM numbers(50000)")
+    settings = {"max_block_size": 1000}
+    assert rows_of(storage.query_columns(many, settings=settings)) == storage.query(
+        many, settings=settings)
+
+
+def test_columns_outlive_the_answers_after_them(storage: Storage) -> None:
+    """The arrays stay valid once chDB has freed its answer's buffer and reused the memory.
+    One block: an array of one Arrow chunk could be a view of the buffer, not a copy."""
+    first = storage.query_columns("SELECT number * 3, number / 2 FROM numbers(100000)",
+                                  settings={"max_block_size": 1 << 20})
+    for _ in range(8):
+        storage.query_columns("SELECT repeat('z', 100), 7 FROM numbers(100000)")
+    assert (first[0] == np.arange(100000) * 3).all()
+    assert (first[1] == np.arange(100000) / 2).all()
+
+
+def test_refused_column_reads_are_storage_errors(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="UNKNOWN_TABLE"):
+        storage.query_columns("SELECT * FROM no_such_table")
+    with pytest.raises(StorageError, match="holds NULL"):
+        storage.query_columns("SELECT toNullable(1) UNION ALL SELECT NULL")
+
+
+def test_columns_past_an_engine_limit_fail_and_the_next_ones_answer(storage: Storage) -> None:
+    with pytest.raises(StorageError, match="TIMEOUT_EXCEEDED"):
+        storage.query_columns(_COSTLY, settings={"max_execution_time": "0.001"})
+    for n in range(4):
+        assert rows_of(storage.query_columns("SELECT {n:UInt8}", {"n": n})) == [(n,)]

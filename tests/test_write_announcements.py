@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
+import numpy.typing as npt
 import pytest
 
 from tests.support.api import watch
@@ -62,6 +64,10 @@ class LoggingStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
+        raise AssertionError("writers do not read")
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
         raise AssertionError("writers do not read")
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from viewstats.core.settings import Settings
 from viewstats.core.storage.write_health import WriteHealth
+
+if TYPE_CHECKING:  # numpy only where columns are read (viewstats.core.storage.columns)
+    import numpy.typing as npt
 
 Row = tuple[Any, ...]
 Params = Mapping[str, str | int]
@@ -47,6 +50,15 @@ class Storage(Protocol):
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
         """Run a SELECT and return its rows (UInt64 as int, dates as ISO text)."""
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        """Run a SELECT and return one numpy array per column, in its order, read from the
+        engine's Arrow answer (no Python object per row but for strings): integers as int64 or
+        uint64, strings (String, LowCardinality, FixedString) as object arrays of str, Enum as
+        its number (select toString() for its name), the rest as columns.table_columns says.
+        An empty answer still has its columns. As `query` otherwise: bound parameters,
+        settings, errors, and on chDB a read slot."""
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         """Run a statement that returns nothing (DDL, INSERT ... SELECT)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import clickhouse_connect
 import orjson
@@ -20,6 +20,9 @@ from viewstats.core.storage import (
     verify_written,
 )
 from viewstats.core.storage.write_health import WriteHealth
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 # Rows as the Storage protocol gives them on every backend (chDB's JSON): text, not bytes or
 # uuid.UUID, for these types; dates are converted in `_plain`, as no text format exists for them.
@@ -60,6 +63,17 @@ class ServerStorage:
         except Exception as exc:
             raise StorageError(str(exc)) from exc
         return [tuple(_plain(value) for value in row) for row in result.result_rows]
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        from viewstats.core.storage import columns  # numpy and pyarrow: only for reads
+
+        try:
+            table = self._client.query_arrow(sql, parameters=dict(params or {}), settings={
+                **(settings or {}), **columns.ARROW_SETTINGS}, use_strings=True)
+        except Exception as exc:
+            raise StorageError(str(exc)) from exc
+        return columns.table_columns(table)
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         try:

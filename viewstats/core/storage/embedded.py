@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import chdb
+import numpy.typing as npt
 import orjson
 
 from viewstats.core.storage import (
@@ -33,6 +34,7 @@ from viewstats.core.storage import (
     probe_write,
     verify_written,
 )
+from viewstats.core.storage.columns import ARROW_SETTINGS, arrow_file_columns
 from viewstats.core.storage.write_health import WriteHealth
 
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
@@ -110,19 +112,31 @@ class EmbeddedStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
+        text = self._read(sql, params, {**_READ_SETTINGS, **(settings or {})}, "JSONCompact")
+        if not text:
+            return []
+        return [tuple(row) for row in orjson.loads(text)["data"]]
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        return arrow_file_columns(self._read(
+            sql, params, {**_READ_SETTINGS, **(settings or {}), **ARROW_SETTINGS}, "Arrow"))
+
+    def _read(self, sql: str, params: Params | None, settings: QuerySettings,
+              output: str) -> bytes:
+        """The answer to a read, in the `output` format, taken in a read slot."""
         with self._read_slots, self._connection() as conn:
             try:
-                raw = conn.query(sql + _settings_clause({**_READ_SETTINGS, **(settings or {})}),
-                                 "JSONCompact",
+                raw = conn.query(sql + _settings_clause(settings), output,
                                  params={k: str(v).translate(_ESCAPES)
                                          for k, v in (params or {}).items()})
             except Exception as exc:
                 _drain(conn)
                 raise StorageError(str(exc)) from exc
-        text = raw.bytes()
-        if not text:
-            return []
-        return [tuple(row) for row in orjson.loads(text)["data"]]
+        # bytes(), a copy, not the zero-copy memview: chDB frees its buffer with `raw`, and
+        # arrays read from an Arrow answer point into the buffer they are read from.
+        answer: bytes = raw.bytes()
+        return answer
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         with self._connection() as conn:
