@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy.typing as npt
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -168,6 +169,11 @@ def _limited(limits: QuerySettings) -> Iterator[None]:
         _limits.reset(token)
 
 
+def _with_limits(settings: QuerySettings | None) -> QuerySettings | None:
+    limits = _limits.get()
+    return settings if limits is None else {**limits, **(settings or {})}
+
+
 class _LimitedStorage:
     """A Storage whose queries carry the current budgeted request's limits, if any."""
 
@@ -178,10 +184,11 @@ class _LimitedStorage:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
-        limits = _limits.get()
-        if limits is not None:
-            settings = {**limits, **(settings or {})}
-        return self._storage.query(sql, params, settings)
+        return self._storage.query(sql, params, _with_limits(settings))
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        return self._storage.query_columns(sql, params, _with_limits(settings))
 
     def command(self, sql: str, settings: QuerySettings | None = None) -> None:
         self._storage.command(sql, settings)
