@@ -12,10 +12,12 @@ queue full leaves its buckets for a later one.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 
+from viewstats.core.rollups import Rollup
 from viewstats.core.storage import Storage, StorageError
 from viewstats.query_api.bucket_loads import Wanted, load
 from viewstats.query_api.plan import DAY_MS, floor_to
@@ -27,7 +29,9 @@ MAX_QUEUED = 256
 IDLE_S = 10.0
 MONTH_DAYS = 31  # the quarter-hour days one load reads
 
-_Job = tuple[int, Wanted, int, frozenset[BucketKey]]
+# (priority, order, client, what to load, write token, the buckets it fills): a client's days
+# first (the meeting), then quarter-hours, then a quarter-hour's events; in order within each.
+_Job = tuple[int, int, int, Wanted, int, frozenset[BucketKey]]
 
 
 class BucketFiller:
@@ -35,17 +39,25 @@ class BucketFiller:
         self._storage = storage
         self._buckets = buckets
         self._lock = threading.Lock()
-        self._queue: queue.Queue[_Job] = queue.Queue(MAX_QUEUED)
+        self._queue: queue.PriorityQueue[_Job] = queue.PriorityQueue(MAX_QUEUED)
         self._queued: set[BucketKey] = set()
+        self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def request(self, client_id: int, wanted: Wanted, keys: frozenset[BucketKey]) -> None:
+    def request(self, client_id: int, rollup: Rollup, keys: frozenset[BucketKey],
+                sealed_to: int) -> None:
+        """Load the buckets `keys` of one client's rollup, those not queued already."""
         with self._lock:
-            if keys <= self._queued:
+            keys = keys - self._queued
+            if not keys:
                 return
+            kinds = {key[0] for key in keys}
+            priority = 0 if "d" in kinds else 1 if "q" in kinds else 2
             # The token comes before the read: a write that lands meanwhile refuses the result.
             try:
-                self._queue.put_nowait((client_id, wanted, self._buckets.begin(), keys))
+                self._queue.put_nowait((priority, next(self._order), client_id,
+                                        Wanted.of(rollup, keys, sealed_to),
+                                        self._buckets.begin(), keys))
             except queue.Full:
                 return
             self._queued |= keys
@@ -57,7 +69,7 @@ class BucketFiller:
     def _run(self) -> None:
         while True:
             try:
-                client_id, wanted, token, keys = self._queue.get(timeout=IDLE_S)
+                _, _, client_id, wanted, token, keys = self._queue.get(timeout=IDLE_S)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
@@ -80,6 +92,7 @@ class BucketFiller:
         starts = [day for day in range(first_day, wanted.sealed_to, DAY_MS)
                   if not self._buckets.holds(("q", client_id, name, day))]
         for end in range(len(starts), 0, -MONTH_DAYS):
-            month = tuple(starts[max(end - MONTH_DAYS, 0):end])
-            self.request(client_id, Wanted(wanted.rollup, 0, month, (), wanted.sealed_to),
-                         frozenset(("q", client_id, name, day) for day in month))
+            self.request(client_id, wanted.rollup,
+                         frozenset(("q", client_id, name, day)
+                                   for day in starts[max(end - MONTH_DAYS, 0):end]),
+                         wanted.sealed_to)

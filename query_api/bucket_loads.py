@@ -14,7 +14,7 @@ load is converted by numpy rather than row by row in Python.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy.typing as npt
 from viewstats.core.rollups import Rollup
 from viewstats.core.storage import Storage
 from viewstats.query_api.breakdown import Breakdown, Bucket, breakdown_query
-from viewstats.query_api.plan import DAY_MS, QUARTER_MS
+from viewstats.query_api.plan import DAY_MS, QUARTER_MS, floor_to
 from viewstats.query_api.sealed import Bucket as Kept
 from viewstats.query_api.sealed import BucketKey, Columns, Points, Tally
 from viewstats.query_api.window import Window
@@ -42,6 +42,14 @@ class Wanted:
     quarter_days: tuple[int, ...]
     event_quarters: tuple[int, ...]
     sealed_to: int
+
+    @classmethod
+    def of(cls, rollup: Rollup, keys: Collection[BucketKey], sealed_to: int) -> Wanted:
+        """What loads the buckets `keys` (of one client and rollup)."""
+        starts = {kind: sorted(start for kind_, _, _, start in keys if kind_ == kind)
+                  for kind in ("d", "q", "e")}
+        return cls(rollup, floor_to(sealed_to, DAY_MS) if starts["d"] else 0,
+                   tuple(starts["q"]), tuple(starts["e"]), sealed_to)
 
 
 def load(storage: Storage, client_id: int, wanted: Wanted) -> dict[BucketKey, Kept]:

@@ -139,7 +139,7 @@ class KeptAnswers:
         if missing and self._filler is None:
             token = self.buckets.begin()
             loaded = load(self._storage, query.client_id,
-                          _wanted(query, missing, self._boundary()))
+                          Wanted.of(rollup, [key for key, _, _ in missing], self._boundary()))
             for key, bucket in loaded.items():
                 self.buckets.put(key, query.client_id, bucket, token)
             found += [(loaded[key], a, b) for key, a, b in missing]
@@ -149,19 +149,10 @@ class KeptAnswers:
         return missing, len(found)
 
     def _fill(self, query: Breakdown, missing: list[Piece], boundary: int) -> None:
-        if self._filler is not None:
+        if self._filler is not None and query.rollup is not None:
             # Queued after this request's own read: its load never competes with the answer.
-            self._filler.request(query.client_id, _wanted(query, missing, boundary),
-                                 frozenset(key for key, _, _ in missing))
-
-
-def _wanted(query: Breakdown, missing: list[Piece], boundary: int) -> Wanted:
-    rollup = query.rollup
-    assert rollup is not None
-    kinds = {kind: sorted({start for (kind_, _, _, start), _, _ in missing if kind_ == kind})
-             for kind in ("d", "q", "e")}
-    return Wanted(rollup, floor_to(boundary, DAY_MS) if kinds["d"] else 0,
-                  tuple(kinds["q"]), tuple(kinds["e"]), boundary)
+            self._filler.request(query.client_id, query.rollup,
+                                 frozenset(key for key, _, _ in missing), boundary)
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[Window]:
