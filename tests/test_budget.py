@@ -12,9 +12,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import gcore
 import httpx
+import numpy.typing as npt
 import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
@@ -32,16 +34,20 @@ from viewstats.server import build_app
 
 pytestmark = pytest.mark.chdb
 
+T = TypeVar("T")
 VIEWS = "/streaming/statistics/views"
 DAY = {"date_from": "2024-02-27", "date_to": "2024-02-27"}
+# Views per hour keep no buckets: every such request is an engine query, in the client's budget.
+HOURLY = {**DAY, "granularity": "1h"}
 
 
 class Gate:
     """Holds the gated client's budgeted queries (those carrying the engine limits) until
     opened; counts how many ran at once."""
 
-    def __init__(self, query: Callable[..., list[Row]], client_id: int) -> None:
-        self._query, self.client_id = query, client_id
+    def __init__(self, storage: Storage, client_id: int) -> None:
+        self._query, self._query_columns = storage.query, storage.query_columns
+        self.client_id = client_id
         self.opened = threading.Event()
         self._lock = threading.Lock()
         self.running = self.most = 0
@@ -49,16 +55,24 @@ class Gate:
 
     def query(self, sql: str, params: Params | None = None,
               settings: QuerySettings | None = None) -> list[Row]:
+        return self._held(self._query, sql, params, settings)
+
+    def query_columns(self, sql: str, params: Params | None = None,
+                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
+        return self._held(self._query_columns, sql, params, settings)
+
+    def _held(self, read: Callable[..., T], sql: str, params: Params | None,
+              settings: QuerySettings | None) -> T:
         if (params or {}).get("client_id") != self.client_id or (
                 "max_execution_time" not in (settings or {})):
-            return self._query(sql, params, settings)
+            return read(sql, params, settings)
         with self._lock:
             self.priorities.append((settings or {}).get("priority"))
             self.running += 1
             self.most = max(self.most, self.running)
         try:
             assert self.opened.wait(60), "the test never opened the gate"
-            return self._query(sql, params, settings)
+            return read(sql, params, settings)
         finally:
             with self._lock:
                 self.running -= 1
@@ -83,15 +97,16 @@ class Api:
 
     def send(self, headers: dict[str, str], count: int) -> list[Future[httpx.Response]]:
         """`count` views requests at once, each from its own thread."""
-        return [self.pool.submit(self.client.get, VIEWS, params=DAY, headers=headers)
+        return [self.pool.submit(self.client.get, VIEWS, params=HOURLY, headers=headers)
                 for _ in range(count)]
 
 
 @contextmanager
 def _api(storage: Storage, keys: Path, monkeypatch: pytest.MonkeyPatch, gated: int,
          settings: Settings | None = None) -> Iterator[Api]:
-    gate = Gate(storage.query, gated)
+    gate = Gate(storage, gated)
     monkeypatch.setattr(storage, "query", gate.query)
+    monkeypatch.setattr(storage, "query_columns", gate.query_columns)
     app = build_app(query_routes(storage, KeyStore(keys), settings=settings))
     # One event loop for every thread's requests, as a server has.
     with TestClient(app) as client, ThreadPoolExecutor(16) as pool:
@@ -118,9 +133,9 @@ def test_a_client_past_its_queue_gets_429_while_another_client_is_served(
             query_client_concurrency=2, query_queue_depth=1, query_queue_wait_ms=60_000)) as api:
         held = api.send(busy_headers, 3)
         _until(lambda: api.gate.running == 2 and _waiting() == 1)
-        refused = api.client.get(VIEWS, params=DAY, headers=busy_headers)
+        refused = api.client.get(VIEWS, params=HOURLY, headers=busy_headers)
         _refusal(refused, 429, "QUERY_QUEUE_DEPTH")
-        served = api.client.get(VIEWS, params=DAY, headers=other_headers)
+        served = api.client.get(VIEWS, params=HOURLY, headers=other_headers)
         assert served.status_code == 200 and served.json()["data"][0]["views"] == 1
         api.gate.opened.set()
         assert [f.result().status_code for f in held] == [200] * 3
@@ -135,7 +150,7 @@ def test_a_turn_that_does_not_come_in_time_gets_429(
             query_client_concurrency=1, query_queue_depth=1, query_queue_wait_ms=50)) as api:
         held = api.send(headers, 1)
         _until(lambda: api.gate.running == 1)
-        refused = api.client.get(VIEWS, params=DAY, headers=headers)
+        refused = api.client.get(VIEWS, params=HOURLY, headers=headers)
         _refusal(refused, 429, "QUERY_QUEUE_WAIT_MS")
         api.gate.opened.set()
         assert held[0].result().status_code == 200
@@ -238,7 +253,7 @@ def test_answers_from_sealed_buckets_take_no_turn(
         api.gate.opened.clear()
         held = api.send(headers, 2)  # one runs, one waits: the client's budget is full
         _until(lambda: api.gate.running == 1 and _waiting() == 1)
-        refused = api.client.get(VIEWS, params=DAY, headers=headers)
+        refused = api.client.get(VIEWS, params=HOURLY, headers=headers)
         _refusal(refused, 429, "QUERY_QUEUE_DEPTH")
         answer = api.client.get(COUNTRIES, params=DAY, headers=headers)
         assert answer.status_code == 200
