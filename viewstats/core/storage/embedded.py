@@ -12,6 +12,7 @@ threads also run niced, so that on a small machine they leave the CPU to inserts
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -37,6 +38,8 @@ from viewstats.core.storage import (
 from viewstats.core.storage.columns import ARROW_SETTINGS, arrow_file_columns
 from viewstats.core.storage.write_health import WriteHealth
 
+log = logging.getLogger(__name__)
+
 # chDB defaults async_insert to 1, which would acknowledge before the data is written and
 # bypass block deduplication; 64-bit integers must come back as JSON numbers, not strings.
 _SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers": 0}
@@ -45,6 +48,8 @@ _SESSION_SETTINGS = {"async_insert": 0, "output_format_json_quote_64bit_integers
 _READ_SETTINGS = {"os_thread_priority": 10}
 # A column the table lacks is a writer's bug, never data to drop silently.
 _INSERT_SETTINGS = {"input_format_skip_unknown_fields": 0}
+# How long `close` waits for a running query (a time-limited API query, or a bucket load).
+CLOSE_WAIT_S = 60.0
 # The engine reads a bound value in its escaped text form (as clickhouse-connect sends it):
 # unescaped, a backslash, tab or newline in a value would fail the query or change the value.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n"})
@@ -80,11 +85,14 @@ class EmbeddedStorage:
         self.path = path
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._read_slots = threading.BoundedSemaphore(max(1, pool_size - 1))
+        self._opened = 0
+        self._closed = False
         self.health = WriteHealth(lambda: probe_write(self))
         try:
             for _ in range(pool_size):
                 conn = self._open(path)
                 self._pool.put(conn)  # closed with the others if a SET fails
+                self._opened += 1
                 # Outside _open: a setting the engine refuses is this code's bug, not the path's.
                 for key, value in _SESSION_SETTINGS.items():
                     conn.query(f"SET {key} = {value}")
@@ -104,6 +112,8 @@ class EmbeddedStorage:
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
+        if self._closed:
+            raise StorageError("the embedded database is closed")
         conn = self._pool.get()
         try:
             yield conn
@@ -184,9 +194,13 @@ class EmbeddedStorage:
         return rows
 
     def close(self) -> None:
+        """Close every connection once its query (a background load's, say) has returned: the
+        engine shuts down with the process, and a thread still inside it then crashes it."""
         self.health.close()
-        while True:
+        self._closed = True
+        for _ in range(self._opened):
             try:
-                self._pool.get_nowait().close()
+                self._pool.get(timeout=CLOSE_WAIT_S).close()
             except queue.Empty:
+                log.warning("closing chDB with a query still running after %s s", CLOSE_WAIT_S)
                 return
