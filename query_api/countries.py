@@ -1,5 +1,6 @@
 """`GET /streaming/statistics/countries`: views by country for the caller's client, most first,
-optionally of one video or host (the `id` and `host` filters, an extension: architecture §15)."""
+filtered as every statistics endpoint is (`id`, `country`, `host` and `event` are extensions
+here: architecture §15)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 
 from viewstats.core.keys import KeyStore
+from viewstats.query_api import filters
 from viewstats.query_api.breakdown import Breakdown
 from viewstats.query_api.budget import QueryBudget
-from viewstats.query_api.country_filters import country_filters
 from viewstats.query_api.country_names import country_name
 from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.row_cap import RowCap
@@ -23,11 +24,10 @@ NARROW = "a shorter window (date_from, date_to), or the id or host filter"
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
            event_type: str | None) -> Breakdown:
-    video_id, host = country_filters(request, errors)
-    found = {name: value for name, value in (("id", video_id), ("host", host))
-             if value is not None}
-    return Breakdown(client_id, window, ("country",), event_type=event_type, filters=found,
-                     by_views=True)
+    found, event = filters.selection(request, errors)
+    filters.unknown(request, errors)
+    return Breakdown(client_id, window, ("country",), event_type=event_type, event=event,
+                     filters=found, by_views=True)
 
 
 def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:

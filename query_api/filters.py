@@ -1,6 +1,7 @@
 """The statistics family's own query parameters (architecture §15): the `id`, `country`, `host`
-and `event` filters, `group`, `granularity` and `limit`. Like `params`, each parser appends
-every problem to `errors`, each naming its parameter, so that one 400 names them all.
+and `event` filters every endpoint takes, `group`, `granularity` and `limit`, and the check
+that names any other. Like `params`, each parser appends every problem to `errors`, each naming
+its parameter, so that one 400 names them all.
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ from viewstats.core.hosts import host_name
 from viewstats.query_api.breakdown import Bucket
 from viewstats.query_api.params import single
 
+FILTERS = ("id", "country", "host")  # each compares its field to the value given
+# What every endpoint takes (the window and `type` are read by `params`); each adds its own.
+COMMON = ("date_from", "date_to", "type", *FILTERS, "event")
 GROUP_FIELDS = ("host", "country", "event", "id")  # the order rows are keyed and sorted in
 NOT_COLLECTED = ("os", "browser", "platform", "ip")  # Gcore's other groups: never collected
 GRANULARITIES: dict[str, Bucket] = {"1d": "day", "1h": "hour"}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 _MAX_LENGTHS = {"id": MAX_VIDEO_ID, "host": MAX_HOST}
+_MAX_NAME = 64  # of an unknown name echoed in its error
 
 
-def filters(request: Request, errors: list[str], names: tuple[str, ...]) -> dict[str, str]:
-    """The given filters among `names` (of id, host, country) that the request sets."""
+def selection(request: Request, errors: list[str]) -> tuple[dict[str, str], str | None]:
+    """The filters the request sets (field -> value, of FILTERS) and the event it counts (None:
+    the endpoint's default, watch)."""
     found = {}
-    for name in names:
+    for name in FILTERS:
         value = single(request, name, errors, required=False)
         if value is None:
             continue
@@ -40,15 +46,22 @@ def filters(request: Request, errors: list[str], names: tuple[str, ...]) -> dict
             # before the collector checked hosts (architecture §3).
             value = host_name(value) or value
         found[name] = value
-    return found
-
-
-def event(request: Request, errors: list[str]) -> str | None:
-    value = single(request, "event", errors, required=False)
-    if value is not None and value not in EVENTS:
+    event = single(request, "event", errors, required=False)
+    if event is not None and event not in EVENTS:
         errors.append(f"event: must be one of {', '.join(EVENTS)}")
-        return None
-    return value
+        event = None
+    return found, event
+
+
+def unknown(request: Request, errors: list[str], own: tuple[str, ...] = ()) -> None:
+    """Names each query parameter the endpoint does not take (COMMON and its `own`): one it
+    ignored would answer another question than the one asked, e.g. `/hosts?country=AU` with
+    every country's views."""
+    takes = (*COMMON, *own)
+    for name in request.query_params:  # each name once, in order
+        if name not in takes:
+            errors.append(f"{name[:_MAX_NAME]}: unknown query param; this endpoint takes "
+                          f"{', '.join(takes)}")
 
 
 def group(request: Request, errors: list[str]) -> tuple[str, ...]:

@@ -23,9 +23,12 @@ NARROW = "limit (the most viewed hosts first), or a shorter window (date_from, d
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
            event_type: str | None) -> Breakdown:
+    found, event = filters.selection(request, errors)
     # Any host can embed the player, so a tenant's hosts are as many as strangers make.
-    return Breakdown(client_id, window, ("host",), event_type=event_type, by_views=True,
-                     limit=filters.limit(request, errors, default=None))
+    limit = filters.limit(request, errors, default=None)
+    filters.unknown(request, errors, ("limit",))
+    return Breakdown(client_id, window, ("host",), event_type=event_type, event=event,
+                     filters=found, by_views=True, limit=limit)
 
 
 def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:

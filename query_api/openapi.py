@@ -57,6 +57,11 @@ _HOST = _optional("host", "Only views from pages on this host.",
                   {"type": "string", "minLength": 1, "maxLength": MAX_HOST})
 _COUNTRY = _optional("country", "Only views from this country (ISO 3166-1 alpha-2).",
                      {"type": "string", "pattern": "^[A-Za-z]{2}$"})
+_EVENT = _optional("event", "Count this event instead of watch (a view).",
+                   {"type": "string", "enum": list(EVENTS)})
+# Every endpoint takes these (extensions beside Gcore's own parameters of countries, hosts
+# and popular); any parameter an endpoint does not list is a 400 naming it.
+_FILTERS = [*_WINDOW, _ID, _COUNTRY, _HOST, _EVENT]
 
 
 _MAX_ROWS = Settings().query_max_rows
@@ -73,7 +78,8 @@ def _operation(operation_id: str, summary: str, description: str,
         "responses": {
             "200": {"description": "OK", "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
-            "400": _error("Bad Request", "date_from: query param is not set"),
+            "400": _error("Bad Request: a parameter is bad, or is not one this endpoint "
+                          "takes; the errors name each", "date_from: query param is not set"),
             "401": _error("Unauthorized", "authorization: a valid 'apikey <token>' is required"),
             "429": _retry_later(
                 "Too Many Requests: the client's queries past QUERY_CLIENT_CONCURRENCY wait in a "
@@ -118,12 +124,10 @@ OPENAPI: dict[str, Any] = {
             "getCountries", "Get views by countries in built-in player",
             "Aggregates the number of views grouping them by country in the built-in player. "
             "Country data: IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0.",
-            [*_WINDOW, _ID, _HOST], "countries", COUNTRIES_NARROW),
+            _FILTERS, "countries", COUNTRIES_NARROW),
         "/streaming/statistics/views": _operation(
             "getViews", "Get the number of views in the built-in player", _VIEWS_DESCRIPTION,
-            [*_WINDOW, _ID, _COUNTRY, _HOST,
-             _optional("event", "Count this event instead of watch (a view).",
-                       {"type": "string", "enum": list(EVENTS)}),
+            [*_FILTERS,
              {**_optional("group", "Split the rows by these fields.",
                           {"type": "array", "items": {"type": "string",
                                                       "enum": list(GROUP_FIELDS)}}),
@@ -136,14 +140,14 @@ OPENAPI: dict[str, Any] = {
             "Views per host of the page the player was embedded in, most first; views "
             "without one (the player page opened by itself) count under the host \"\". "
             + _PLAYER_ONLY,
-            [*_WINDOW, _optional("limit", "How many hosts at most, most viewed first; without "
+            [*_FILTERS, _optional("limit", "How many hosts at most, most viewed first; without "
                                  "it, every host up to the row cap.",
                                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})],
             "hosts", HOSTS_NARROW),
         "/streaming/statistics/popular": _operation(
             "getPopularVideos", "Get the most viewed videos in built-in player",
             "Views per video id, most viewed first. " + _PLAYER_ONLY,
-            [*_WINDOW, _optional("limit", "How many videos at most.",
+            [*_FILTERS, _optional("limit", "How many videos at most.",
                                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                   "default": DEFAULT_LIMIT})],
             "popular", POPULAR_NARROW),

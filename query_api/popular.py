@@ -21,8 +21,11 @@ NARROW = "a smaller limit"
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
            event_type: str | None) -> Breakdown:
-    return Breakdown(client_id, window, ("id",), event_type=event_type, by_views=True,
-                     limit=filters.limit(request, errors))
+    found, event = filters.selection(request, errors)
+    limit = filters.limit(request, errors)
+    filters.unknown(request, errors, ("limit",))
+    return Breakdown(client_id, window, ("id",), event_type=event_type, event=event,
+                     filters=found, by_views=True, limit=limit)
 
 
 def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:

@@ -20,18 +20,17 @@ from viewstats.query_api.row_cap import RowCap
 from viewstats.query_api.statistics import Row, StatisticsEndpoint
 from viewstats.query_api.window import Window
 
-FILTERS = ("id", "country", "host")
 NARROW = ("a shorter window (date_from, date_to), granularity=1d, fewer group fields, or a "
           "filter (id, country, host, event, type)")
 
 
 def _parse(request: Request, errors: list[str], client_id: int, window: Window,
            event_type: str | None) -> Breakdown:
-    found = filters.filters(request, errors, FILTERS)
-    event = filters.event(request, errors)
+    found, event = filters.selection(request, errors)
     group = filters.group(request, errors)
-    return Breakdown(client_id, window, ("type", *group), filters.granularity(request, errors),
-                     event_type, event, found)
+    bucket = filters.granularity(request, errors)
+    filters.unknown(request, errors, ("group", "granularity"))
+    return Breakdown(client_id, window, ("type", *group), bucket, event_type, event, found)
 
 
 def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:

@@ -26,20 +26,16 @@ from __future__ import annotations
 
 import re
 
+from viewstats.core.rollups import rollup_tables
 from viewstats.core.storage import Storage
 from viewstats.schema.migrations import Migration, Progress, apply_plan, load_migrations
 
 BOOKKEEPING = "schema_migrations"
 SHARDING_KEYS = {
     "player_events": "cityHash64(client_id)",
-    "views_by_country_hourly": "cityHash64(client_id)",
-    "views_by_country_daily": "cityHash64(client_id)",
-    "views_by_video_hourly": "cityHash64(client_id)",
-    "views_by_video_daily": "cityHash64(client_id)",
-    "views_by_host_hourly": "cityHash64(client_id)",
-    "views_by_host_daily": "cityHash64(client_id)",
-    "events_by_country_hourly": "cityHash64(client_id)",
-    "events_by_country_daily": "cityHash64(client_id)",
+    # Every rollup the registry names, by the raw table's key (see above); a new one is sharded
+    # with no edit here.
+    **{table: "cityHash64(client_id)" for table in rollup_tables()},
     "consumer_batches": "cityHash64(topic, partition)",  # read by exact (topic, partition)
     "write_probe": "rand()",  # never read
     "write_records": "rand()",  # read whole, by time

@@ -166,3 +166,37 @@ def test_hosts_with_a_limit(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> Non
     counts = brute_force(EVENTS, CLIENT, WINDOW, keys=("host",))
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
     assert [(row.host, row.views) for row in got.data or []] == [(h, n) for (h,), n in ranked]
+
+
+@pytest.mark.parametrize("filters", [{"country": "ZZ"}, {"id": "v-2", "country": "AU"},
+                                     {"host": "b.example", "event": "start"}])
+def test_hosts_popular_and_countries_take_the_filters_as_extra_query(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]], filters: dict[str, str]) -> None:
+    """The SDK names only `type` for these three; the other filters go as its extra_query."""
+    statistics = sdk[0].streaming.statistics
+    selected = {k: v for k, v in filters.items() if k != "event"}
+    event = filters.get("event")
+    answers = {
+        "host": statistics.get_views_by_hostname(date_from=DATE_FROM, date_to=DATE_TO,
+                                                 extra_query=filters).data,
+        "id": statistics.get_popular_videos(date_from=DATE_FROM, date_to=DATE_TO,
+                                            extra_query=filters).data,
+        "country": statistics.get_views_by_country(date_from=DATE_FROM, date_to=DATE_TO,
+                                                   extra_query=filters).data,
+    }
+    for key, rows in answers.items():
+        counts = brute_force(EVENTS, CLIENT, WINDOW, keys=(key,), filters=selected, event=event)
+        assert counts and counts != brute_force(EVENTS, CLIENT, WINDOW, keys=(key,))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        assert [(getattr(row, key), row.views) for row in rows or []] == [
+            (value, n) for (value,), n in ranked], (key, filters)
+
+
+def test_a_parameter_an_endpoint_does_not_take_reaches_the_sdk_as_its_400(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    with pytest.raises(gcore.BadRequestError) as raised:
+        sdk[0].streaming.statistics.get_views_by_country(
+            date_from=DATE_FROM, date_to=DATE_TO, extra_query={"limit": 5})
+    assert raised.value.body == {"data": [], "errors": [
+        "limit: unknown query param; this endpoint takes date_from, date_to, type, id, country, "
+        "host, event"]}

@@ -11,12 +11,11 @@ import pytest
 
 from tests.support.api import COUNTRIES
 from tests.support.processes import serving, viewstats
+from viewstats.core.rollups import rollup_tables
 from viewstats.core.storage import Storage
 from viewstats.schema.migrations import Migration, apply_plan, load_migrations
 
-ROLLUPS = ("views_by_country_hourly", "views_by_country_daily", "views_by_video_hourly",
-           "views_by_video_daily", "views_by_host_hourly", "views_by_host_daily",
-           "events_by_country_hourly", "events_by_country_daily")
+ROLLUPS = rollup_tables()
 TABLES = {"schema_migrations", "player_events", "consumer_batches", "write_probe",
           "write_records", *ROLLUPS, *(f"{rollup}_mv" for rollup in ROLLUPS)}
 

@@ -12,6 +12,7 @@ import yaml  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from tests.support.api import auth_header, watch
 from tests.support.database import fresh_client_id
@@ -103,3 +104,14 @@ def test_every_served_statistics_endpoint_is_documented(
     served_paths = {path for path in routes if path.startswith("/streaming/")}
     assert served_paths == set(OPENAPI["paths"])
     assert len(served_paths) == 4
+
+
+@pytest.mark.parametrize("path", list(OPENAPI["paths"]))
+def test_each_endpoint_takes_exactly_the_parameters_it_documents(
+        served: tuple[Starlette, dict[str, str]], path: str) -> None:
+    app, headers = served
+    documented = [param["name"] for param in OPENAPI["paths"][path]["get"]["parameters"]]
+    query = "&".join(f"{name}=x" for name in [*documented, "undocumented"])
+    errors = TestClient(app).get(f"{path}?{query}", headers=headers).json()["errors"]
+    unknown = [error.split(":")[0] for error in errors if "unknown query param" in error]
+    assert unknown == ["undocumented"], errors

@@ -1,4 +1,5 @@
-"""Every bad input to the countries endpoint: a 400 in Gcore's error shape naming the parameter."""
+"""Every bad input to the countries endpoint: a 400 in Gcore's error shape naming the parameter;
+and a parameter any statistics endpoint does not take: a 400 naming it, never ignored."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from viewstats.core.storage import Storage
 pytestmark = pytest.mark.chdb
 
 GOOD = "2024-05-01T00:00:00Z"
+VIEWS, HOSTS, POPULAR = (f"/streaming/statistics/{name}" for name in ("views", "hosts", "popular"))
 
 
 @pytest.fixture
@@ -64,11 +66,37 @@ def test_both_dates_missing_names_both(client: tuple[TestClient, dict[str, str]]
         "date_from: query param is not set", "date_to: query param is not set"]}
 
 
-def test_unknown_parameters_are_ignored(client: tuple[TestClient, dict[str, str]]) -> None:
+# Each endpoint's own parameters, beside the window, `type`, id, country, host and event, with
+# a good value for each.
+OWN = {COUNTRIES: {}, VIEWS: {"group": "host", "granularity": "1h"}, HOSTS: {"limit": "5"},
+       POPULAR: {"limit": "5"}}
+COMMON = {"date_from": GOOD, "date_to": GOOD, "type": "vod", "id": "v-1", "country": "AU",
+          "host": "example.com", "event": "start"}
+
+
+@pytest.mark.parametrize("path", list(OWN))
+def test_every_endpoint_takes_the_filters_and_its_own_parameters(
+        client: tuple[TestClient, dict[str, str]], path: str) -> None:
     http, headers = client
-    response = http.get(COUNTRIES, headers=headers,
-                        params={"date_from": GOOD, "date_to": GOOD, "limit": "5"})
-    assert response.status_code == 200 and response.json() == {"data": []}
+    response = http.get(path, headers=headers, params={**COMMON, **OWN[path]})
+    assert (response.status_code, response.json()) == (200, {"data": []})
+
+
+@pytest.mark.parametrize("path", list(OWN))
+def test_a_parameter_an_endpoint_does_not_take_is_a_400_naming_each(
+        client: tuple[TestClient, dict[str, str]], path: str) -> None:
+    """Another endpoint's parameter (limit once made countries' answer no shorter), a
+    misspelling, a case other than ours: each is named, beside the other problems."""
+    http, headers = client
+    others = [name for own in OWN.values() for name in own if name not in OWN[path]]
+    query = (f"date_to={GOOD}&" + "&".join(f"{name}=1" for name in others)
+             + "&contry=AU&Type=vod&contry=US")
+    response = http.get(f"{path}?{query}", headers=headers)
+    takes = ", ".join([*COMMON, *OWN[path]])
+    assert (response.status_code, response.json()) == (400, {"data": [], "errors": [
+        "date_from: query param is not set",
+        *(f"{name}: unknown query param; this endpoint takes {takes}"
+          for name in [*dict.fromkeys(others), "contry", "Type"])]})
 
 
 def test_a_database_failure_is_a_500_without_the_cause(

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.support.api import auth_header, query_client
 from tests.support.breakdowns import (
-    HOSTS,
-    VIDEOS,
     brute_force,
+    counted_events,
+    filter_values,
     rich_events,
     store_only,
 )
@@ -26,18 +26,13 @@ pytestmark = pytest.mark.chdb
 
 VIEWS = "/streaming/statistics/views"
 GROUPS = ("host", "country", "event", "id")
-
-
-filter_values = st.fixed_dictionaries({}, optional={
-    "id": st.sampled_from(VIDEOS), "country": st.sampled_from(["AU", "US", "ZZ"]),
-    "host": st.sampled_from([h for h in HOSTS if h]),
-    "type": st.sampled_from(["vod", "live", "playlist"])})
+TAKES = "date_from, date_to, type, id, country, host, event, group, granularity"
 
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(generated=rich_events, filters=filter_values,
-       event=st.sampled_from([None, None, "watch", "init", "start"]),
+       event=counted_events,
        group=st.lists(st.sampled_from(GROUPS), unique=True, max_size=3),
        hourly=st.booleans(), data=st.data())
 def test_views_match_brute_force(storage: Storage,
@@ -116,6 +111,10 @@ def test_rows_per_day_with_a_partial_first_and_last_day(storage: Storage, tmp_pa
     ({"date_from": None, "group": "ip"}, ["date_from: query param is not set",
                                           "group: ip is not collected; group by host, country, "
                                           "event, id"]),
+    ({"limit": "5", "event": "play", "Group": "host"}, [
+        "event: must be one of init, start, watch",
+        f"limit: unknown query param; this endpoint takes {TAKES}",
+        f"Group: unknown query param; this endpoint takes {TAKES}"]),
 ])
 def test_bad_parameters_are_a_400_naming_each(storage: Storage, tmp_path: Path,
                                               params: dict[str, str | None],

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.markers import require_marker
+from viewstats.core.rollups import RAW_TABLE, rollup_tables
 from viewstats.core.storage import Storage
 from viewstats.core.storage.embedded import EmbeddedStorage
 from viewstats.core.write_announcements import announcing_rewrite
 from viewstats.schema.migrations import migrate
 
-ROLLUP_TABLES = ("player_events", "views_by_country_hourly", "views_by_country_daily",
-                 "views_by_video_hourly", "views_by_video_daily", "views_by_host_hourly",
-                 "views_by_host_daily", "events_by_country_hourly", "events_by_country_daily")
+ROLLUP_TABLES = (RAW_TABLE, *rollup_tables())  # every table an event is counted in
 _client_ids = itertools.count(100_000)
 
 
