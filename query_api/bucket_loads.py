@@ -105,10 +105,11 @@ def _points(storage: Storage, query: Breakdown, bucket: Bucket,
 def _days(covers_to: int, columns: Columns, stamps: Int64s, column: npt.NDArray[np.intp],
           n: Int64s) -> Tally | Points:
     """Every day before `covers_to`: prefix sums from the first day with data, or the points
-    themselves when most cells of those sums would be zero (they would take more bytes)."""
+    themselves when nearly all cells of those sums would be zero (a small client's many
+    videos): the sums then take many times the bytes, where summing points costs time."""
     start = min(int(stamps.min()) if stamps.size else covers_to, covers_to)
     units = (covers_to - start) // DAY_MS
-    if units * len(columns.keys) > 2 * stamps.size:
+    if units * len(columns.keys) > 8 * stamps.size:
         order = np.argsort(stamps, kind="stable")
         return Points.packed(0, covers_to, stamps[order], column[order], n[order], columns)
     grid = np.zeros((units + 1, len(columns.keys)), dtype=np.int64)

@@ -24,7 +24,7 @@ from viewstats.core.storage import QuerySettings, Storage
 from viewstats.query_api.breakdown import Breakdown, run_breakdown
 from viewstats.query_api.bucket_filler import BucketFiller
 from viewstats.query_api.bucket_loads import Wanted, load
-from viewstats.query_api.kept_sums import Totals, add_piece, sorted_rows
+from viewstats.query_api.kept_sums import Totals, add_pieces, sorted_rows
 from viewstats.query_api.plan import DAY_MS, QUARTER_MS, ceil_to, floor_to
 from viewstats.query_api.sealed import Bucket, BucketKey, SealedBuckets
 from viewstats.query_api.window import Window
@@ -144,8 +144,7 @@ class KeptAnswers:
                 self.buckets.put(key, query.client_id, bucket, token)
             found += [(loaded[key], a, b) for key, a, b in missing]
             missing = []
-        for bucket, a, b in found:
-            add_piece(totals, query, bucket, a, b)
+        add_pieces(totals, query, found)
         return missing, len(found)
 
     def _fill(self, query: Breakdown, missing: list[Piece], boundary: int) -> None:

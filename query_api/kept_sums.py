@@ -10,6 +10,7 @@ up and either alone reads the same.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import weakref
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ Totals = dict[Key, int]  # (date text if per day, *key values) -> count
 Row = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Projection:
     keys: list[tuple[str, ...]]  # the breakdown's key values of each output row
     out: npt.NDArray[np.intp]  # per column: the output row it adds to, -1 if filtered out
@@ -39,6 +40,8 @@ class _Projection:
 _Shape = tuple[tuple[str, ...], str | None, str, str | None, tuple[tuple[str, str], ...]]
 _cache: weakref.WeakKeyDictionary[Columns, dict[_Shape, _Projection]] = \
     weakref.WeakKeyDictionary()
+_remaps: weakref.WeakKeyDictionary[_Projection, weakref.WeakKeyDictionary[
+    _Projection, npt.NDArray[np.intp]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -72,53 +75,109 @@ def _day_text(day_ms: int) -> str:
     return sql_date(day_ms)
 
 
-def add_piece(totals: Totals, query: Breakdown, bucket: Bucket, a: int, b: int) -> None:
-    """Add the bucket's counts in [a, b) to `totals`, keyed as the breakdown's rows."""
+def add_pieces(totals: Totals, query: Breakdown, pieces: list[tuple[Bucket, int, int]]) -> None:
+    """Add each bucket's counts in its [a, b) to `totals`, keyed as the breakdown's rows.
+
+    Without a bucket per day the pieces are first summed in numpy over the key space of the
+    first day tally (each other piece's keys mapped into it once per pair of column sets), so
+    that Python touches each output row once, not once per piece."""
+    if query.bucket == "day":
+        for bucket, a, b in pieces:
+            _add_per_day(totals, query, bucket, a, b)
+        return
+    base: _Projection | None = None
+    sums: npt.NDArray[Any] = np.zeros(0)
+    for bucket, a, b in sorted(pieces, key=lambda piece: not isinstance(piece[0], Tally)):
+        projection = _projection(bucket.columns, query)
+        if not projection.keys:
+            continue
+        flat, weights = _flat(projection, bucket, a, b)
+        found: npt.NDArray[Any] = np.bincount(flat, weights=weights,
+                                              minlength=len(projection.keys))
+        if base is None:
+            base, sums = projection, found
+            continue
+        into = _remap(projection, base)
+        inside = into >= 0
+        np.add.at(sums, into[inside], found[inside])
+        _add_cells(totals, projection.keys, found * ~inside)  # keys the base never saw
+    if base is not None:
+        _add_cells(totals, base.keys, sums)
+
+
+def _flat(projection: _Projection, bucket: Bucket, a: int, b: int
+          ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Each count of [a, b) that passes the filters, and the output row it adds to."""
+    if isinstance(bucket, Tally):
+        return projection.index, bucket.between(a, b)[projection.selected]
+    _, column, n = bucket.between(a, b)
+    out = projection.out[column]
+    inside = out >= 0
+    return out[inside], n[inside]
+
+
+def _remap(source: _Projection, target: _Projection) -> npt.NDArray[np.intp]:
+    """Each of `source`'s output rows' index among `target`'s, -1 when it has none."""
+    with _lock:
+        found = _remaps.setdefault(source, weakref.WeakKeyDictionary()).get(target)
+    if found is None:
+        at = {key: i for i, key in enumerate(target.keys)}
+        found = np.asarray([at.get(key, -1) for key in source.keys], dtype=np.intp)
+        with _lock:
+            _remaps.setdefault(source, weakref.WeakKeyDictionary())[target] = found
+    return found
+
+
+def _add_cells(totals: Totals, keys: list[tuple[str, ...]], sums: npt.NDArray[Any]) -> None:
+    cells = np.flatnonzero(sums)
+    get = totals.get
+    # Float sums of integer counts are exact below 2**53.
+    for cell, count in zip(cells.tolist(), sums[cells].astype(np.int64).tolist(), strict=True):
+        key = keys[cell]
+        totals[key] = get(key, 0) + count
+
+
+def _add_per_day(totals: Totals, query: Breakdown, bucket: Bucket, a: int, b: int) -> None:
     projection = _projection(bucket.columns, query)
     width = len(projection.keys)
     if not width:
         return
-    per_day = query.bucket == "day"
     first_day = floor_to(a, DAY_MS)
     flat: npt.NDArray[Any]
     weights: npt.NDArray[Any]
     if isinstance(bucket, Tally):
-        if per_day:
-            first_day, units = bucket.per_unit(a, b)
-            days = units.shape[0]
-            flat = (np.arange(days, dtype=np.intp)[:, None] * width
-                    + projection.index[None, :]).ravel()
-            weights = units[:, projection.selected].ravel()
-        else:
-            days, flat = 1, projection.index
-            weights = bucket.between(a, b)[projection.selected]
+        first_day, units = bucket.per_unit(a, b)
+        days = units.shape[0]
+        flat = (np.arange(days, dtype=np.intp)[:, None] * width
+                + projection.index[None, :]).ravel()
+        weights = units[:, projection.selected].ravel()
     else:
         ts, column, n = bucket.between(a, b)
         out = projection.out[column]
         inside = out >= 0
-        flat, weights = out[inside], n[inside]
-        days = 1
-        if per_day:
-            day_of = (ts[inside] - first_day) // DAY_MS
-            days = int(day_of.max()) + 1 if day_of.size else 1
-            flat = day_of * width + flat
+        day_of = (ts[inside] - first_day) // DAY_MS
+        days = int(day_of.max()) + 1 if day_of.size else 1
+        flat, weights = day_of * width + out[inside], n[inside]
     sums = np.bincount(flat, weights=weights, minlength=days * width)
-    for cell in np.flatnonzero(sums).tolist():
+    cells = np.flatnonzero(sums)
+    get, keys = totals.get, projection.keys
+    for cell, count in zip(cells.tolist(), sums[cells].astype(np.int64).tolist(), strict=True):
         day, row = divmod(cell, width)
-        prefix: Key = (_day_text(first_day + day * DAY_MS),) if per_day else ()
-        _add(totals, (*prefix, *projection.keys[row]), sums[cell])
-
-
-def _add(totals: Totals, key: Key, count: Any) -> None:
-    # Float sums of integer counts are exact below 2**53.
-    totals[key] = totals.get(key, 0) + int(count)
+        key = (_day_text(first_day + day * DAY_MS), *keys[row])
+        totals[key] = get(key, 0) + count
 
 
 def sorted_rows(totals: Totals, query: Breakdown) -> list[Row]:
     """(*key, count) rows in the breakdown's order, at most its limit."""
     rows = [(*key, count) for key, count in totals.items() if count]
-    if query.by_views:
-        rows.sort(key=lambda row: (-int(row[-1]), row[:-1]))
-    else:
+    if not query.by_views:
         rows.sort(key=lambda row: row[:-1])
-    return rows if query.limit is None else rows[:query.limit]
+        return rows if query.limit is None else rows[:query.limit]
+    if query.limit is not None and query.limit < len(rows):
+        return heapq.nsmallest(query.limit, rows, key=_by_views)
+    rows.sort(key=_by_views)
+    return rows
+
+
+def _by_views(row: Row) -> tuple[int, Row]:
+    return -int(row[-1]), row[:-1]
