@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -81,9 +82,13 @@ class StatisticsEndpoint:
         return await respond(self._body(query, settings), request.url.path, client_id)
 
     async def _body(self, query: Breakdown, settings: QuerySettings) -> bytes:
-        # No thread hop, and no turn of the client's budget, when memory holds the answer:
-        # summing kept buckets takes a millisecond or two.
-        kept = self._kept.rows_in_memory(query)
+        # No turn of the client's budget when memory holds the answer, and no thread hop
+        # either when it is one row per key (a millisecond or two to sum); one row per day and
+        # key may be tens of thousands, which would hold up the beacons the event loop takes.
+        if query.bucket is None:
+            kept = self._kept.rows_in_memory(query)
+        else:
+            kept = await run_in_threadpool(self._kept.rows_in_memory, query)
         if kept is not None:
             return self._encoded(query, kept)
         return await self._budget.run(query.client_id, self._answer, query, settings)
