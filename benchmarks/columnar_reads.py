@@ -23,14 +23,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks.record import write_result
+from benchmarks.scratch import scratch_storage
 from viewstats.core.storage import Storage
 
 SIZES = (1_000, 100_000, 1_000_000)
@@ -38,27 +37,6 @@ ROWS_PER_TIMING = 100_000  # small answers are timed over several calls
 SQL = ("SELECT concat('video-', toString(number % 100000)) AS video_id, number * 7 AS views"
        " FROM numbers({rows})")
 METHODS = ("query", "query_columns")
-
-
-@contextmanager
-def _storage(clickhouse_url: str | None) -> Iterator[Storage]:
-    """The engine in this process on a temporary directory, or the server at the URL; the
-    engine's module is imported only here, so a server run never loads it."""
-    if clickhouse_url is not None:
-        from viewstats.core.storage.clickhouse_server import ServerStorage
-        server = ServerStorage(clickhouse_url)
-        try:
-            yield server
-        finally:
-            server.close()
-        return
-    from viewstats.core.storage.embedded import EmbeddedStorage
-    with tempfile.TemporaryDirectory(prefix="bench-columnar-") as data:
-        embedded = EmbeddedStorage(Path(data) / "clickhouse", 2)
-        try:
-            yield embedded
-        finally:
-            embedded.close()
 
 
 def _seconds_per_call(read: Callable[[], object], calls: int) -> float:
@@ -108,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.rows) <= 0 or args.runs <= 0:
         parser.error("--rows and --runs must be positive")
     load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
-    with _storage(args.clickhouse_url) as storage:
+    with scratch_storage(args.clickhouse_url, "columnar", 2) as storage:
         engine = storage.query("SELECT version()")[0][0]
         cells = [cell for rows in args.rows for cell in _size(storage, rows, args.runs)]
     if args.out:

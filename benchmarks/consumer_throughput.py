@@ -27,17 +27,15 @@ import asyncio
 import multiprocessing
 import resource
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.broker import kafka_bootstrap
 from benchmarks.record import write_result
+from benchmarks.scratch import scratch_storage
 from viewstats.core.events import PlayerEvent
 from viewstats.core.storage import Storage
 from viewstats.devtools.topics import create_topic
@@ -108,34 +106,6 @@ class _AnonPeak(threading.Thread):
         return self.peak_mb
 
 
-@contextmanager
-def _storage(clickhouse_url: str | None) -> Iterator[Storage]:
-    """A fresh database: chDB in a temporary directory, or a new one on the server (dropped
-    afterwards). The engine's module is imported only here, so a server run never loads it."""
-    if clickhouse_url is None:
-        from viewstats.core.storage.embedded import EmbeddedStorage
-        with tempfile.TemporaryDirectory(prefix="bench-consumer-") as data:
-            embedded = EmbeddedStorage(Path(data) / "clickhouse", 4)
-            try:
-                yield embedded
-            finally:
-                embedded.close()
-        return
-    from viewstats.core.storage.clickhouse_server import ServerStorage
-    database = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = ServerStorage(clickhouse_url)
-    admin.command(f"CREATE DATABASE {database}")
-    try:
-        server = ServerStorage(f"{clickhouse_url.rstrip('/')}/{database}")
-        try:
-            yield server
-        finally:
-            server.close()
-    finally:
-        admin.command(f"DROP DATABASE {database}")
-        admin.close()
-
-
 async def _consume(args: argparse.Namespace, storage: Storage, bootstrap: str, topic: str,
                    group: str, batch_rows: int) -> dict[str, float | int | str | bool]:
     migrate(storage)
@@ -169,7 +139,7 @@ async def _consume(args: argparse.Namespace, storage: Storage, bootstrap: str, t
 def _drain(args: argparse.Namespace, bootstrap: str, topic: str, group: str,
            batch_rows: int) -> dict[str, float | int | str | bool]:
     """One consumer of the whole topic into a fresh database; runs in a process of its own."""
-    with _storage(args.clickhouse_url) as storage:
+    with scratch_storage(args.clickhouse_url, "consumer", 4) as storage:
         return asyncio.run(_consume(args, storage, bootstrap, topic, group, batch_rows))
 
 
