@@ -92,9 +92,13 @@ class KeptAnswers:
         boundary = self._boundary()
         if not self.keeps(query) or query.window.end_ms > boundary or not self._feed.recent():
             return None
+        found, missing = self._lookup(query, query.window.start_ms, query.window.end_ms,
+                                      may_load=False)
+        if missing:
+            return None
         totals: Totals = {}
-        missing, _ = self._add_kept(totals, query, query.window.start_ms, query.window.end_ms)
-        return None if missing else sorted_rows(totals, query)
+        add_pieces(totals, query, found)
+        return sorted_rows(totals, query)
 
     def rows(self, query: Breakdown, settings: QuerySettings | None = None) -> list[Row]:
         """The answer, in the breakdown's order; blocks on the engine (a worker thread)."""
@@ -102,11 +106,11 @@ class KeptAnswers:
         if not self.keeps(query) or not self._feed.current():
             return run_breakdown(self._storage, query, settings)
         boundary = self._boundary()
+        found, missing = self._lookup(query, lo, min(hi, boundary)) if lo < boundary else ([], [])
         totals: Totals = {}
-        missing, kept = (self._add_kept(totals, query, lo, min(hi, boundary)) if lo < boundary
-                         else ([], 0))
+        add_pieces(totals, query, found)
         engine = _merged([(a, b) for _, a, b in missing] + [(max(lo, boundary), hi)])
-        if not kept:  # nothing from memory: the engine answers whole, its LIMIT included
+        if not found:  # nothing from memory: the engine answers whole, its LIMIT included
             rows = run_breakdown(self._storage, query, settings)
         else:
             for row in run_breakdown(self._storage, replace(query, limit=None), settings,
@@ -122,10 +126,10 @@ class KeptAnswers:
         now_ms = int(self._clock() * 1000)
         return floor_to(now_ms - self._sealed_after_ms, QUARTER_MS)
 
-    def _add_kept(self, totals: Totals, query: Breakdown, lo: int, hi: int
-                  ) -> tuple[list[Piece], int]:
-        """Add what memory holds of [lo, hi) to `totals`; return the pieces it lacks and how
-        many it held. Without a filler, missing buckets are loaded here first."""
+    def _lookup(self, query: Breakdown, lo: int, hi: int, *, may_load: bool = True
+                ) -> tuple[list[tuple[Bucket, int, int]], list[Piece]]:
+        """The kept buckets that hold [lo, hi) with the run of each, and the pieces memory
+        lacks. Without a filler (and when `may_load`), missing buckets are loaded here."""
         rollup = query.rollup
         assert rollup is not None
         found: list[tuple[Bucket, int, int]] = []
@@ -136,7 +140,7 @@ class KeptAnswers:
                 found.append((bucket, a, b))
             else:
                 missing.append((key, a, b))
-        if missing and self._filler is None:
+        if missing and may_load and self._filler is None:
             token = self.buckets.begin()
             loaded = load(self._storage, query.client_id,
                           Wanted.of(rollup, [key for key, _, _ in missing], self._boundary()))
@@ -144,8 +148,7 @@ class KeptAnswers:
                 self.buckets.put(key, query.client_id, bucket, token)
             found += [(loaded[key], a, b) for key, a, b in missing]
             missing = []
-        add_pieces(totals, query, found)
-        return missing, len(found)
+        return found, missing
 
     def _fill(self, query: Breakdown, missing: list[Piece], boundary: int) -> None:
         if self._filler is not None and query.rollup is not None:
