@@ -87,7 +87,7 @@ def _ranges(windows: Sequence[Window], rollup: Rollup | None,
             bucket: Bucket | None) -> dict[Kind, list[Range]]:
     found: dict[Kind, list[Range]] = {kind: [] for kind in _KINDS}
     for window in windows:
-        if rollup is None or bucket in ("quarter", "ms"):
+        if rollup is None or not rollup.stored or bucket in ("quarter", "ms"):
             found["raw"].append((window.start_ms, window.end_ms))
             continue
         plan = plan_window(window)

@@ -65,6 +65,8 @@ SHAPES: list[Shape] = [
     (("country",), None, True, None, {}, None),
     (("country",), None, True, "start", {}, None),
     (("country",), None, True, None, {"id": "v1"}, None),
+    (("country",), None, True, None, {"host": "a.example"}, None),
+    (("host",), None, True, None, {"country": "AU"}, None),
     (("type",), "day", False, None, {}, None),
     (("type", "country"), "day", False, None, {"country": "AU"}, None),
     (("type", "event", "country"), "day", False, None, {}, None),

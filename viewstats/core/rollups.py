@@ -8,7 +8,8 @@ against a migrated database (its tables' columns and the materialized views that
 The migrations that create the tables stay as they were written (schema/0003, 0004, 0008-0010).
 
 A rollup without an `event` column counts only `watch` (views); `events_by_country_*` counts
-every event. Two of `id`, `host` and `country` together are in no rollup: such a request reads
+every event. `host` with `country` is a rollup without tables, read from `player_events` and
+kept in memory; `id` with `host` or `country` is in no rollup: such a request reads
 `player_events` over its whole window (README, "Statistics endpoints").
 """
 
@@ -42,6 +43,10 @@ class Rollup:
     measure: str  # the column that holds the count
     counts_every_event: bool  # has an `event` column; else it counts watch only
     measure_kind: MeasureKind = "sum"
+    # False: no tables; the engine counts it from player_events, and the API keeps it in
+    # memory like any rollup once read (query_api/sealed.py). For a pair of fields whose
+    # table would cost every insert another materialized view to serve rare requests.
+    stored: bool = True
 
     @property
     def hourly(self) -> str:
@@ -68,6 +73,11 @@ ROLLUPS = (
     Rollup("views_by_country", ("country",), "views", counts_every_event=False),
     Rollup("views_by_video", ("id",), "views", counts_every_event=False),
     Rollup("events_by_country", ("country",), "events", counts_every_event=True),
+    # A client's pages sit on a few hosts: host by country stays small in memory, and serves
+    # countries of a host and hosts of a country. Pairs with `id` would be a client's videos
+    # times its countries, too many to keep, and stay on the engine.
+    Rollup("views_by_host_country", ("host", "country"), "views", counts_every_event=False,
+           stored=False),
 )
 
 
@@ -80,5 +90,5 @@ def choose_rollup(fields: Collection[str], needs_event: bool) -> Rollup | None:
 
 
 def rollup_tables() -> tuple[str, ...]:
-    """Every table of every rollup (the cluster DDL shards each by client)."""
-    return tuple(rollup.table(grain) for rollup in ROLLUPS for grain in GRAINS)
+    """Every table of every stored rollup (the cluster DDL shards each by client)."""
+    return tuple(rollup.table(grain) for rollup in ROLLUPS if rollup.stored for grain in GRAINS)
