@@ -11,8 +11,9 @@ benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak,
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
 dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness)
 and beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran). Optional:
-query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
-previous code on the same data; with it the query section shows each cell before and after.
+query_latency_previous.json and statistics_latency_previous.json, the same runs with
+`--api-source` pointing at the previous code on the same data; with them the query sections
+show each countries cell, and both benchmarks' mix and settle modes, before and after.
 Every number in the report comes from those files; a result without its file reads "not
 measured". The targets of architecture §10 are checked here, in one place. Plots go to `--plots`
 (default benchmarks/plots/): query_latency.png and consumer_batch_size.png; a plot whose
@@ -36,6 +37,7 @@ from matplotlib.ticker import StrMethodFormatter
 from benchmarks.beacon_under_reads_results import section as beacon_section
 from benchmarks.dedup_window_results import section as dedup_window_section
 from benchmarks.fairness_results import section as fairness_section
+from benchmarks.mix_report import mix_section
 from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
 from benchmarks.report_parts import (
@@ -85,6 +87,7 @@ class Results:
     dedup_window: Json | None = None  # benchmarks.dedup_window_memory
     fairness: Json | None = None  # benchmarks.fairness
     beacons: list[Json] = field(default_factory=list)  # benchmarks.beacon_under_reads, per code
+    statistics_previous: Json | None = None  # statistics_latency of the previous code
 
 
 def load(directory: Path) -> Results:
@@ -106,7 +109,8 @@ def load(directory: Path) -> Results:
                    read("dedup_window_memory.json"),
                    read("fairness.json"),
                    [json.loads(p.read_text())
-                    for p in sorted(directory.glob("beacon_under_reads*.json"))])
+                    for p in sorted(directory.glob("beacon_under_reads*.json"))],
+                   read("statistics_latency_previous.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -456,7 +460,7 @@ def _query_section(result: Json | None, previous: Json | None, plots: Path,
          for t in result["throughput"]])]
     if previous is not None:
         lines += _comparison(result, previous)
-    return [*lines, *plot]
+    return [*lines, *mix_section(result, previous), *plot]
 
 
 def _run_rows(doc: Json) -> list[tuple[object, ...]]:
@@ -567,7 +571,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
                     [(c.target, c.measured, c.verdict) for c in checks(results)])
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
-    lines += statistics_section(results.statistics)
+    lines += statistics_section(results.statistics, results.statistics_previous)
     lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
                               plots, out)
     lines += _collector_section(results.collector)
