@@ -196,7 +196,7 @@ def _cells(run: str, concurrency: int, items: list[Item], load: Load) -> list[di
 
 def measure(session: Session) -> dict[str, Any]:
     """The mix on a fresh API process, the client met first."""
-    plan, args = session.plan, session.args
+    plan, args, checked_before = session.plan, session.args, session.checked
     cells, runs = [], []
     with api_process(args, session.keys) as (_, port):
         session.meet(port)
@@ -225,4 +225,4 @@ def measure(session: Session) -> dict[str, Any]:
             "endpoints": [{"name": e.name, "target": e.template, "reads": e.reads}
                           for e in plan.endpoints.values()],
             "meet_seconds": args.meet_seconds, "seconds_per_run": args.mix_seconds,
-            "runs": runs, "cells": cells}
+            "runs": runs, "cells": cells, "checked": session.checked - checked_before}

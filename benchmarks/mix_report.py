@@ -127,7 +127,9 @@ def mix_section(result: Json, previous: Json | None) -> list[str]:
               f"run lasts {mixed['seconds_per_run']:g} s or until its windows run out. Latency "
               f"and answers/s count the 200s; refused: 429s of the client's query budget "
               f"(`QUERY_CLIENT_CONCURRENCY` + `QUERY_QUEUE_DEPTH` of one client's requests at "
-              f"once). F = {ms(result['floor_ms'])} ms.", "", *_by_class(mixed, cells)]
+              f"once). {mixed['checked']:,} of the answers timed were checked against "
+              f"`player_events` (one that differed would show in the targets above). "
+              f"F = {ms(result['floor_ms'])} ms.", "", *_by_class(mixed, cells)]
     if previous is not None and before:
         lines += [f"Before (`{previous['api_source']}`, recorded {previous.get('date')}) and "
                   "after (this run), every endpoint together:", "",

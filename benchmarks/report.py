@@ -441,7 +441,9 @@ def _comparison(result: Json, previous: Json) -> list[str]:
 def _query_section(result: Json | None, previous: Json | None, plots: Path,
                    out: Path) -> list[str]:
     lines = ["## Query latency (`benchmarks.query_latency`)", ""]
-    plot = _plot(result, _query_plot, plots / "query_latency.png", out)
+    # A run of the mix and settle modes alone has no cells to plot.
+    plot = _plot(result if result and result["cells"] else None, _query_plot,
+                 plots / "query_latency.png", out)
     if result is None:
         return [*lines, NOT_MEASURED, ""]
     clients = ", ".join(f"{name} = client {number}" for name, number in result["clients"].items())

@@ -79,7 +79,7 @@ def _per_second(load: Load, samples: list[dict[str, float]]) -> list[dict[str, A
 
 
 def measure(session: Session) -> dict[str, Any]:
-    items, args = session.plan.settle, session.args
+    items, args, checked_before = session.plan.settle, session.args, session.checked
     with api_process(args, session.keys) as (url, port):
         session.meet(port)
         load, samples = asyncio.run(_observed(url, port, session.requests(port, items),
@@ -94,5 +94,6 @@ def measure(session: Session) -> dict[str, Any]:
                  + f", sealed {row.get('sealed_bytes', 0) / 2**20:8.1f} MiB")
     return {"concurrency": CONCURRENCY, "seconds": load.seconds,
             "answers": load.statuses.get(200, 0), "refused": load.statuses.get(429, 0),
-            "made": len(items), "per_second": rows,
+            "made": len(items), "checked": session.checked - checked_before,
+            "per_second": rows,
             "samples": samples}
