@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from benchmarks.http_load import percentile, run_load
 from benchmarks.record import write_result
@@ -27,29 +29,40 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 DAYS = {"1d": 1, "31d": 31, "365d": 365}
 SHAPES = ("aligned", "edges")
+MODES = ("cold", "warm", "repeated", "mix", "settle")
 FLOOR_SQL = """SELECT views FROM views_by_country_daily
 WHERE client_id = {client:UInt32} AND day = {day:Date} LIMIT 1"""
 
 
 @dataclass(frozen=True)
 class Ask:
-    """One question: a client's window [start_ms, end_ms) as the API's date_from/date_to."""
+    """One question: a client's window [start_ms, end_ms) as the API's date_from/date_to, as
+    dates when `aligned`, else as date-times written at the UTC offset `zone_minutes`."""
     client: int
     start_ms: int
     end_ms: int
     aligned: bool
+    zone_minutes: int = 0
 
     @property
     def window_query(self) -> str:
         if self.aligned:
             first, last = iso(self.start_ms)[:10], iso(self.end_ms - DAY_MS)[:10]
             return f"date_from={first}&date_to={last}"
-        # date_to is inclusive to its millisecond
-        return f"date_from={iso(self.start_ms)}&date_to={iso(self.end_ms - 1)}"
+        # date_to is inclusive to the end of its precision: whole seconds when both ends are
+        # (as a dashboard writes `…T23:59:59+05:30`), else its millisecond.
+        spec = ("seconds" if self.start_ms % 1000 == 0 and self.end_ms % 1000 == 0
+                else "milliseconds")
+        last_ms = self.end_ms - (1000 if spec == "seconds" else 1)
+        # quoted: a `+` offset would read as a space
+        return (f"date_from={quote(iso(self.start_ms, self.zone_minutes, spec), safe=':')}"
+                f"&date_to={quote(iso(last_ms, self.zone_minutes, spec), safe=':')}")
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+def iso(ms: int, zone_minutes: int = 0, timespec: str = "milliseconds") -> str:
+    """`ms` as an ISO 8601 date-time at the UTC offset `zone_minutes` (`Z` for UTC)."""
+    zone = timezone(timedelta(minutes=zone_minutes)) if zone_minutes else UTC
+    return datetime.fromtimestamp(ms / 1000, zone).isoformat(timespec=timespec).replace(
         "+00:00", "Z")
 
 
@@ -98,13 +111,31 @@ def add_options(parser: argparse.ArgumentParser, *, checks: int, raw_runs: int,
                         help=f"baseline runs per cell ({raw_runs})")
     parser.add_argument("--floor-runs", type=int, default=300, help="point reads for F (300)")
     parser.add_argument("--seed", type=int, default=seed, help=f"random windows' seed ({seed})")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        metavar="MODE", help=f"measure only these ({', '.join(MODES)}; all)")
+    parser.add_argument("--api-source", type=Path, default=None,
+                        help="run `viewstats api` from this checkout (started in its folder)")
+    parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the API process (e.g. QUERY_QUEUE_DEPTH=64); "
+                             "repeat for more")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
 
 
-def finish(benchmark: str, result: dict[str, Any], out: Path | None) -> int:
-    """Write the result when asked; exit 1 when an answer differed from player_events."""
-    if out:
-        write_result(out, {"benchmark": benchmark, **result})
+def run_benchmark(benchmark: str, measure: Callable[[argparse.Namespace], dict[str, Any]],
+                  args: argparse.Namespace) -> int:
+    """Measure, and write the result when asked, with how long the run took and the machine's
+    load average (1, 5, 15 min) before and after it: the machine is shared, and a busy one
+    moves every figure. Exit 1 when an answer differed from player_events."""
+    load_before, started = os.getloadavg(), time.monotonic()
+    result = measure(args)
+    result.update(run_seconds=time.monotonic() - started,
+                  load_average={"start": load_before, "end": os.getloadavg()},
+                  api_source=str(args.api_source) if args.api_source else "this checkout",
+                  api_env=args.api_env)
+    progress(f"done in {result['run_seconds']:,.0f} s; load average {load_before[0]:.2f} at "
+             f"the start, {result['load_average']['end'][0]:.2f} at the end")
+    if args.out:
+        write_result(args.out, {"benchmark": benchmark, **result})
     if result["mismatches"]:
         print(f"{len(result['mismatches'])} answer(s) differ from player_events or failed: "
               f"{result['mismatches'][:5]}", file=sys.stderr)
@@ -173,8 +204,10 @@ class Floor:
 def api_process(args: argparse.Namespace, keys: Path) -> Iterator[tuple[str, int]]:
     """A `viewstats api` on the benchmark's data (from `--api-source` when given): its base URL
     and port."""
-    with serving("api", args.data_dir.resolve(), env={"API_KEYS_FILE": str(keys.resolve())},
-                 cwd=getattr(args, "api_source", None)) as (base, _):
+    settings = dict(setting.split("=", 1) for setting in args.api_env)
+    with serving("api", args.data_dir.resolve(),
+                 env={**settings, "API_KEYS_FILE": str(keys.resolve())},
+                 cwd=args.api_source) as (base, _):
         yield base, int(base.rsplit(":", 1)[1])
 
 

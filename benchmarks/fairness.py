@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.asks import DAY_MS, Ask, Windows, pick_clients, progress
+from benchmarks.family import TOP_VALUES_SQL
 from benchmarks.http_load import Load, get_request, run_load
 from benchmarks.record import write_result
-from benchmarks.statistics_latency import TOP_VALUES_SQL
 from viewstats.core.keys import create_key
 from viewstats.core.settings import Settings
 from viewstats.core.storage import open_storage

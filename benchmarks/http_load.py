@@ -4,7 +4,8 @@ Each connection sends the next request as soon as the previous answer is read, s
 requests are always in flight. Connections are bare asyncio protocols (which uvloop runs
 natively): a full client such as httpx spends several times the server's CPU per request, so on
 a small machine it would measure itself. Requests are raw bytes, made once before the run, and
-answers are read by their Content-Length, as Starlette sends them (no chunked bodies).
+answers are read by their Content-Length, as Starlette sends them (no chunked bodies, gzip
+included: its middleware compresses a whole body at once).
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import NamedTuple, cast
+
+
+class Answered(NamedTuple):
+    """One answer: the request's number in sending order (it sent `requests[number %
+    len(requests)]`), its status, and when it arrived, in seconds since the run started."""
+    number: int
+    status: int
+    at_s: float
 
 
 @dataclass
@@ -23,6 +32,9 @@ class Load:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    answers: list[Answered] = field(default_factory=list)  # beside latencies_ms, in its order
+    # The head and body of the answers whose number was in `keep`, to check them afterwards.
+    kept: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def percentile(self, p: float) -> float:
         return percentile(self.latencies_ms, p)
@@ -51,19 +63,26 @@ class _Run:
     total: int | None
     deadline: float
     on_answer: Callable[[int], None] | None
+    keep: frozenset[int]
+    started: float = field(default_factory=time.perf_counter)
     load: Load = field(default_factory=Load)
     sent: int = 0
 
-    def next_request(self) -> bytes | None:
+    def next_request(self) -> tuple[int, bytes] | None:
         if (self.total is not None and self.sent >= self.total) or (
                 time.monotonic() >= self.deadline):
             return None
         self.sent += 1
-        return self.requests[(self.sent - 1) % len(self.requests)]
+        return self.sent - 1, self.requests[(self.sent - 1) % len(self.requests)]
 
-    def answered(self, status: int, started: float) -> None:
-        self.load.latencies_ms.append((time.perf_counter() - started) * 1000)
+    def answered(self, number: int, status: int, started: float, head: bytes,
+                 body: bytes) -> None:
+        now = time.perf_counter()
+        self.load.latencies_ms.append((now - started) * 1000)
         self.load.statuses[status] = self.load.statuses.get(status, 0) + 1
+        self.load.answers.append(Answered(number, status, now - self.started))
+        if number in self.keep:
+            self.load.kept[number] = head, body
         if self.on_answer is not None:
             self.on_answer(status)
 
@@ -73,6 +92,7 @@ class _Connection(asyncio.Protocol):
         self.run, self.closed = run, closed
         self.buffer = b""
         self.started: float | None = None  # when the request in flight was sent
+        self.number = 0  # the request in flight's, in sending order
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,8 +106,9 @@ class _Connection(asyncio.Protocol):
             self.started = None
             self.transport.close()
             return
+        self.number = request[0]
         self.started = time.perf_counter()
-        self.transport.write(request)
+        self.transport.write(request[1])
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -96,8 +117,8 @@ class _Connection(asyncio.Protocol):
             size = end + 4 + _content_length(head)
             if len(self.buffer) < size:
                 return
-            self.buffer = self.buffer[size:]
-            self.run.answered(int(head[9:12]), self.started)
+            body, self.buffer = self.buffer[end + 4:size], self.buffer[size:]
+            self.run.answered(self.number, int(head[9:12]), self.started, head, body)
             self._send()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -121,14 +142,16 @@ def _content_length(head: bytes) -> int:
 
 async def run_load(host: str, port: int, requests: Sequence[bytes], *, concurrency: int,
                    total: int | None = None, seconds: float | None = None,
-                   on_answer: Callable[[int], None] | None = None) -> Load:
+                   on_answer: Callable[[int], None] | None = None,
+                   keep: frozenset[int] = frozenset()) -> Load:
     """Send `requests` in turn (round and round), `concurrency` at a time, until `total` are
     sent or `seconds` have passed, and wait for their answers; `on_answer(status)` is called on
-    each as it arrives (for progress read while the run goes on)."""
+    each as it arrives (for progress read while the run goes on). The answers to the requests
+    numbered in `keep` (in sending order) are kept whole, in `Load.kept`."""
     loop = asyncio.get_running_loop()
     deadline = math.inf if seconds is None else time.monotonic() + seconds
-    run = _Run(requests, total, deadline, on_answer)
-    started = time.perf_counter()
+    run = _Run(requests, total, deadline, on_answer, keep)
+    started = run.started
     closed = [loop.create_future() for _ in range(concurrency)]
     for done in closed:
         await loop.create_connection(functools.partial(_Connection, run, done), host, port)

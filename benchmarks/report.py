@@ -12,8 +12,9 @@ plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran)
 dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness),
 beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran) and
 columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on). Optional:
-query_latency_previous.json, the same query_latency run with `--api-source` pointing at the
-previous code on the same data; with it the query section shows each cell before and after.
+query_latency_previous.json and statistics_latency_previous.json, the same runs with
+`--api-source` pointing at the previous code on the same data; with them the query sections
+show each countries cell, and both benchmarks' mix and settle modes, before and after.
 Every number in the report comes from those files; a result without its file reads "not
 measured". The targets of architecture §10 are checked here, in one place. Plots go to `--plots`
 (default benchmarks/plots/): query_latency.png and consumer_batch_size.png; a plot whose
@@ -38,6 +39,7 @@ from benchmarks.beacon_under_reads_results import section as beacon_section
 from benchmarks.columnar_reads_results import section as columnar_section
 from benchmarks.dedup_window_results import section as dedup_window_section
 from benchmarks.fairness_results import section as fairness_section
+from benchmarks.mix_report import mix_section
 from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
 from benchmarks.report_parts import (
@@ -88,6 +90,7 @@ class Results:
     fairness: Json | None = None  # benchmarks.fairness
     beacons: list[Json] = field(default_factory=list)  # benchmarks.beacon_under_reads, per code
     columnar: list[Json] = field(default_factory=list)  # benchmarks.columnar_reads, per backend
+    statistics_previous: Json | None = None  # statistics_latency of the previous code
 
 
 def load(directory: Path) -> Results:
@@ -111,7 +114,8 @@ def load(directory: Path) -> Results:
                    [json.loads(p.read_text())
                     for p in sorted(directory.glob("beacon_under_reads*.json"))],
                    [json.loads(p.read_text())
-                    for p in sorted(directory.glob("columnar_reads*.json"))])
+                    for p in sorted(directory.glob("columnar_reads*.json"))],
+                   read("statistics_latency_previous.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -442,7 +446,9 @@ def _comparison(result: Json, previous: Json) -> list[str]:
 def _query_section(result: Json | None, previous: Json | None, plots: Path,
                    out: Path) -> list[str]:
     lines = ["## Query latency (`benchmarks.query_latency`)", ""]
-    plot = _plot(result, _query_plot, plots / "query_latency.png", out)
+    # A run of the mix and settle modes alone has no cells to plot.
+    plot = _plot(result if result and result["cells"] else None, _query_plot,
+                 plots / "query_latency.png", out)
     if result is None:
         return [*lines, NOT_MEASURED, ""]
     clients = ", ".join(f"{name} = client {number}" for name, number in result["clients"].items())
@@ -461,7 +467,7 @@ def _query_section(result: Json | None, previous: Json | None, plots: Path,
          for t in result["throughput"]])]
     if previous is not None:
         lines += _comparison(result, previous)
-    return [*lines, *plot]
+    return [*lines, *mix_section(result, previous), *plot]
 
 
 def _run_rows(doc: Json) -> list[tuple[object, ...]]:
@@ -572,7 +578,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
                     [(c.target, c.measured, c.verdict) for c in checks(results)])
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
-    lines += statistics_section(results.statistics)
+    lines += statistics_section(results.statistics, results.statistics_previous)
     lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
                               plots, out)
     lines += _collector_section(results.collector)

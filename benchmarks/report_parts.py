@@ -66,4 +66,9 @@ def provenance(result: Json) -> list[str]:
              f"    {result.get('command', '(command not recorded)')}", ""]
     if "machine" in result:
         lines += [f"on {machine_text(result['machine'])}.", ""]
+    if "load_average" in result:  # the machine is shared: how busy it was moves every figure
+        start, end = result["load_average"]["start"], result["load_average"]["end"]
+        lines += [f"The run took {duration(result['run_seconds'])}; load average (1, 5, 15 min) "
+                  f"{' / '.join(f'{v:.2f}' for v in start)} at its start, "
+                  f"{' / '.join(f'{v:.2f}' for v in end)} at its end.", ""]
     return lines

@@ -6,21 +6,26 @@ for the numbers to mean anything, so no time or speed is asserted."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
+from benchmarks.asks import Ask, Windows
+from benchmarks.family import MIX_QUERIES, QUERIES
+from benchmarks.mix import Item, checked, in_turn
 from benchmarks.report import checks, load
 from benchmarks.report_parts import NOT_MEASURED
-from benchmarks.statistics_latency import QUERIES
+from benchmarks.window_classes import CLASSES, MINUTE_MS, QUARTER_MS, ZONES, ClassWindows
 from tests.support.geoip_fixture import shared_test_mmdb
 from tests.support.kafka import KafkaBroker
 from viewstats.query_api.breakdown import Breakdown, Bucket, breakdown_query
 from viewstats.query_api.plan import DAY_MS
-from viewstats.query_api.window import Window
+from viewstats.query_api.window import Window, parse_window
 
 REPO = Path(__file__).resolve().parent.parent
 RECORD_KEYS = {"command", "date", "machine"}
@@ -30,6 +35,10 @@ CONSUMER_RUN_KEYS = {"batch_rows", "batch_ms", "seconds", "events_per_s", "cpu_c
 QUERY_TARGETS = ("query p50", "query p99", "day-aligned windows", "partial-hour edges",
                  "(warm, concurrency 1)", "(cold, concurrency 1)", "answers equal player_events",
                  "throughput at concurrency 8 and 32")
+# The mix and settle modes at a tiny size (each run a fraction of a second).
+MIX_FLAGS = ("--mix-seconds", 0.2, "--mix-requests", 30, "--meet-seconds", 0,
+             "--settle-seconds", 1, "--settle-requests", 60)
+HOUR_MS = 3_600_000
 FRESHNESS_KEYS = {"benchmark", "path", "beacons", "missing", "poll_ms", "p50_ms", "p99_ms",
                   "max_ms", "mean_ms", "ack_p50_ms", "ack_p99_ms", *RECORD_KEYS}
 
@@ -63,7 +72,8 @@ def generated(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def query_latency(generated: Path, results: Path) -> Path:
     out = results / "query_latency.json"
     _bench("query_latency", "--data-dir", generated, "--requests", 20, "--cold-runs", 1,
-           "--cold-warmup", 1, "--checks", 1, "--raw-runs", 1, "--floor-runs", 20, "--out", out)
+           "--cold-warmup", 1, "--checks", 1, "--raw-runs", 1, "--floor-runs", 20, *MIX_FLAGS,
+           "--out", out)
     return out
 
 
@@ -71,7 +81,7 @@ def query_latency(generated: Path, results: Path) -> Path:
 def statistics_latency(generated: Path, results: Path) -> Path:
     out = results / "statistics_latency.json"
     _bench("statistics_latency", "--data-dir", generated, "--requests", 3, "--cold-runs", 1,
-           "--cold-warmup", 1, "--checks", 1, "--floor-runs", 20, "--out", out)
+           "--cold-warmup", 1, "--checks", 1, "--floor-runs", 20, *MIX_FLAGS, "--out", out)
     return out
 
 
@@ -118,6 +128,24 @@ def test_query_latency(query_latency: Path) -> None:
     assert [t["concurrency"] for t in result["throughput"]] == [1, 8, 32]
     assert result["checked"] > 0
     assert result["mismatches"] == []
+    _assert_mix(result, ["countries"])
+
+
+def _assert_mix(result: dict[str, Any], endpoints: list[str]) -> None:
+    """A mix run per class and the whole mix at each concurrency, each with its cells, and a
+    settle run read second by second."""
+    mix = result["mix"]
+    assert [e["name"] for e in mix["endpoints"]] == endpoints
+    assert {(r["run"], r["concurrency"]) for r in mix["runs"]} == {
+        (run, c) for run in (*CLASSES, "mix") for c in (1, 8, 32)}
+    whole = {(c["run"], c["class"], c["endpoint"], c["concurrency"]) for c in mix["cells"]}
+    assert {("mix", "all", "all", c) for c in (1, 8, 32)} <= whole
+    assert all(c["requests"] + c["refused"] > 0 for c in mix["cells"])
+    assert all(c["failed"] == 0 for c in mix["cells"])
+    settle = result["settle"]
+    assert settle["concurrency"] == 8 and settle["answers"] > 0
+    assert settle["per_second"] and all("sealed_bytes" in s for s in settle["samples"])
+    assert result["load_average"].keys() == {"start", "end"} and result["run_seconds"] > 0
 
 
 @pytest.mark.chdb
@@ -134,18 +162,75 @@ def test_statistics_latency(statistics_latency: Path) -> None:
     assert cells == {(mode, query, client, window, shape, concurrency)
                      for query in queries for client in ("heaviest", "median", "tail")
                      for window in ("1d", "31d", "365d") for shape in ("aligned", "edges")
-                     for mode, concurrency in (("cold", 1), ("warm", 1), ("warm", 8))}
+                     for mode, concurrency in (("cold", 1), ("warm", 1), ("warm", 8),
+                                               ("repeated", 1), ("repeated", 8))}
     assert all(c["raw_ms"] > 0 and c["speedup"] > 0 for c in result["cells"])
     # At least every cell's first window (its cold and warm windows may repeat one by chance).
-    assert result["checked"] >= len(cells) // 3
+    assert result["checked"] >= len(cells) // 5
     assert result["mismatches"] == []
+    _assert_mix(result, [q.name for q in MIX_QUERIES])
+
+
+@pytest.mark.parametrize("window_class", CLASSES)
+def test_each_window_class_lands_where_it_says(window_class: str) -> None:
+    """Every window of a class has its ends where the class says, and no coarser (a minute
+    edge on a quarter-hour would be served as a quarter's); the API reads its date_from and
+    date_to as that very window; none repeats."""
+    first = 19_723 * DAY_MS  # 2024-01-01
+    end = first + 729 * DAY_MS
+    windows = ClassWindows(Windows(random.Random(3), first, end))
+    asks = [windows.new(7, window_class) for _ in range(400)]
+    assert len({(a.start_ms, a.end_ms) for a in asks}) == len(asks)
+    lengths = [a.end_ms - a.start_ms for a in asks]
+    assert min(lengths) >= DAY_MS - HOUR_MS and max(lengths) <= 365 * DAY_MS
+    assert max(lengths) - min(lengths) > 300 * DAY_MS  # lengths spread over the year
+    for ask in asks:
+        query = parse_qs(ask.window_query, strict_parsing=True)
+        sent = parse_window(query["date_from"][0], query["date_to"][0])
+        assert (sent.start_ms, sent.end_ms) == (ask.start_ms, ask.end_ms), ask.window_query
+        assert first <= ask.start_ms and ask.end_ms <= end
+        edges = (ask.start_ms, ask.end_ms)
+        if window_class == "utc-days":
+            assert all(e % DAY_MS == 0 for e in edges)
+            assert len(query["date_from"][0]) == 10  # a date, as the SDK sends
+        elif window_class == "zone-days":
+            zone = ask.zone_minutes * MINUTE_MS
+            assert ask.zone_minutes in ZONES and ask.zone_minutes % 60
+            assert all((e + zone) % DAY_MS == 0 and e % HOUR_MS for e in edges)
+            offset = f"{'-' if zone < 0 else '+'}{abs(ask.zone_minutes) // 60:02d}:" \
+                     f"{abs(ask.zone_minutes) % 60:02d}"
+            assert query["date_from"][0].endswith("T00:00:00" + offset)
+            assert query["date_to"][0].endswith("T23:59:59" + offset)
+        elif window_class == "hour-edges":
+            assert all(e % HOUR_MS == 0 and e % DAY_MS for e in edges)
+        elif window_class == "minute-edges":
+            assert all(e % MINUTE_MS == 0 and e % QUARTER_MS for e in edges)
+        else:
+            assert all(e % 1000 for e in edges)
+    if window_class == "zone-days":
+        assert {a.zone_minutes for a in asks} == set(ZONES)
+
+
+def test_the_mix_asks_every_class_equally_and_the_endpoints_in_turn() -> None:
+    endpoints = ["countries", "views", "hosts"]
+    pairs = in_turn(endpoints, list(CLASSES), 3 * 5 * 4, random.Random(1))
+    assert [e for _, e in pairs] == endpoints * 20
+    for endpoint in endpoints:
+        assert sorted(k for k, e in pairs if e == endpoint) == sorted(CLASSES * 4)
+    assert [k for k, _ in pairs] != list(CLASSES) * 12  # shuffled
+    # The answers checked: the first of each class and endpoint.
+    items = [Item(k, e, Ask(1, 0, DAY_MS, True)) for k, e in pairs]
+    first = checked(items, 1)
+    assert len(first) == 15
+    assert {(items[n].window_class, items[n].endpoint) for n in first} == set(pairs)
+    assert all(n == min(i for i, p in enumerate(pairs) if p == pairs[n]) for n in first)
 
 
 def test_statistics_queries_say_what_the_api_reads() -> None:
     """A query marked `player_events` is one whose statement, as the API builds it, reads no
     rollup; every other query's does."""
     window = Window(DAY_MS + 1234, 5 * DAY_MS - 5678)  # whole days, whole hours and edges
-    for query in QUERIES:
+    for query in (*QUERIES, *MIX_QUERIES):
         bucket: Bucket | None = None
         keys = query.fields  # hosts, popular, countries
         if query.path == "views":  # rows by date first
@@ -246,6 +331,11 @@ def test_report_from_the_results(query_latency: Path, statistics_latency: Path, 
     family = report[report.index("## Statistics family latency"):]
     assert "### Per query" in family and "### Every cell" in family
     assert all(f"`{q.name}`" in family for q in QUERIES)
+    countries = report[report.index("## Query latency"):report.index("## Statistics family")]
+    for section in (countries, family):
+        assert "### mix" in section and "#### settle" in section
+        assert "| whole mix |" in section
+    assert "By endpoint, concurrency 8" in family
 
 
 @pytest.mark.chdb
@@ -255,7 +345,9 @@ def test_report_compares_with_the_previous_run(query_latency: Path, tmp_path: Pa
     results.mkdir()
     after = _json(query_latency)
     before = {**after, "api_source": "../previous", "cells": [
-        {**c, "p50_ms": 2 * c["p50_ms"], "p99_ms": 2 * c["p99_ms"]} for c in after["cells"]]}
+        {**c, "p50_ms": 2 * c["p50_ms"], "p99_ms": 2 * c["p99_ms"]} for c in after["cells"]],
+        "mix": {**after["mix"], "cells": [{**c, "rps": c["rps"] + 1000}
+                                          for c in after["mix"]["cells"]]}}
     (results / "query_latency.json").write_text(json.dumps(after))
     (results / "query_latency_previous.json").write_text(json.dumps(before))
     _report(results, tmp_path)
@@ -266,6 +358,13 @@ def test_report_compares_with_the_previous_run(query_latency: Path, tmp_path: Pa
     assert len([line for line in table.splitlines()
                 if line.endswith(" | 2.0x |") and line.count(" 2.0x |") == 2]) == len(
         after["cells"])
+    # The mix's classes and whole mix, each with its answers/s before (1,000 more) and after.
+    mixed = table[table.index("Before (`../previous`"):table.index("#### settle")]
+    rows = [line.split(" | ") for line in mixed.splitlines() if line.startswith("| ")][1:]
+    assert [row[0] for row in rows] == [f"| {k}" for k in (*CLASSES, "whole mix")]
+    assert all(float(row[5].replace(",", "")) - float(row[6].replace(",", "")) in (999, 1000,
+                                                                                  1001)
+               for row in rows)
 
 
 def test_report_without_results_invents_nothing(tmp_path: Path) -> None:

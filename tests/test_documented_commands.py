@@ -78,6 +78,9 @@ class Override:
     dry: str = ""
 
 
+# The query benchmarks' mix and settle modes as tests/test_benchmarks.py runs them.
+MIX_SIZES = {"--mix-seconds": "0.2", "--mix-requests": "30", "--meet-seconds": "0",
+             "--settle-seconds": "1", "--settle-requests": "60"}
 # Keyed by the first words of a command; every entry whose words begin the command applies,
 # shorter prefixes first.
 OVERRIDES: Mapping[str, Override] = {
@@ -113,16 +116,20 @@ OVERRIDES: Mapping[str, Override] = {
     "python -m benchmarks.freshness --kafka": Override(flags={"--bootstrap": "{kafka}"}),
     "python -m benchmarks.generate": Override(
         flags={"--data-dir": "{data}", "--events": str(EVENTS)}, marks=("chdb",)),
-    # The sizes tests/test_benchmarks.py runs them at, on data generated for this module.
+    # The sizes tests/test_benchmarks.py runs them at, on data generated for this module; this
+    # checkout's API on both sides of a before/after (the typed other checkout is the
+    # developer's).
     "python -m benchmarks.query_latency": Override(
         flags={"--data-dir": "{bench}", "--requests": "20", "--cold-runs": "1",
-               "--cold-warmup": "1", "--checks": "1", "--raw-runs": "1", "--floor-runs": "20"},
-        values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
+               "--cold-warmup": "1", "--checks": "1", "--raw-runs": "1", "--floor-runs": "20",
+               **MIX_SIZES},
+        values={"--out": "{results}/{typed_name}", "--api-source": "."}, marks=("chdb",)),
     # One query of the family: each costs its cells' fresh API processes.
     "python -m benchmarks.statistics_latency": Override(
         flags={"--data-dir": "{bench}", "--queries": "views", "--requests": "3",
-               "--cold-runs": "1", "--cold-warmup": "1", "--checks": "1", "--floor-runs": "20"},
-        values={"--out": "{results}/{typed_name}"}, marks=("chdb",)),
+               "--cold-runs": "1", "--cold-warmup": "1", "--checks": "1", "--floor-runs": "20",
+               **MIX_SIZES},
+        values={"--out": "{results}/{typed_name}", "--api-source": "."}, marks=("chdb",)),
     # This checkout's API on both sides: the typed other checkout is the developer's.
     "python -m benchmarks.fairness": Override(
         flags={"--data-dir": "{bench}", "--seconds": "1", "--windows": "400",
