@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "columnar_reads",
             "backend": "embedded" if args.clickhouse_url is None else "server",
             "engine_version": engine, "sql": SQL, "runs": args.runs,
-            "load_average": [load_before, os.getloadavg()[0]], "cells": cells})
+            "load_1min": [load_before, os.getloadavg()[0]], "cells": cells})
     return 0
 
 

@@ -30,7 +30,7 @@ def section(results: list[Json]) -> list[str]:
              "median round of each. Both answers were checked equal. Speed-up = query time / "
              "query_columns time.", ""]
     for result in results:
-        load = result.get("load_average")
+        load = result.get("load_1min")
         lines += [f"### {result['backend']} (ClickHouse {result['engine_version']})", "",
                   *([f"Load average (1 min) {load[0]:.1f} before, {load[1]:.1f} after.", ""]
                     if load else []),
