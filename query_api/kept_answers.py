@@ -83,7 +83,7 @@ class KeptAnswers:
         # kept as long as the buckets: its listener is held weakly.
         self._feed = follow_writes(storage, self.buckets, poll_interval_s)
         self._lock = threading.Lock()
-        self._missed: OrderedDict[BucketKey, None] = OrderedDict()  # see _asked_before
+        self._missed: OrderedDict[BucketKey, bool] = OrderedDict()  # see _asked_before
 
     @staticmethod
     def keeps(query: Breakdown) -> bool:
@@ -170,9 +170,9 @@ class KeptAnswers:
         edge they touch would double their engine reads; a dashboard that moves its edge
         within the same hours asks the same quarter-hours again."""
         with self._lock:
-            if self._missed.pop(key, None) is not None:
+            if self._missed.pop(key, False):
                 return True
-            self._missed[key] = None
+            self._missed[key] = True
             if len(self._missed) > MISSED_EDGES:
                 self._missed.popitem(last=False)
             return False

@@ -250,3 +250,28 @@ def test_the_first_window_is_answered_by_the_engine_and_loaded_after(
 
 def _hits() -> float:
     return REGISTRY.get_sample_value("viewstats_sealed_lookups_total", {"result": "hit"}) or 0
+
+
+def test_a_quarter_hours_events_are_loaded_on_their_second_miss(storage: Storage) -> None:
+    """Edges finer than a quarter-hour: the first miss loads nothing (random minute edges
+    rarely come back), the second loads the quarter-hour's events, and then memory answers."""
+    client = fresh_client_id()
+    insert_events(storage, [watch(client, BASE_MS + HOUR_MS + 7, "AU", 1)])
+    kept = KeptAnswers(storage, SEALED_AFTER_S, 1 << 20,
+                       clock=Clock(BASE_MS + 10 * 24 * HOUR_MS))
+    edge = ("e", client, "views_by_country", BASE_MS + HOUR_MS)
+    query = _countries(client, Window(BASE_MS + HOUR_MS + 5, BASE_MS + 2 * HOUR_MS))
+
+    def loaded() -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if kept.buckets.holds(edge):
+                return True
+            time.sleep(0.05)
+        return False
+
+    assert kept.rows(query) == [("AU", 1)]
+    assert not loaded()
+    assert kept.rows(query) == [("AU", 1)]
+    assert loaded()
+    assert kept.rows_in_memory(query) == [("AU", 1)]
