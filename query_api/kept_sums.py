@@ -37,6 +37,9 @@ class _Projection:
     index: npt.NDArray[np.intp]  # the output row of each selected column
 
 
+# Projections kept per columns object, oldest dropped first: each filter value asked is a shape
+# of its own, and its arrays are the size of the columns.
+MAX_SHAPES = 64
 _Shape = tuple[tuple[str, ...], str | None, str, str | None, tuple[tuple[str, str], ...]]
 _cache: weakref.WeakKeyDictionary[Columns, dict[_Shape, _Projection]] = \
     weakref.WeakKeyDictionary()
@@ -66,7 +69,10 @@ def _projection(columns: Columns, query: Breakdown) -> _Projection:
     selected = np.flatnonzero(out >= 0)
     found = _Projection(list(rows), out, selected, out[selected])
     with _lock:
-        _cache.setdefault(columns, {})[shape] = found
+        shapes = _cache.setdefault(columns, {})
+        if len(shapes) >= MAX_SHAPES:  # filter values are the caller's: bound what they keep
+            del shapes[next(iter(shapes))]
+        shapes[shape] = found
     return found
 
 
