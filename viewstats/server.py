@@ -62,13 +62,16 @@ def build_app(routes: Sequence[BaseRoute], sink: EventSink | None = None,
         try:
             yield
         finally:
-            try:
-                if sink is not None:
-                    await sink.stop()
-            finally:  # a sink that fails to flush must not leave the consumer uncommitted
-                if consumer is not None and consuming is not None:
-                    await consumer.stop()
-                    await consuming
+            # Side by side: each gives up on an absent broker after its own timeout, and one
+            # after the other they would outlast the 30 s a supervisor allows a stop. A sink
+            # that fails to flush must not leave the consumer uncommitted either.
+            stops = [sink.stop()] if sink is not None else []
+            if consumer is not None and consuming is not None:
+                stops.append(_stopped(consumer, consuming))
+            failures = [r for r in await asyncio.gather(*stops, return_exceptions=True)
+                        if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
 
     app = _App(routes=list(routes), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     # Starlette would answer /events/ with a 307 to the URL with the slash removed, taking the
@@ -131,6 +134,11 @@ def _checks(storage: Storage, kafka: KafkaSink | Consumer | None = None) -> dict
         # the views it acknowledges are not counted (architecture §5).
         checks["consumer"] = kafka.check_progress
     return checks
+
+
+async def _stopped(consumer: Consumer, consuming: asyncio.Task[None]) -> None:
+    await consumer.stop()
+    await consuming
 
 
 def _collector(settings: Settings, sink: EventSink) -> Collector:

@@ -75,28 +75,14 @@ class KafkaClients:
         self.consumer.subscribe([topic], listener=_Rebalance(on_revoke))
 
     async def stop(self) -> None:
-        """Stop them, each within STOP_TIMEOUT_S, the guard's and the producer first, so that
-        one stuck client (stalled, or waiting for a broker that is away) does not keep the
-        others running. A client left so holds no partition of ours any more."""
+        """Stop them side by side, each within STOP_TIMEOUT_S, so that one stuck client
+        (stalled, or waiting for a broker that is away) neither keeps the others running nor
+        adds its wait to theirs. A client left so holds no partition of ours any more."""
         if self.consumer is None:
             return
-        stops = [self._monitor.stop, self._admin.close, self.producer.stop,
-                 self.consumer.stop]  # the consumer leaves the group
-        for stop in stops:
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT_S):
-                    await stop()
-            except asyncio.CancelledError:
-                # aiokafka's fetcher, closing, awaits the fetches it cancelled and lets their
-                # cancellation out (a fetch retrying while the broker is away): only a
-                # cancellation of this task is passed on.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-                log.warning("a Kafka client's stop raised the cancellation of its own fetch")
-            except Exception as exc:
-                log.warning("a Kafka client did not stop cleanly: %r", exc)
-
+        await asyncio.gather(*(_stop_within(stop) for stop in (
+            self._monitor.stop, self._admin.close, self.producer.stop,
+            self.consumer.stop)))  # the consumer leaves the group
     async def check(self) -> None:
         if self.producer is None:
             raise RuntimeError("the consumer is not started")
@@ -173,3 +159,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[Any]) -> None:
         log.info("assigned %s", sorted(tp.partition for tp in assigned))
+
+
+async def _stop_within(stop: Callable[[], Awaitable[None]]) -> None:
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S):
+            await stop()
+    except asyncio.CancelledError:
+        # aiokafka's fetcher, closing, awaits the fetches it cancelled and lets their
+        # cancellation out (a fetch retrying while the broker is away): only a cancellation
+        # of this task is passed on.
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        log.warning("a Kafka client's stop raised the cancellation of its own fetch")
+    except Exception as exc:
+        log.warning("a Kafka client did not stop cleanly: %r", exc)
