@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError
 
 from viewstats.core.events import PlayerEvent
 from viewstats.ingest import wire
+from viewstats.ingest.collector.deadlines import Deadlines
 from viewstats.ingest.collector.partitioner import partition_of
 from viewstats.ingest.collector.sink import SinkUnavailable
 
@@ -52,6 +53,7 @@ class KafkaSink:
                  max_pending: int = MAX_PENDING) -> None:
         self._bootstrap, self._topic = bootstrap, topic
         self._timeout_s, self._max_pending = timeout_s, max_pending
+        self._deadlines = Deadlines(timeout_s)
         self._producer: Any = None
         self._pending = 0  # events handed to a producer and not acknowledged or failed yet
         self._renewing: asyncio.Task[None] | None = None
@@ -82,7 +84,7 @@ class KafkaSink:
         deliveries: list[asyncio.Future[Any]] = []
         acks = _Acknowledgements(self)
         try:
-            async with asyncio.timeout(self._timeout_s):
+            with self._deadlines.bound():
                 for event in events:
                     key = event.view_id.encode()
                     deliveries.append(await producer.send(
@@ -168,6 +170,7 @@ class KafkaSink:
         if self._producer is None:
             return
         producer, self._producer = self._producer, None
+        self._deadlines.close()
         others = [t for t in (self._renewing, *self._retiring) if t is not None]
         for task in others:
             task.cancel()
