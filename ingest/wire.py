@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 import orjson
 
@@ -32,7 +32,6 @@ from viewstats.core.events import (
     VIDEO_TYPES,
     VIEW_ID,
     PlayerEvent,
-    as_row,
 )
 
 
@@ -40,8 +39,13 @@ class DecodeError(ValueError):
     """The message is not a player event; the message says why."""
 
 
+_NAMES, _VALUES = tuple(COLUMNS), attrgetter(*COLUMNS.values())
+
+
 def encode(event: PlayerEvent) -> bytes:
-    return orjson.dumps(as_row(event))
+    """`as_row` as JSON, built without it: this runs for every event the collector takes, and
+    one attrgetter for all the fields costs well under half of a getter per field (measured)."""
+    return orjson.dumps(dict(zip(_NAMES, _VALUES(event), strict=True)))
 
 
 def _int(doc: dict[str, object], name: str) -> int:

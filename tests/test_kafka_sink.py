@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
 
 from tests.support.kafka import KafkaBroker
 from viewstats.core.events import PlayerEvent
@@ -59,6 +60,8 @@ def test_submit_returns_once_the_broker_holds_every_event(kafka: KafkaBroker) ->
     assert all(key == wire.decode(value).view_id.encode() for _, key, value in got)
     partitions = {key: {p for p, k, _ in got if k == key} for _, key, _ in got}
     assert all(len(found) == 1 for found in partitions.values())  # a view stays in one partition
+    # where any Kafka client puts its key: the sink picks partitions itself (partitioner.py)
+    assert all(p == DefaultPartitioner()(k, [0, 1, 2], [0, 1, 2]) for p, k, _ in got)
     assert len({p for p, _, _ in got}) == 3
 
 

@@ -70,6 +70,13 @@ def _check(values: list[bytes | None]) -> wire.Rows:
     return rows
 
 
+def test_encode_writes_the_row_in_column_order() -> None:
+    """`encode` builds the row without `as_row`; the consumer's pattern needs the same text."""
+    assert wire.encode(EVENT) == orjson.dumps(as_row(EVENT))
+    assert list(orjson.loads(wire.encode(EVENT))) == ["client_id", "ts", "event", "type",
+                                                      "video_id", "view_id", "country", "host"]
+
+
 def test_the_collectors_messages_are_taken_whole_as_they_are() -> None:
     values = [wire.encode(EVENT), _json(client_id=0, ts=0, host=""), _json(video_id="v" * 256)]
     rows = _check(values)  # type: ignore[arg-type]

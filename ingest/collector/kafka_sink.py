@@ -33,6 +33,8 @@ from aiokafka.errors import KafkaError
 
 from viewstats.core.events import PlayerEvent
 from viewstats.ingest import wire
+from viewstats.ingest.collector.deadlines import Deadlines
+from viewstats.ingest.collector.partitioner import partition_of
 from viewstats.ingest.collector.sink import SinkUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class KafkaSink:
                  max_pending: int = MAX_PENDING) -> None:
         self._bootstrap, self._topic = bootstrap, topic
         self._timeout_s, self._max_pending = timeout_s, max_pending
+        self._deadlines = Deadlines(timeout_s)
         self._producer: Any = None
         self._pending = 0  # events handed to a producer and not acknowledged or failed yet
         self._renewing: asyncio.Task[None] | None = None
@@ -79,12 +82,16 @@ class KafkaSink:
             self._refuse(f"{self._pending} events await the broker's acknowledgement")
         self._pending += len(events)
         deliveries: list[asyncio.Future[Any]] = []
+        acks = _Acknowledgements(self)
         try:
-            async with asyncio.timeout(self._timeout_s):
+            with self._deadlines.bound():
                 for event in events:
+                    key = event.view_id.encode()
                     deliveries.append(await producer.send(
-                        self._topic, wire.encode(event), key=event.view_id.encode()))
-                await asyncio.wait(deliveries)  # leaves them to the producer on a timeout
+                        self._topic, wire.encode(event), key=key,
+                        partition=self._partition(producer, key)))
+                acks.watch(deliveries)
+                await acks.all_settled  # leaves them to the producer on a timeout
         except TimeoutError:
             self._refuse(f"no acknowledgement within {self._timeout_s:g} s")
         except KafkaError as exc:
@@ -92,18 +99,19 @@ class KafkaSink:
             self._refuse(repr(exc))
         finally:
             self._pending -= len(events) - len(deliveries)  # never handed over
-            for delivery in deliveries:
-                delivery.add_done_callback(self._settled)
+            acks.watch(deliveries)
         for delivery in deliveries:
             if (error := delivery.exception()) is not None:
                 self._renew(producer)
                 self._refuse(repr(error))
         self._acknowledged()
 
-    def _settled(self, delivery: asyncio.Future[Any]) -> None:
-        self._pending -= 1
-        if not delivery.cancelled():
-            delivery.exception()  # retrieved: a late failure concerns a request answered 503
+    def _partition(self, producer: Any, key: bytes) -> int | None:
+        """The partition aiokafka's default partitioner would pick, without its cost; None
+        (aiokafka's own pick, once it has waited for them) while the topic's partitions are
+        unknown."""
+        partitions = producer.client.cluster.partitions_for_topic(self._topic)
+        return partition_of(key, len(partitions)) if partitions else None
 
     def _refuse(self, reason: str) -> None:
         self._refusals += 1
@@ -162,6 +170,7 @@ class KafkaSink:
         if self._producer is None:
             return
         producer, self._producer = self._producer, None
+        self._deadlines.close()
         others = [t for t in (self._renewing, *self._retiring) if t is not None]
         for task in others:
             task.cancel()
@@ -176,3 +185,31 @@ class KafkaSink:
         except TimeoutError:
             log.warning("closed a Kafka producer with events the broker never acknowledged "
                         "(their requests were answered 503)")
+
+
+class _Acknowledgements:
+    """One submit's deliveries: `all_settled` is done once each was acknowledged or failed, and
+    each leaves the sink's pending count as it settles, even after the submit gave up on it.
+    One future and one callback per delivery, where `asyncio.wait` costs several of each."""
+
+    __slots__ = ("_left", "_sink", "all_settled")
+
+    def __init__(self, sink: KafkaSink) -> None:
+        self._sink, self._left = sink, -1
+        self.all_settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def watch(self, deliveries: Sequence[asyncio.Future[Any]]) -> None:
+        """Watch these deliveries; once: a second call, on the way out, does nothing."""
+        if self._left >= 0:
+            return
+        self._left = len(deliveries)
+        for delivery in deliveries:
+            delivery.add_done_callback(self._settled)
+
+    def _settled(self, delivery: asyncio.Future[Any]) -> None:
+        self._sink._pending -= 1
+        if not delivery.cancelled():
+            delivery.exception()  # retrieved: a late failure concerns a request answered 503
+        self._left -= 1
+        if self._left == 0 and not self.all_settled.done():
+            self.all_settled.set_result(None)
