@@ -48,6 +48,7 @@ class Server(NamedTuple):
 class Serving(NamedTuple):
     pid: int
     exit_code: Callable[[], int | None]
+    log: Path | None  # where its output goes, when not to this process's
 
 
 @contextlib.contextmanager
@@ -59,7 +60,9 @@ def serving(served: Server, port: int, cpus: set[int], workers: int) -> Iterator
         try:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", server.exit_code, timeout=60)
         except NotServing as exc:
-            sys.exit(f"the collector did not start: {exc}; see its output above")
+            output = "above" if server.log is None else \
+                "\n" + "\n".join(server.log.read_text().splitlines()[-30:])
+            sys.exit(f"the collector did not start: {exc}; its output: {output}")
         yield server
 
 
@@ -70,7 +73,7 @@ def _counting(served: Server, port: int, cpus: set[int], workers: int) -> Iterat
     server.start()
     assert server.pid is not None
     try:
-        yield Serving(server.pid, lambda: server.exitcode)
+        yield Serving(server.pid, lambda: server.exitcode, None)
     finally:
         server.terminate()
         server.join(30)
@@ -92,15 +95,18 @@ def _viewstats_collector(served: Server, port: int, cpus: set[int],
     def pinned() -> None:
         os.sched_setaffinity(0, cpus)
 
-    with tempfile.TemporaryDirectory(prefix=f"bench-collector-{served.sink}-") as data:
+    with tempfile.TemporaryDirectory(prefix=f"bench-collector-{served.sink}-") as data, \
+            open(Path(data) / "collector.log", "wb") as log:
+        # Its log (a JSON line per start and stop) to a file, so progress stays readable.
+        options: dict[str, Any] = {"env": env, "cwd": served.source, "preexec_fn": pinned,
+                                   "stdin": subprocess.DEVNULL, "stdout": log,
+                                   "stderr": subprocess.STDOUT}
         if served.sink == "embedded":
-            subprocess.run([*VIEWSTATS, "migrate", "--data-dir", data], env=env, check=True,
-                           cwd=served.source, preexec_fn=pinned, stdout=subprocess.DEVNULL)
-        proc = subprocess.Popen(
-            [*VIEWSTATS, "collector", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
-             data], env=env, cwd=served.source, preexec_fn=pinned, stdin=subprocess.DEVNULL)
+            subprocess.run([*VIEWSTATS, "migrate", "--data-dir", data], check=True, **options)
+        proc = subprocess.Popen([*VIEWSTATS, "collector", "--host", "127.0.0.1", "--port",
+                                 str(port), "--data-dir", data], **options)
         try:
-            yield Serving(proc.pid, proc.poll)
+            yield Serving(proc.pid, proc.poll, Path(log.name))
         finally:
             stop(proc)
 

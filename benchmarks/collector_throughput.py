@@ -83,7 +83,9 @@ from viewstats.devtools.processes import free_port
 TARGET = 10_000
 Counter = c_longlong  # shared memory, written by one client process, read by the parent
 SINKS = ("counting", "kafka", "embedded")
-LAG_WARN_MS = 5.0  # a generator this late (p99) no longer keeps the schedule it measures
+# A generator this late (p99) no longer keeps the schedule it measures; below, a busy machine's
+# scheduler wake-ups (a few ms) are the whole of it.
+LAG_WARN_MS = 10.0
 TEMPLATES = 4096
 
 
