@@ -83,7 +83,8 @@ def _counting(served: Server, port: int, cpus: set[int], workers: int) -> Iterat
 def _viewstats_collector(served: Server, port: int, cpus: set[int],
                          workers: int) -> Iterator[Serving]:
     """`viewstats collector` on a fresh data dir, into Kafka (acks=all, a topic of its own)
-    or into the embedded database (migrated first, as `viewstats collector` expects)."""
+    or into the embedded database (migrated first, as `viewstats collector` expects); or
+    `viewstats run`, the whole platform on the embedded database, as `make run` starts it."""
     assert workers == 1  # each worker would open the data dir's database, which one owns
     env = {name: value for name, value in os.environ.items() if name not in FOREIGN}
     env["GEOIP_DB"] = served.geoip
@@ -103,8 +104,9 @@ def _viewstats_collector(served: Server, port: int, cpus: set[int],
                                    "stderr": subprocess.STDOUT}
         if served.sink == "embedded":
             subprocess.run([*VIEWSTATS, "migrate", "--data-dir", data], check=True, **options)
-        proc = subprocess.Popen([*VIEWSTATS, "collector", "--host", "127.0.0.1", "--port",
-                                 str(port), "--data-dir", data], **options)
+        role = "run" if served.sink == "run" else "collector"  # `run` migrates first itself
+        proc = subprocess.Popen([*VIEWSTATS, role, "--host", "127.0.0.1", "--port", str(port),
+                                 "--data-dir", data], **options)
         try:
             yield Serving(proc.pid, proc.poll, Path(log.name))
         finally:

@@ -1,10 +1,15 @@
-r"""Collector throughput: single-event beacons per second, per worker count and per core
-(architecture §10), over a sink that only counts or through a real one.
+r"""Collector throughput and latency: single-event beacons per second, per worker count and
+per core (architecture §10), over a sink that only counts or through a real one, closed-loop and
+at fixed arrival rates (open loop), so that a user can read their capacity.
 
     python -m benchmarks.collector_throughput --seconds 10
     python -m benchmarks.collector_throughput --workers 1,2 --rounds 3 --out 'w{workers}.json'
     python -m benchmarks.collector_throughput --sink counting,kafka,embedded --rounds 3 \
-        --connections 256 --out 'benchmarks/results/collector_sink_{sink}.json'
+        --connections 256 --rate 10,1000,5000 \
+        --out 'benchmarks/results/collector_sink_{sink}.json'
+    python -m benchmarks.collector_throughput --sink kafka,embedded --server-source ../previous \
+        --connections 256 --rate 10,1000,5000 \
+        --out 'benchmarks/results/collector_sink_{sink}_before.json'
 
 `--sink counting` (the default): the collector app runs in a server process of its own over a
 sink that only counts events, served as `viewstats collector` serves it: uvicorn with the
@@ -13,38 +18,48 @@ workers the supervisor of viewstats.workers with N worker processes on one port 
 whose metrics go through prometheus_client's multiprocess files. That isolates the collector
 (HTTP parsing, routing, validation, client IP and GeoIP, the JSON answer) from batching and
 storage. `--sink kafka` and `--sink embedded` measure what a deployment gets instead: the
-server process is `viewstats collector` itself (viewstats.server.serve_collector) on a fresh
-data dir, writing into Kafka with acks=all (a topic of its own on `--bootstrap`, or on a private
+server process is `viewstats collector` itself, started as operators start it, on a fresh data
+dir, writing into Kafka with acks=all (a topic of its own on `--bootstrap`, or on a private
 single-node broker started for the run, whose CPU is not the server's), or into the embedded
-chDB (migrated first), each 202 only once the events are durable. A beacon then waits for the
-broker's acknowledgement or its batch's insert, so it takes more connections (256 above) for the
-server's CPU, not those round trips, to set the pace. One worker only with those: each
-`viewstats collector` worker opens the data dir's database, which one process owns.
-Several sinks are measured in turn, round by round, as worker counts are. The GeoIP database is
-the real one, found as `viewstats` finds it (GEOIP_DB, else <data-dir>/geoip or the cache
-`viewstats setup` fills), and every beacon arrives as if through a proxy on loopback, with an
-X-Forwarded-For hop, so the trusted-proxy walk and a real lookup are paid on every request.
-uvicorn's own X-Forwarded-For handling is off (`proxy_headers=False`), as the collector applies
-TRUSTED_PROXIES itself. `--http`/`--loop` pick the HTTP protocol and event loop of the counting
-server: "viewstats" (the default) is the bounded protocol `viewstats` serves, "auto" uvicorn's
-own httptools.
+chDB (`viewstats migrate` first), each 202 only once the events are durable; `--sink run` is
+`viewstats run`, the whole platform on the embedded database, as `make run` starts it. A beacon
+then waits for the broker's acknowledgement or its insert, so a closed loop takes more
+connections (256 above) for the server's CPU, not those round trips, to set the pace. One worker
+only with those: each worker would open the data dir's database, which one process owns.
+`--server-source DIR` runs those servers from another checkout's folder (`-m` imports from the
+working directory first), e.g. the previous code, on the same machine; the counting sink is
+always this checkout's. Several sinks are measured in turn, round by round, as worker counts
+are. The GeoIP database is the real one, found as `viewstats` finds it (GEOIP_DB, else
+<data-dir>/geoip or the cache `viewstats setup` fills), and every beacon arrives as if through a
+proxy on loopback, with an X-Forwarded-For hop, so the trusted-proxy walk and a real lookup are
+paid on every request. uvicorn's own X-Forwarded-For handling is off (`proxy_headers=False`), as
+the collector applies TRUSTED_PROXIES itself. `--http`/`--loop` pick the HTTP protocol and event
+loop of the counting server: "viewstats" (the default) is the bounded protocol `viewstats`
+serves, "auto" uvicorn's own httptools.
 
-N workers are pinned to the first N usable CPUs, and load comes from client processes pinned to
-the CPUs left; when none is left (2 workers on 2 cores) the clients share the server's CPUs, so
-beacons/s then measures the machine, server and load together, and beacons per server
-CPU-second is the figure that compares. Clients hold keep-alive HTTP/1.1 connections of
-benchmarks.http_load, which costs far less CPU per request than a full HTTP client such as
-httpx: on a small machine that one would measure itself. The requests carry the headers a
-browser's sendBeacon sends, and each is a new view, so that no writer's dedup window drops one.
-`--workers 1,2 --rounds R` measures each worker count R times, alternating, so that a machine
-whose load changes affects both alike.
+Closed loop: client processes of benchmarks.http_load hold `--connections` keep-alive
+connections each, and each sends its next beacon when the last is answered. Open loop
+(`--rate R,...`, after the closed loop, on the same server): one client process of
+benchmarks.open_loop sends beacons at R per second, answered or not, as players do; latency
+counts from each beacon's scheduled send, so a server that falls behind shows it (no
+coordinated omission), and the generator's own lateness is reported beside: late by more than
+10 ms (p99), it says it did not keep the schedule. N workers are pinned to the first N usable
+CPUs, and the clients to the CPUs left; when none is left (2 workers on 2 cores) the clients
+share the server's CPUs, so beacons/s then measures the machine, server and load together, and
+beacons per server CPU-second is the figure that compares. Both clients are bare asyncio
+protocols on uvloop, whose CPU per request is a fraction of the server's (reported): a full
+HTTP client such as httpx would measure itself on a small machine. The requests carry the
+headers a browser's sendBeacon sends, and each is a new view (benchmarks.beacons), so that no
+writer's dedup window drops one. `--workers 1,2 --rounds R` measures each worker count R times,
+alternating, so that a machine whose load changes affects both alike.
 
-Reported per sink and worker count: beacons/s, the server's CPU use (supervisor and workers)
-and the clients', and beacons per CPU-second of the server (the per-core figure); progress goes
-to stderr, the result to stdout and, with `--out FILE`, to JSON for benchmarks.report
-(benchmarks/results/collector_throughput.json for the counting sink, collector_sink_*.json for
-the comparison of sinks); with several worker counts FILE must hold `{workers}`, with several
-sinks `{sink}`, and each gets a file of its own.
+Reported per sink and worker count, closed loop and at each rate: beacons/s answered 202, the
+server's CPU (cores, supervisor and workers) and per beacon (ms), the clients' CPU, p50/p99
+latency to the 202, and the answers other than 202 (open loop: also those never answered, and
+how late the generator was); progress goes to stderr, the result to stdout and, with `--out
+FILE`, to JSON for benchmarks.report (benchmarks/results/collector_throughput.json for the
+counting sink, collector_sink_*.json for the comparison of sinks); with several worker counts
+FILE must hold `{workers}`, with several sinks `{sink}`, and each gets a file of its own.
 """
 
 from __future__ import annotations
@@ -82,7 +97,7 @@ from viewstats.devtools.processes import free_port
 
 TARGET = 10_000
 Counter = c_longlong  # shared memory, written by one client process, read by the parent
-SINKS = ("counting", "kafka", "embedded")
+SINKS = ("counting", "kafka", "embedded", "run")
 # A generator this late (p99) no longer keeps the schedule it measures; below, a busy machine's
 # scheduler wake-ups (a few ms) are the whole of it.
 LAG_WARN_MS = 10.0
