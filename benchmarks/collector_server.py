@@ -50,6 +50,12 @@ class Serving(NamedTuple):
     exit_code: Callable[[], int | None]
     log: Path | None  # where its output goes, when not to this process's
 
+    def output(self) -> str:
+        """Its output's last lines, for a message that says why it failed."""
+        if self.log is None:
+            return "above"
+        return "\n" + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
+
 
 @contextlib.contextmanager
 def serving(served: Server, port: int, cpus: set[int], workers: int) -> Iterator[Serving]:
@@ -60,9 +66,7 @@ def serving(served: Server, port: int, cpus: set[int], workers: int) -> Iterator
         try:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", server.exit_code, timeout=60)
         except NotServing as exc:
-            output = "above" if server.log is None else \
-                "\n" + "\n".join(server.log.read_text().splitlines()[-30:])
-            sys.exit(f"the collector did not start: {exc}; its output: {output}")
+            sys.exit(f"the collector did not start: {exc}; its output: {server.output()}")
         yield server
 
 

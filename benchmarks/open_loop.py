@@ -173,7 +173,7 @@ class _Load:
 
     def _connect_done(self, task: asyncio.Task[object]) -> None:
         self.tasks.discard(task)
-        if task.exception() is not None:
+        if task.cancelled() or task.exception() is not None:
             self.connecting -= 1  # its request stays queued for another connection
 
     def connected(self, connection: _Connection) -> None:
