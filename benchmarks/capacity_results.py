@@ -1,7 +1,7 @@
 """The collector's sinks in benchmarks/RESULTS.md (benchmarks.report), from the
 collector_sink_*.json results of `benchmarks.collector_throughput --sink`: closed loop per sink,
 then open loop per sink and arrival rate, each run's code (this checkout, or the
-`--server-source` it ran) named, so that old and new sit side by side."""
+`--before` checkout it also ran) named, so that old and new sit side by side."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def section(results: list[Json]) -> list[str]:
               "`viewstats run` (`run`). The load generator runs on the other core. Rounds "
               "alternate the sinks, so that a machine whose load changes affects each alike; "
               "the ratio to the counting sink of the same run compares them. Code: the "
-              "checkout whose server ran (`--server-source`).", "",
+              "checkout whose server ran (`--before`: the previous code, in the same run).", "",
               "#### Closed loop (each connection sends when its last beacon is answered)", ""]
     for command in dict.fromkeys(r["command"] for r in results):
         lines += provenance(next(r for r in results if r["command"] == command))

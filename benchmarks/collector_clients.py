@@ -90,6 +90,7 @@ class Sample(NamedTuple):
 
 class Run(NamedTuple):
     sink: str
+    source: str | None  # the server's checkout: None for this one
     workers: int
     rate: float | None  # open loop's arrivals per second; None: closed loop
     seconds: float
@@ -167,7 +168,7 @@ def closed(served: Server, server: Serving, port: int, workers: int, client_cpus
         client.join()
     latencies = [ms for at, latency in answers for ms, when in zip(latency, at, strict=True)
                  if first.at <= when < last.at]
-    return Run(served.sink, workers, None, last.at - first.at, last.ok - first.ok,
+    return Run(served.sink, served.source, workers, None, last.at - first.at, last.ok - first.ok,
                max(last.server_cpu - first.server_cpu, 1e-9),
                last.clients_cpu - first.clients_cpu, last.failed, accepted(port), latencies,
                None)
@@ -190,6 +191,6 @@ def open_loop(served: Server, server: Serving, port: int, workers: int, client_c
     timings = out.get()
     client.join()
     measured = window(timings, first.at - timings.started, last.at - timings.started)
-    return Run(served.sink, workers, rate, last.at - first.at, measured.answered_202,
+    return Run(served.sink, served.source, workers, rate, last.at - first.at, measured.answered_202,
                max(last.server_cpu - first.server_cpu, 1e-9),
                last.clients_cpu - first.clients_cpu, 0, 0.0, [], measured)

@@ -7,9 +7,9 @@ at fixed arrival rates (open loop), so that a user can read their capacity.
     python -m benchmarks.collector_throughput --sink counting,kafka,embedded --rounds 3 \
         --connections 256 --rate 10,1000,5000 \
         --out 'benchmarks/results/collector_sink_{sink}.json'
-    python -m benchmarks.collector_throughput --sink kafka,embedded --server-source ../previous \
-        --connections 256 --rate 10,1000,5000 \
-        --out 'benchmarks/results/collector_sink_{sink}_before.json'
+    python -m benchmarks.collector_throughput --sink counting,kafka,embedded,run --rounds 3 \
+        --connections 256 --rate 10,1000,5000 --before ../previous \
+        --out 'benchmarks/results/collector_sink_{sink}.json'
 
 `--sink counting` (the default): the collector app runs in a server process of its own over a
 sink that only counts events, served as `viewstats collector` serves it: uvicorn with the
@@ -17,25 +17,26 @@ bounded httptools protocol of viewstats.http_limits, one process for one worker,
 workers the supervisor of viewstats.workers with N worker processes on one port (SO_REUSEPORT),
 whose metrics go through prometheus_client's multiprocess files. That isolates the collector
 (HTTP parsing, routing, validation, client IP and GeoIP, the JSON answer) from batching and
-storage. `--sink kafka` and `--sink embedded` measure what a deployment gets instead: the
-server process is `viewstats collector` itself, started as operators start it, on a fresh data
-dir, writing into Kafka with acks=all (a topic of its own on `--bootstrap`, or on a private
+storage. `--sink kafka` and `--sink embedded` measure what a deployment gets instead: the server
+process is `viewstats collector` itself, started as operators start it, on a fresh data dir,
+writing into Kafka with acks=all (a topic of its own on `--bootstrap`, or on a private
 single-node broker started for the run, whose CPU is not the server's), or into the embedded
 chDB (`viewstats migrate` first), each 202 only once the events are durable; `--sink run` is
 `viewstats run`, the whole platform on the embedded database, as `make run` starts it. A beacon
 then waits for the broker's acknowledgement or its insert, so a closed loop takes more
 connections (256 above) for the server's CPU, not those round trips, to set the pace. One worker
 only with those: each worker would open the data dir's database, which one process owns.
-`--server-source DIR` runs those servers from another checkout's folder (`-m` imports from the
-working directory first), e.g. the previous code, on the same machine; the counting sink is
-always this checkout's. Several sinks are measured in turn, round by round, as worker counts
-are. The GeoIP database is the real one, found as `viewstats` finds it (GEOIP_DB, else
-<data-dir>/geoip or the cache `viewstats setup` fills), and every beacon arrives as if through a
-proxy on loopback, with an X-Forwarded-For hop, so the trusted-proxy walk and a real lookup are
-paid on every request. uvicorn's own X-Forwarded-For handling is off (`proxy_headers=False`), as
-the collector applies TRUSTED_PROXIES itself. `--http`/`--loop` pick the HTTP protocol and event
-loop of the counting server: "viewstats" (the default) is the bounded protocol `viewstats`
-serves, "auto" uvicorn's own httptools.
+`--before DIR` measures those servers from another checkout's folder too (`-m` imports from the
+working directory first), the previous code, in turn with this checkout's within each round, so
+old and new meet the same machine; their results go beside, named with `_before` (FILE's name
+before .json); the counting sink is this checkout's. Several sinks are measured in turn, round
+by round, as worker counts are. The GeoIP database is the real one, found as `viewstats` finds
+it (GEOIP_DB, else <data-dir>/geoip or the cache `viewstats setup` fills), and every beacon
+arrives as if through a proxy on loopback, with an X-Forwarded-For hop, so the trusted-proxy
+walk and a real lookup are paid on every request. uvicorn's own X-Forwarded-For handling is off
+(`proxy_headers=False`), as the collector applies TRUSTED_PROXIES itself. `--http`/`--loop` pick
+the HTTP protocol and event loop of the counting server: "viewstats" (the default) is the
+bounded protocol `viewstats` serves, "auto" uvicorn's own httptools.
 
 Closed loop: client processes of benchmarks.http_load hold `--connections` keep-alive
 connections each, and each sends its next beacon when the last is answered. Open loop
@@ -118,9 +119,10 @@ def _arguments() -> argparse.Namespace:
                              "are measured in turn")
     parser.add_argument("--bootstrap", help="the kafka sink's broker (default: a private one "
                         "started for the run)")
-    parser.add_argument("--server-source", type=Path, metavar="DIR",
-                        help="run the real sinks' `viewstats collector` from this checkout's "
-                             "folder (e.g. the previous code); the counting sink is this one's")
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="also measure the real sinks' servers from this checkout's folder "
+                             "(the previous code), in turn with this one's; results beside "
+                             "--out's, named with _before")
     parser.add_argument("--seconds", type=float, default=10, help="measured time (default 10)")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured start (default 2)")
     parser.add_argument("--workers", type=_positive_list(int), default=[1], metavar="N[,N...]",
@@ -174,16 +176,22 @@ def _placement(workers: int) -> tuple[set[int], set[int]]:
     return server, (set(cpus) - server) or set(cpus)
 
 
-def _measure(sink: str, workers: int, args: argparse.Namespace,
+def _sources(sink: str, args: argparse.Namespace) -> list[str | None]:
+    """The checkouts whose server a sink is measured from: this one (None), and --before's."""
+    if args.before is None or sink == "counting":
+        return [None]
+    return [None, str(args.before.resolve())]
+
+
+def _measure(sink: str, source: str | None, workers: int, args: argparse.Namespace,
              bootstrap: str | None) -> list[Run]:
     """One server of `sink`: closed loop, then each open-loop rate."""
-    source = None if args.server_source is None else str(args.server_source.resolve())
     served = Server(sink, args.http, args.loop, str(args.geoip), bootstrap, source)
     port = free_port()
     server_cpus, client_cpus = _placement(workers)
     with serving(served, port, server_cpus, workers) as server:
         shared = "" if not client_cpus & server_cpus else " (shared with the server)"
-        print(f"{sink} sink, {workers} worker(s) on 127.0.0.1:{port}, CPUs "
+        print(f"{_name(sink, source)}, {workers} worker(s) on 127.0.0.1:{port}, CPUs "
               f"{sorted(server_cpus)}; clients on CPUs {sorted(client_cpus)}{shared}",
               file=sys.stderr, flush=True)
         return [closed(served, server, port, workers, client_cpus, args),
@@ -215,7 +223,7 @@ def _summary(runs: Sequence[Run], args: argparse.Namespace) -> dict[str, object]
     wall, beacons = sum(r.seconds for r in closed), sum(r.beacons for r in closed)
     latencies = [ms for r in closed for ms in r.latencies_ms]
     server_cpus, client_cpus = _placement(closed[0].workers)
-    sink = closed[0].sink
+    sink, source = closed[0].sink, closed[0].source
     return {
         "benchmark": "collector_throughput", "sink": sink, "workers": closed[0].workers,
         "seconds": wall, "beacons": beacons, "beacons_per_s": beacons / wall,
@@ -228,19 +236,22 @@ def _summary(runs: Sequence[Run], args: argparse.Namespace) -> dict[str, object]
         "open_loop": [_open_summary([r for r in runs if r.rate == rate], rate)
                       for rate in args.rate],
         "alternated_with": args.workers, "alternated_sinks": args.sink,
-        "server_source": str(args.server_source) if args.server_source and sink != "counting"
-        else "this checkout",
+        "server_source": "this checkout" if source is None else str(args.before),
         "server_cpus": sorted(server_cpus),
         "client_cpus": sorted(client_cpus), "client_processes": args.clients,
         "connections_per_client": args.connections, "max_connections": args.max_connections,
         "http": args.http, "loop": args.loop, "geoip": str(args.geoip)}
 
 
-def _print_open(sink: str, workers: int, result: dict[str, Any]) -> None:
+def _name(sink: str, source: str | None) -> str:
+    return f"{sink} sink" + ("" if source is None else f" from {source}")
+
+
+def _print_open(name: str, workers: int, result: dict[str, Any]) -> None:
     def ms(value: float | None) -> str:
         return "beyond the run" if value is None else f"{value:.1f} ms"
 
-    print(f"{sink} sink, {workers} worker(s), open loop at {result['rate']:,g}/s: "
+    print(f"{name}, {workers} worker(s), open loop at {result['rate']:,g}/s: "
           f"{result['beacons_per_s']:,.0f} beacons/s answered 202; server CPU "
           f"{result['server_cpu_cores']:.2f} cores, {result['server_cpu_ms_per_beacon'] or 0:.3f} "
           f"ms per beacon; p50 {ms(result['p50_ms'])}, p99 {ms(result['p99_ms'])} from the "
@@ -259,33 +270,39 @@ def main() -> None:
         else contextlib.nullcontext(None)
     with broker as bootstrap:
         runs = [run for _ in range(args.rounds) for sink in args.sink
-                for workers in args.workers for run in _measure(sink, workers, args, bootstrap)]
+                for source in _sources(sink, args) for workers in args.workers
+                for run in _measure(sink, source, workers, args, bootstrap)]
     print()
-    results = {key: _summary([r for r in runs if (r.sink, r.workers) == key], args)
-               for key in ((sink, workers) for sink in args.sink for workers in args.workers)}
+    keys = [(sink, source, workers) for sink in args.sink for source in _sources(sink, args)
+            for workers in args.workers]
+    results = {key: _summary([r for r in runs if (r.sink, r.source, r.workers) == key], args)
+               for key in keys}
     per_core = {key: cast(float, result["beacons_per_cpu_second"])
                 for key, result in results.items()}
-    for (sink, workers), result in results.items():
+    for (sink, source, workers), result in results.items():
         # Against the counting sink of the same run: a ratio survives a machine's changing load
         # better than either figure.
-        counting = per_core.get(("counting", workers))
-        ratio = f" ({per_core[sink, workers] / counting:.2f}x the counting sink's)" \
+        counting = per_core.get(("counting", None, workers))
+        ratio = f" ({per_core[sink, source, workers] / counting:.2f}x the counting sink's)" \
             if counting and sink != "counting" else ""
-        print(f"{sink} sink, {workers} worker(s), closed loop: {result['beacons_per_s']:,.0f} "
-              f"beacons/s over {result['seconds']:.1f}s; server CPU "
-              f"{result['server_cpu_cores']:.2f} cores, clients {result['client_cpu_cores']:.2f}; "
-              f"{per_core[sink, workers]:,.0f} beacons per server CPU-second{ratio} "
-              f"({result['server_cpu_ms_per_beacon']:.3f} ms each); p50 {result['p50_ms']:.1f} "
-              f"ms, p99 {result['p99_ms']:.1f} ms; answers other than 202: "
-              f"{result['non_202_answers']}; accepted per /metrics, warm-up included: "
+        print(f"{_name(sink, source)}, {workers} worker(s), closed loop: "
+              f"{result['beacons_per_s']:,.0f} beacons/s over {result['seconds']:.1f}s; server "
+              f"CPU {result['server_cpu_cores']:.2f} cores, clients "
+              f"{result['client_cpu_cores']:.2f}; {per_core[sink, source, workers]:,.0f} beacons "
+              f"per server CPU-second{ratio} ({result['server_cpu_ms_per_beacon']:.3f} ms each); "
+              f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; answers other than "
+              f"202: {result['non_202_answers']}; accepted per /metrics, warm-up included: "
               f"{result['accepted_per_metrics']:,.0f}")
         for open_result in cast(list[dict[str, Any]], result["open_loop"]):
-            _print_open(sink, workers, open_result)
+            _print_open(_name(sink, source), workers, open_result)
         if args.out:
-            write_result(Path(args.out.format(workers=workers, sink=sink)), result)
-    for sink in args.sink:
-        verdict = "meets" if min(per_core[sink, w] for w in args.workers) >= TARGET else "misses"
-        print(f"{sink} sink: {verdict} the target of {TARGET:,} beacons/s per core")
+            path = Path(args.out.format(workers=workers, sink=sink))
+            write_result(path if source is None else path.with_stem(f"{path.stem}_before"),
+                         result)
+    for sink, source in dict.fromkeys((sink, source) for sink, source, _ in keys):
+        least = min(per_core[sink, source, w] for w in args.workers)
+        print(f"{_name(sink, source)}: {'meets' if least >= TARGET else 'misses'} the target of "
+              f"{TARGET:,} beacons/s per core")
 
 
 if __name__ == "__main__":

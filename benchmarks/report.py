@@ -6,7 +6,7 @@ Reads, from `--results` (default benchmarks/results/), what each benchmark wrote
 generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
 collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run, closed and
-open loop; those of a `--server-source` run beside: benchmarks.capacity_results),
+open loop, and the `--before` code's beside: benchmarks.capacity_results),
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
