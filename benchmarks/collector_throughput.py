@@ -8,7 +8,7 @@ at fixed arrival rates (open loop), so that a user can read their capacity.
         --connections 256 --rate 10,1000,5000 \
         --out 'benchmarks/results/collector_sink_{sink}.json'
     python -m benchmarks.collector_throughput --sink counting,kafka,embedded,run --rounds 3 \
-        --connections 256 --rate 10,1000,5000 --before ../previous \
+        --connections 256 --rate 10,1000,5000 --share-cpus --before ../previous \
         --out 'benchmarks/results/collector_sink_{sink}.json'
 
 `--sink counting` (the default): the collector app runs in a server process of its own over a
@@ -39,20 +39,21 @@ the HTTP protocol and event loop of the counting server: "viewstats" (the defaul
 bounded protocol `viewstats` serves, "auto" uvicorn's own httptools.
 
 Closed loop: client processes of benchmarks.http_load hold `--connections` keep-alive
-connections each, and each sends its next beacon when the last is answered. Open loop
-(`--rate R,...`, after the closed loop, on the same server): one client process of
-benchmarks.open_loop sends beacons at R per second, answered or not, as players do; latency
-counts from each beacon's scheduled send, so a server that falls behind shows it (no
-coordinated omission), and the generator's own lateness is reported beside: late by more than
-10 ms (p99), it says it did not keep the schedule. N workers are pinned to the first N usable
-CPUs, and the clients to the CPUs left; when none is left (2 workers on 2 cores) the clients
-share the server's CPUs, so beacons/s then measures the machine, server and load together, and
-beacons per server CPU-second is the figure that compares. Both clients are bare asyncio
-protocols on uvloop, whose CPU per request is a fraction of the server's (reported): a full
-HTTP client such as httpx would measure itself on a small machine. The requests carry the
-headers a browser's sendBeacon sends, and each is a new view (benchmarks.beacons), so that no
-writer's dedup window drops one. `--workers 1,2 --rounds R` measures each worker count R times,
-alternating, so that a machine whose load changes affects both alike.
+connections each, and each sends its next beacon when the last is answered. Open loop (`--rate
+R,...`, after the closed loop, on the same server): one client process of benchmarks.open_loop
+sends beacons at R per second, answered or not, as players do; latency counts from each beacon's
+scheduled send, so a server that falls behind shows it (no coordinated omission), and the
+generator's own lateness is reported beside: late by more than 10 ms (p99), it says it did not
+keep the schedule. N workers are pinned to the first N usable CPUs, and the clients to the CPUs
+left; when none is left (2 workers on 2 cores) the clients share the server's CPUs, so beacons/s
+then measures the machine, server and load together, and beacons per server CPU-second is the
+figure that compares; `--share-cpus` puts server and load on every CPU, as a user's small
+machine runs them (the capacity targets' setting). Both clients are bare asyncio protocols on
+uvloop, whose CPU per request is a fraction of the server's (reported): a full HTTP client such
+as httpx would measure itself on a small machine. The requests carry the headers a browser's
+sendBeacon sends, and each is a new view (benchmarks.beacons), so that no writer's dedup window
+drops one. `--workers 1,2 --rounds R` measures each worker count R times, alternating, so that a
+machine whose load changes affects both alike.
 
 Reported per sink and worker count, closed loop and at each rate: beacons/s answered 202, the
 server's CPU (cores, supervisor and workers) and per beacon (ms), the clients' CPU, p50/p99
@@ -143,6 +144,10 @@ def _arguments() -> argparse.Namespace:
                              "(default 4096)")
     parser.add_argument("--drain", type=float, default=5,
                         help="open loop: seconds to wait for the last answers (default 5)")
+    parser.add_argument("--share-cpus", action="store_true",
+                        help="server and load generator both on every usable CPU, as on a "
+                             "small machine a user runs it (default: the server pinned to its "
+                             "workers' CPUs, the load on the others)")
     parser.add_argument("--http", choices=("viewstats", "auto", "h11", "httptools"),
                         default="viewstats",
                         help="HTTP protocol: the bounded one `viewstats` serves (default), or "
@@ -168,11 +173,11 @@ def _arguments() -> argparse.Namespace:
     return args
 
 
-def _placement(workers: int) -> tuple[set[int], set[int]]:
-    """The server's CPUs (the first `workers` usable ones) and the clients' (the rest, or all
-    of them when none is left)."""
+def _placement(workers: int, share: bool) -> tuple[set[int], set[int]]:
+    """The server's CPUs (the first `workers` usable ones, or all with `share`) and the
+    clients' (the rest, or all of them when none is left)."""
     cpus = sorted(os.sched_getaffinity(0))
-    server = set(cpus[:workers])
+    server = set(cpus) if share else set(cpus[:workers])
     return server, (set(cpus) - server) or set(cpus)
 
 
@@ -188,7 +193,7 @@ def _measure(sink: str, source: str | None, workers: int, args: argparse.Namespa
     """One server of `sink`: closed loop, then each open-loop rate."""
     served = Server(sink, args.http, args.loop, str(args.geoip), bootstrap, source)
     port = free_port()
-    server_cpus, client_cpus = _placement(workers)
+    server_cpus, client_cpus = _placement(workers, args.share_cpus)
     with serving(served, port, server_cpus, workers) as server:
         shared = "" if not client_cpus & server_cpus else " (shared with the server)"
         print(f"{_name(sink, source)}, {workers} worker(s) on 127.0.0.1:{port}, CPUs "
@@ -222,7 +227,7 @@ def _summary(runs: Sequence[Run], args: argparse.Namespace) -> dict[str, object]
     closed = [r for r in runs if r.rate is None]
     wall, beacons = sum(r.seconds for r in closed), sum(r.beacons for r in closed)
     latencies = [ms for r in closed for ms in r.latencies_ms]
-    server_cpus, client_cpus = _placement(closed[0].workers)
+    server_cpus, client_cpus = _placement(closed[0].workers, args.share_cpus)
     sink, source = closed[0].sink, closed[0].source
     return {
         "benchmark": "collector_throughput", "sink": sink, "workers": closed[0].workers,
