@@ -104,11 +104,11 @@ def _open_loop(results: list[Json]) -> list[str]:
     return [*lines, *table(
         ("sink", "offered beacons/s", "answered 202 /s", "server CPU", "CPU ms per beacon",
          "p50 ms", "p99 ms", "not 202", "generator late p99 / max ms", "load generator CPU",
-         "CPUs", "code"),
+         "connections at most", "CPUs", "code"),
         [(r["sink"], f"{o['offered_per_s']:,.0f}", f"{o['beacons_per_s']:,.0f}",
           f"{o['server_cpu_cores']:.0%}", _per_beacon(o["server_cpu_ms_per_beacon"]),
           _latency(o["p50_ms"]), _latency(o["p99_ms"]), _others(o["non_202_answers"]),
           f"{ms(o['generator_lag_p99_ms'])} / {ms(o['generator_lag_max_ms'])}"
-          f"{' **behind**' if o['behind'] else ''}", f"{o['client_cpu_cores']:.0%}", _cpus(r),
-          _code(r))
+          f"{' **behind**' if o['behind'] else ''}", f"{o['client_cpu_cores']:.0%}",
+          o.get("peak_connections", "-"), _cpus(r), _code(r))
          for r, o in rows])]

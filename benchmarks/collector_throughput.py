@@ -263,7 +263,7 @@ def _print_open(name: str, workers: int, result: dict[str, Any]) -> None:
           f"scheduled send; not 202: {result['non_202_answers'] or 'none'}; load generator "
           f"{result['client_cpu_cores']:.2f} cores, late by p99 "
           f"{result['generator_lag_p99_ms']:.1f} ms, max {result['generator_lag_max_ms']:.1f} "
-          "ms")
+          f"ms; {result['peak_connections']} connections at most")
     if result["behind"]:
         print(f"  the load generator did NOT keep the schedule (p99 lag over {LAG_WARN_MS:g} "
               "ms): this rate measures the generator as well as the server")

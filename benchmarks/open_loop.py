@@ -62,6 +62,8 @@ class Window(NamedTuple):
     latencies_ms: list[float]  # from the due time; inf: unanswered when the run ended
     lags_ms: list[float]  # how late the generator got to each due request
     other_answers: dict[str, int]  # status (or "lost", "unanswered") -> count, of those due
+    peak_connections: int  # of the whole run, as `queued`
+    queued: int
 
 
 def window(timings: Timings, start: float, end: float) -> Window:
@@ -78,7 +80,8 @@ def window(timings: Timings, start: float, end: float) -> Window:
             other[name] = other.get(name, 0) + 1
     arrived = sum(1 for n, status in enumerate(timings.status)
                   if status == 202 and start <= timings.answered[n] < end)
-    return Window(end - start, last - first, arrived, latencies, lags, other)
+    return Window(end - start, last - first, arrived, latencies, lags, other,
+                  timings.peak_connections, timings.queued)
 
 
 def figures(windows: Sequence[Window]) -> dict[str, object]:
@@ -101,7 +104,9 @@ def figures(windows: Sequence[Window]) -> dict[str, object]:
             "beacons_per_s": sum(w.answered_202 for w in windows) / seconds,
             "p50_ms": finite(50), "p99_ms": finite(99), "non_202_answers": other,
             "generator_lag_p99_ms": percentile(lags, 99) if lags else 0.0,
-            "generator_lag_max_ms": max(lags, default=0.0)}
+            "generator_lag_max_ms": max(lags, default=0.0),
+            "peak_connections": max(w.peak_connections for w in windows),
+            "queued_at_max_connections": sum(w.queued for w in windows)}
 
 
 class _Connection(asyncio.Protocol):
@@ -146,7 +151,7 @@ class _Load:
         self.open = self.connecting = 0
         self.tasks: set[asyncio.Task[object]] = set()
         self.connections: set[_Connection] = set()
-        self.closing = False  # the run is over: what is still in flight stays unanswered
+        self.closing = False  # the run is over
         self.done = asyncio.get_running_loop().create_future()
         self.outstanding = 0
 
@@ -192,11 +197,13 @@ class _Load:
         self._next(connection)
 
     def lost(self, connection: _Connection) -> None:
+        if self.closing:
+            return  # the run's end: what is in flight stays unanswered
         self.open -= 1
         self.connections.discard(connection)
         if connection in self.idle:
             self.idle.remove(connection)
-        if connection.number is not None and not self.closing:
+        if connection.number is not None:
             self.timings.status[connection.number] = LOST
             self._settled()
 
