@@ -114,7 +114,7 @@ class _Connection(asyncio.Protocol):
         self.buffer += data
         while self.started is not None and (end := self.buffer.find(b"\r\n\r\n")) >= 0:
             head = self.buffer[:end].lower()
-            size = end + 4 + _content_length(head)
+            size = end + 4 + content_length(head)
             if len(self.buffer) < size:
                 return
             body, self.buffer = self.buffer[end + 4:size], self.buffer[size:]
@@ -130,7 +130,7 @@ class _Connection(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-def _content_length(head: bytes) -> int:
+def content_length(head: bytes) -> int:
     """The Content-Length of a lower-cased response head; 0 when there is none."""
     at = head.find(b"\r\ncontent-length:")
     if at < 0:

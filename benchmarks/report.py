@@ -5,7 +5,8 @@
 Reads, from `--results` (default benchmarks/results/), what each benchmark wrote with `--out`:
 generate.json, query_latency.json, consumer_throughput.json, consumer_server.json (a run
 with `--clickhouse-url`: a consumer without chDB), consumer_sweep.json (a `--sweep` run),
-collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run),
+collector_throughput.json, collector_sink_*.json (one per sink of a `--sink` run, closed and
+open loop, and the `--before` code's beside: benchmarks.capacity_results),
 freshness*.json (one per write path), statistics_latency.json (the family's endpoints,
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
@@ -14,7 +15,9 @@ beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran) an
 columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on). Optional:
 query_latency_previous.json and statistics_latency_previous.json, the same runs with
 `--api-source` pointing at the previous code on the same data; with them the query sections
-show each countries cell, and both benchmarks' mix and settle modes, before and after.
+show each countries cell, and both benchmarks' mix and settle modes, before and after; and
+consumer_throughput_previous.json, consumer_throughput run from the previous checkout (the same
+`--topic`), shown beside the consumer's.
 Every number in the report comes from those files; a result without its file reads "not
 measured". The targets of architecture §10 are checked here, in one place. Plots go to `--plots`
 (default benchmarks/plots/): query_latency.png and consumer_batch_size.png; a plot whose
@@ -36,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
 from benchmarks.beacon_under_reads_results import section as beacon_section
+from benchmarks.capacity_results import section as collector_sinks_section
 from benchmarks.columnar_reads_results import section as columnar_section
 from benchmarks.dedup_window_results import section as dedup_window_section
 from benchmarks.fairness_results import section as fairness_section
@@ -81,7 +85,7 @@ class Results:
     consumer_server: Json | None
     sweep: Json | None
     collector: Json | None
-    collector_sinks: list[Json]  # one run's sinks, counting first
+    collector_sinks: list[Json]  # per sink and code (benchmarks.capacity_results)
     freshness: list[Json]
     statistics: Json | None
     soaks: list[Json] = field(default_factory=list)  # benchmarks.soak, one per topology
@@ -91,6 +95,7 @@ class Results:
     beacons: list[Json] = field(default_factory=list)  # benchmarks.beacon_under_reads, per code
     columnar: list[Json] = field(default_factory=list)  # benchmarks.columnar_reads, per backend
     statistics_previous: Json | None = None  # statistics_latency of the previous code
+    consumer_previous: Json | None = None  # consumer_throughput run from the previous code
 
 
 def load(directory: Path) -> Results:
@@ -99,8 +104,7 @@ def load(directory: Path) -> Results:
         return json.loads(path.read_text()) if path.is_file() else None
 
     freshness = [json.loads(p.read_text()) for p in sorted(directory.glob("freshness*.json"))]
-    sinks = [json.loads(p.read_text()) for p in directory.glob("collector_sink_*.json")]
-    sinks.sort(key=lambda result: (result["sink"] != "counting", result["sink"]))
+    sinks = [json.loads(p.read_text()) for p in sorted(directory.glob("collector_sink_*.json"))]
     return Results(read("generate.json"), read("query_latency.json"),
                    read("query_latency_previous.json"), read("consumer_throughput.json"),
                    read("consumer_server.json"),
@@ -115,7 +119,8 @@ def load(directory: Path) -> Results:
                     for p in sorted(directory.glob("beacon_under_reads*.json"))],
                    [json.loads(p.read_text())
                     for p in sorted(directory.glob("columnar_reads*.json"))],
-                   read("statistics_latency_previous.json"))
+                   read("statistics_latency_previous.json"),
+                   read("consumer_throughput_previous.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -477,13 +482,18 @@ def _run_rows(doc: Json) -> list[tuple[object, ...]]:
             for r in doc["runs"]]
 
 
-def _consumer_section(result: Json | None, server: Json | None, sweep: Json | None,
-                      plots: Path, out: Path) -> list[str]:
+def _consumer_section(result: Json | None, previous: Json | None, server: Json | None,
+                      sweep: Json | None, plots: Path, out: Path) -> list[str]:
     header = ("batch rows", "batch ms", "events", "seconds", "events/s", "CPU cores",
               "peak RSS MB", "anonymous MB", "batches", "storing s")
     lines = ["## Kafka -> ClickHouse, one consumer (`benchmarks.consumer_throughput`)", ""]
-    for doc, title in ((result, None), (server, "### Into a ClickHouse server (no chDB in the "
-                                                 "consumer's process)")):
+    parts: list[tuple[Json | None, str | None]] = [
+        (result, None),
+        (server, "### Into a ClickHouse server (no chDB in the consumer's process)")]
+    if previous is not None:  # a comparison only when one was run
+        parts.insert(1, (previous, "### The previous code, on the same machine "
+                                   "(`consumer_throughput_previous.json`)"))
+    for doc, title in parts:
         lines += [title, ""] if title else []
         lines += [NOT_MEASURED, ""] if doc is None else [*provenance(doc),
                                                          *table(header, _run_rows(doc))]
@@ -506,40 +516,6 @@ def _collector_section(result: Json | None) -> list[str]:
           result["non_202_answers"],
           f"{result['client_processes']} x {result['connections_per_client']}",
           f"{result['http']} / {result['loop']}")])]
-
-
-def _collector_sinks_section(results: list[Json]) -> list[str]:
-    lines = ["### Through its sinks (`--sink`)", ""]
-    if not results:
-        return [*lines, NOT_MEASURED, ""]
-    # A ratio only against the counting sink of the same run (one command, rounds alternated):
-    # the machine's load changes between runs more than the sinks differ.
-    counting = next((r for r in results if r["sink"] == "counting"), None)
-
-    def ratio(result: Json) -> str:
-        if counting is None or counting["command"] != result["command"]:
-            return "-"
-        return f"{result['beacons_per_cpu_second'] / counting['beacons_per_cpu_second']:.2f}x"
-
-    def spread(result: Json) -> str:
-        rounds = [r["beacons_per_cpu_second"] for r in result["rounds"]]
-        return f"{min(rounds):,.0f}-{max(rounds):,.0f}"
-
-    lines += ["The collector as `viewstats collector` serves it, one worker pinned to one core: "
-              "over a sink that only counts, into Kafka with acks=all (a single-node broker on "
-              "the same machine, so all in-sync replicas is one, and its CPU is not the "
-              "server's), and into the embedded chDB (its inserts are the server's CPU). Rounds "
-              "alternate the sinks, so that a machine whose load changes affects each alike; "
-              "the ratio to the counting sink of the same run compares them.", ""]
-    return [*lines, *provenance(results[0]), *table(
-        ("sink", "seconds", "beacons/s", "server CPU", "beacons per CPU-second",
-         "per round", "of the counting sink's", "answers not 202",
-         "client processes x connections"),
-        [(result["sink"], f"{result['seconds']:.1f}", f"{result['beacons_per_s']:,.0f}",
-          f"{result['server_cpu_cores']:.0%}", f"{result['beacons_per_cpu_second']:,.0f}",
-          spread(result), ratio(result), result["non_202_answers"],
-          f"{result['client_processes']} x {result['connections_per_client']}")
-         for result in results])]
 
 
 def _freshness_section(results: list[Json]) -> list[str]:
@@ -579,10 +555,10 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
     lines += statistics_section(results.statistics, results.statistics_previous)
-    lines += _consumer_section(results.consumer, results.consumer_server, results.sweep,
-                              plots, out)
+    lines += _consumer_section(results.consumer, results.consumer_previous,
+                              results.consumer_server, results.sweep, plots, out)
     lines += _collector_section(results.collector)
-    lines += _collector_sinks_section(results.collector_sinks)
+    lines += collector_sinks_section(results.collector_sinks)
     lines += _freshness_section(results.freshness)
     lines += soak_sections(results.soaks, out)
     lines += outage_section(results.outage_loops)

@@ -403,6 +403,35 @@ def test_report_compares_the_sinks_of_one_run(tmp_path: Path) -> None:
         ("| kafka", "0.50x")]
 
 
+def test_report_shows_open_loop_rows_per_sink_rate_and_code(tmp_path: Path) -> None:
+    """Each sink's open-loop rates are rows, the previous code's (`--server-source`) before this
+    checkout's; a p99 past the run and a generator behind its schedule are said."""
+    results = tmp_path / "results"
+    results.mkdir()
+    rate = {"offered_per_s": 1000.0, "beacons_per_s": 990.0, "server_cpu_cores": 0.5,
+            "server_cpu_ms_per_beacon": 0.5, "p50_ms": 3.0, "p99_ms": 40.0,
+            "non_202_answers": {}, "generator_lag_p99_ms": 1.0, "generator_lag_max_ms": 2.0,
+            "behind": False, "client_cpu_cores": 0.1}
+    run = {"sink": "embedded", "seconds": 10.0, "beacons_per_s": 1.0, "server_cpu_cores": 1.0,
+           "beacons_per_cpu_second": 1.0, "non_202_answers": 0, "client_processes": 1,
+           "connections_per_client": 256, "rounds": [{"beacons_per_cpu_second": 1.0}],
+           "p50_ms": 1.0, "p99_ms": 2.0, "server_cpu_ms_per_beacon": 1.0}
+    late = {**rate, "offered_per_s": 5000.0, "p99_ms": None, "behind": True,
+            "non_202_answers": {"unanswered": 7}}
+    for name, code, rates in (("new", "this checkout", [rate]), ("old", "../old", [rate, late])):
+        (results / f"collector_sink_embedded_{name}.json").write_text(json.dumps(
+            {**run, "server_source": code, "open_loop": rates, "command": name}))
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    section = report[report.index("#### Open loop"):report.index("## Freshness")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| embedded")]
+    assert [(row[1], row[6], row[7], row[-1]) for row in rows] == [
+        ("1,000", "40.00", "0", "../old"), ("5,000", "beyond the run", "7 unanswered", "../old"),
+        ("1,000", "40.00", "0", "this checkout")]
+    assert "**behind**" in rows[1][8] and "**behind**" not in rows[0][8]
+
+
 def test_report_shows_columnar_reads_per_backend(tmp_path: Path) -> None:
     """One table per backend a benchmarks.columnar_reads result ran on, a row per size, the
     speed-up being query's time over query_columns'."""

@@ -101,9 +101,11 @@ OVERRIDES: Mapping[str, Override] = {
     "curl": Override(swap={"127.0.0.1:8000": "{address}", "1$9f2c…": "{token}"},
                      add=("--fail", "--silent", "--show-error"), marks=("chdb",)),
     # Results go where the report test reads them, never to the checkout's benchmarks/results.
+    # This checkout's collector on both sides: the typed other checkout is the developer's. One
+    # open-loop rate, which any machine keeps: the typed ones are for a measurement.
     "python -m benchmarks.collector_throughput": Override(
         flags={"--seconds": "1", "--rounds": "1", "--warmup": "1"},
-        values={"--out": "{results}/{typed_name}"}),
+        values={"--out": "{results}/{typed_name}", "--before": ".", "--rate": "10"}),
     "python -m benchmarks.collector_throughput --sink": Override(
         flags={"--bootstrap": "{kafka}"}, marks=("chdb",)),
     "python -m benchmarks.consumer_throughput": Override(
