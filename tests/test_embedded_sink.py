@@ -155,7 +155,7 @@ def test_a_failed_insert_fails_its_requests_and_a_retry_is_not_a_duplicate(
 
 def test_submit_after_stop_is_refused(storage: Storage) -> None:
     async def scenario() -> None:
-        batcher = EmbeddedSink(storage)
+        batcher = EmbeddedSink(storage, linger_s=LINGER_S)
         await batcher.start()
         await batcher.stop()
         with pytest.raises(RuntimeError, match="not running"):

@@ -53,8 +53,8 @@ def test_the_answer_cap_defaults_to_ten_thousand_rows_and_is_set_from_the_enviro
     assert Settings.from_env({"QUERY_MAX_ROWS": "50"}).query_max_rows == 50
 
 
-def test_the_embedded_linger_defaults_to_half_a_second_and_may_be_zero() -> None:
-    assert Settings.from_env({}).embedded_linger_ms == 500
+def test_the_embedded_linger_defaults_to_a_second_and_may_be_zero() -> None:
+    assert Settings.from_env({}).embedded_linger_ms == 1000
     assert Settings.from_env({"EMBEDDED_LINGER_MS": "0"}).embedded_linger_ms == 0
     assert Settings.from_env({"EMBEDDED_LINGER_MS": "5000"}).embedded_linger_ms == 5000
 

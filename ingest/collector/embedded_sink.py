@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 # content-hash deduplication of untokened blocks would silently drop a legitimately equal one.
 _INSERT_SETTINGS = {"insert_deduplicate": 0, "async_insert": 0}
 
-DEFAULT_LINGER_S = 0.5
 # Insert CPU one row may cost: half the 0.2 ms a beacon may cost the server in all, the other
 # half being its HTTP request (~0.09 ms). With a ~40 ms insert a batch closes at ~400 rows.
 ROW_BUDGET_S = 100e-6
@@ -70,7 +69,7 @@ def _insert(storage: Storage, rows: Sequence[PlayerEvent]) -> float:
 
 
 class EmbeddedSink:
-    def __init__(self, storage: Storage, *, linger_s: float = DEFAULT_LINGER_S,
+    def __init__(self, storage: Storage, *, linger_s: float,
                  max_rows: int = 10_000, max_waiting: int = MAX_WAITING,
                  dedup: RecentEvents | None = None,
                  dedup_horizon_s: float = DEFAULT_HORIZON_S) -> None:

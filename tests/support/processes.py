@@ -32,9 +32,11 @@ def serving(command: str, data_dir: Path, env: Mapping[str, str] | None = None,
     """`viewstats <command> --data-dir D --port P` until the block ends (SIGTERM, then wait).
 
     The server resolves countries with the shared test GeoIP database unless `env` says other.
+    Its embedded writer lingers 5 ms, not the default second (EMBEDDED_LINGER_MS): tests send
+    beacons one after the other, and the linger trades latency for CPU, which no test weighs.
     """
-    with processes.serving(command, data_dir, log=log,
-                           env={"GEOIP_DB": str(shared_test_mmdb()), **(env or {})}) as served:
+    defaults = {"GEOIP_DB": str(shared_test_mmdb()), "EMBEDDED_LINGER_MS": "5"}
+    with processes.serving(command, data_dir, log=log, env={**defaults, **(env or {})}) as served:
         yield served
 
 
