@@ -2,8 +2,8 @@
 the database, and each request is answered only after the insert holding its events returned
 (like ClickHouse's `async_insert` with `wait_for_async_insert=1`).
 
-An insert costs the engine a fixed ~35-50 ms of CPU whatever its size (`player_events` and its
-eight materialized views each write a part; 1,000 rows cost ~15% more than one), so requests
+An insert costs the engine a fixed ~30-60 ms of CPU whatever its size (`player_events` and its
+eight materialized views each write a part; 1,000 rows cost ~20% more than one), so requests
 share inserts: group commit. One insert runs at a time and every request that arrives meanwhile
 joins the next batch. When the writer is free, the oldest batch goes in as soon as
 
