@@ -144,7 +144,7 @@ def test_an_embedded_sink_that_starts_drops_the_retries_of_the_horizon(storage: 
     insert_events(storage, [*within, *beyond], {"insert_deduplicate": 0})
 
     async def restarted() -> None:
-        sink = EmbeddedSink(storage, max_delay_s=0.001, dedup_horizon_s=45 * 60)
+        sink = EmbeddedSink(storage, linger_s=0.001, dedup_horizon_s=45 * 60)
         await sink.start()
         try:
             await sink.submit(_again([*within, *beyond], _now_ms()))

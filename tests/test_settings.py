@@ -53,6 +53,12 @@ def test_the_answer_cap_defaults_to_ten_thousand_rows_and_is_set_from_the_enviro
     assert Settings.from_env({"QUERY_MAX_ROWS": "50"}).query_max_rows == 50
 
 
+def test_the_embedded_linger_defaults_to_a_second_and_may_be_zero() -> None:
+    assert Settings.from_env({}).embedded_linger_ms == 1000
+    assert Settings.from_env({"EMBEDDED_LINGER_MS": "0"}).embedded_linger_ms == 0
+    assert Settings.from_env({"EMBEDDED_LINGER_MS": "5000"}).embedded_linger_ms == 5000
+
+
 @pytest.mark.parametrize(("env", "variable"), [
     ({"QUERY_QUEUE_DEPTH": "0"}, "QUERY_QUEUE_DEPTH"),
     ({"QUERY_MAX_MEMORY_MB": "1GB"}, "QUERY_MAX_MEMORY_MB"),
@@ -64,6 +70,9 @@ def test_the_answer_cap_defaults_to_ten_thousand_rows_and_is_set_from_the_enviro
     ({"SEALED_MAX_MB": "lots"}, "SEALED_MAX_MB"),
     ({"HTTP_WRITE_TIMEOUT_S": "0"}, "HTTP_WRITE_TIMEOUT_S"),
     ({"QUERY_MAX_ROWS": "0"}, "QUERY_MAX_ROWS"),
+    ({"EMBEDDED_LINGER_MS": "-1"}, "EMBEDDED_LINGER_MS"),
+    ({"EMBEDDED_LINGER_MS": "5001"}, "EMBEDDED_LINGER_MS"),
+    ({"EMBEDDED_LINGER_MS": "0.5s"}, "EMBEDDED_LINGER_MS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=f"^{variable}: "):

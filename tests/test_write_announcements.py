@@ -180,7 +180,7 @@ def test_the_embedded_sink_announces_a_batch_once_its_rows_are_readable(
     heard = Heard([], look=stored)
 
     async def scenario() -> None:
-        sink = EmbeddedSink(storage, max_delay_s=0.01)
+        sink = EmbeddedSink(storage, linger_s=0.01)
         await sink.start()
         try:
             await asyncio.gather(*(sink.submit([e]) for e in _events(client, other)))

@@ -114,7 +114,8 @@ def _sink(settings: Settings, storage: Storage) -> EventSink:
         _ensure_topics(settings.kafka_bootstrap_servers, settings)
         return KafkaSink(settings.kafka_bootstrap_servers, settings.kafka_topic,
                          timeout_s=settings.kafka_produce_timeout_s)
-    return EmbeddedSink(storage, dedup_horizon_s=settings.dedup_horizon_s)
+    return EmbeddedSink(storage, linger_s=settings.embedded_linger_ms / 1000,
+                        dedup_horizon_s=settings.dedup_horizon_s)
 
 
 def _consumer(settings: Settings, storage: Storage) -> Consumer | None:

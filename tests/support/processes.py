@@ -32,9 +32,12 @@ def serving(command: str, data_dir: Path, env: Mapping[str, str] | None = None,
     """`viewstats <command> --data-dir D --port P` until the block ends (SIGTERM, then wait).
 
     The server resolves countries with the shared test GeoIP database unless `env` says other.
+    Its embedded writer lingers 50 ms (the batch delay before EMBEDDED_LINGER_MS), not the
+    default second: tests send beacons one after the other, and the linger trades latency for
+    CPU, which no test weighs.
     """
-    with processes.serving(command, data_dir, log=log,
-                           env={"GEOIP_DB": str(shared_test_mmdb()), **(env or {})}) as served:
+    defaults = {"GEOIP_DB": str(shared_test_mmdb()), "EMBEDDED_LINGER_MS": "50"}
+    with processes.serving(command, data_dir, log=log, env={**defaults, **(env or {})}) as served:
         yield served
 
 

@@ -34,6 +34,20 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+# Past this a lone beacon's 202 would come later than clients usually wait for one (httpx's 5 s).
+MAX_LINGER_MS: Final = 5000
+
+
+def _linger_ms(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not an integer (milliseconds)") from None
+    if not 0 <= value <= MAX_LINGER_MS:
+        raise SettingsError(f"{name}: must be between 0 and {MAX_LINGER_MS} ms, got {value}")
+    return value
+
+
 # Folders `viewstats setup` fills in the shared cache (viewstats/assets.py). A data dir may hold
 # its own folder of the same name, which then wins (an operator's copy, or an older setup's).
 GEOIP_DIR: Final = "geoip"
@@ -78,6 +92,10 @@ class Settings:
     # How far back a writer that starts, or takes a Kafka partition over, reloads the stored
     # (view_id, event) pairs its dedup window drops retries by (architecture §3).
     dedup_horizon_s: int = 3600
+    # How long the embedded writer holds a batch's first beacon for company before it inserts
+    # (ingest/collector/embedded_sink.py): an insert costs ~40-60 ms of CPU whatever its size,
+    # so a trickle of 10 beacons/s costs ~5% of a core at 1 s, ~8-15% at 0.5 s.
+    embedded_linger_ms: int = 1000
     # The query API keeps past UTC days and hours in memory once they ended this long ago
     # (architecture §13); what it keeps is dropped by writes, not by age.
     sealed_after_s: int = 300
@@ -160,6 +178,8 @@ class Settings:
             values["chdb_pool_size"] = _positive_int("CHDB_POOL_SIZE", raw)
         if raw := env.get("DEDUP_HORIZON_S"):
             values["dedup_horizon_s"] = _positive_int("DEDUP_HORIZON_S", raw)
+        if raw := env.get("EMBEDDED_LINGER_MS"):
+            values["embedded_linger_ms"] = _linger_ms("EMBEDDED_LINGER_MS", raw)
         if raw := env.get("SEALED_AFTER_S"):
             values["sealed_after_s"] = _positive_int("SEALED_AFTER_S", raw)
         if raw := env.get("SEALED_MAX_MB"):
