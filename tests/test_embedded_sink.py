@@ -100,6 +100,12 @@ def _stored(storage: Storage, client_id: int) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+def _views(storage: Storage, table: str, client_id: int) -> int:
+    rows = storage.query(f"SELECT sum(views) FROM {table} WHERE client_id = {{c:UInt32}}",
+                         {"c": client_id})
+    return int(rows[0][0])
+
+
 async def _submit_all(batcher: EmbeddedSink, groups: Sequence[Sequence[PlayerEvent]]) -> None:
     await batcher.start()
     try:
@@ -184,8 +190,41 @@ def test_a_failed_insert_fails_only_the_requests_of_its_batch(storage: Storage) 
     outcomes = asyncio.run(_while_an_insert_runs(sink, gated, events[0], events[1:]))
     assert isinstance(outcomes[0], StorageError)
     assert outcomes[1:] == [None] * 3
-    assert gated.inserts == [1, 3]
-    assert _stored(storage, client_id) == sorted((e.view_id, "watch") for e in events[1:])
+    # The failed insert is settled, under its token, before the next batch goes in.
+    assert gated.inserts == [1, 1, 3]
+    assert _stored(storage, client_id) == sorted((e.view_id, "watch") for e in events)
+
+
+def test_an_insert_that_failed_part_way_ends_in_every_table_once(storage: Storage) -> None:
+    """A rollup refuses the block after `player_events` took it, as a disk that fills while the
+    views write would: the next batch first inserts the same rows under the same token, which
+    the engine writes only where they are missing; the player's resend then counts once."""
+    client_id = fresh_client_id()
+    failed, later = watch(client_id, NOON, "NZ", 1), watch(client_id, NOON, "NZ", 2)
+    rollup = "views_by_host_daily"
+
+    def counts() -> tuple[int, int]:
+        return (len(_stored(storage, client_id)),
+                _views(storage, rollup, client_id))
+
+    async def scenario() -> list[tuple[int, int]]:
+        sink = EmbeddedSink(storage, linger_s=LINGER_S)
+        await sink.start()
+        seen = []
+        storage.command(f"ALTER TABLE {rollup} ADD CONSTRAINT refuse CHECK client_id != "
+                        f"{client_id}")
+        try:
+            with pytest.raises(StorageError, match="refuse"):
+                await sink.submit([failed])
+            seen.append(counts())
+        finally:
+            storage.command(f"ALTER TABLE {rollup} DROP CONSTRAINT refuse")
+        await sink.submit([later, failed])  # the player resends the refused beacon
+        seen.append(counts())
+        await sink.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == [(1, 0), (2, 2)]
 
 
 def test_a_lone_beacon_is_answered_once_its_linger_ran_out(storage: Storage) -> None:

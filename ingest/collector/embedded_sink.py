@@ -19,6 +19,14 @@ At most `max_waiting` events wait for their insert; a request that would exceed 
 (`SinkUnavailable`: 503 with Retry-After) instead of holding more memory while the engine is
 slow. A failed insert fails exactly the requests of its batch.
 
+An insert is not atomic across `player_events` and its rollups: one that fails part way (a disk
+that fills while the views write) leaves some tables holding its rows. So every insert carries a
+token of its own, and a failed one stays unsettled: before any later batch goes in, the writer
+inserts the same rows with the same token again, and the engine then writes them only where
+they are missing (deduplicate_blocks_in_dependent_materialized_views). Until that succeeds,
+later batches fail without an insert; once it does, its events are in the dedup window, so the
+player's resend of a beacon answered 503 counts once.
+
 The dedup window starts with what was stored in the last `dedup_horizon_s` (ingest/dedup.py), all
 of it (this process is the only writer), so a player retrying a beacon whose 202 it never got
 counts once across a restart too. `start` returns only then: the server takes no request before.
@@ -30,8 +38,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from viewstats.core.events import PlayerEvent, insert_events
 from viewstats.core.metrics import BATCH_ROWS, INSERT_SECONDS
@@ -41,9 +51,12 @@ from viewstats.ingest.dedup import DEFAULT_HORIZON_S, RecentEvents, stored_pairs
 
 log = logging.getLogger(__name__)
 
-# Batches are unique by construction (server timestamps, deduplicated views), and ClickHouse's
-# content-hash deduplication of untokened blocks would silently drop a legitimately equal one.
-_INSERT_SETTINGS = {"insert_deduplicate": 0, "async_insert": 0}
+# A token per insert, never content hashes: batches are unique by construction (server
+# timestamps, deduplicated views), and deduplication of untokened blocks would silently drop a
+# legitimately equal one. Only a retry of the same rows carries the same token.
+_INSERT_SETTINGS = {"insert_deduplicate": 1,
+                    "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    "async_insert": 0}
 
 # Insert CPU one row may cost: half the 0.2 ms a beacon may cost the server in all, the other
 # half being its HTTP request (~0.09 ms). With a ~40 ms insert a batch closes at ~400 rows.
@@ -61,10 +74,16 @@ class _Batch:
         self.opened = time.monotonic()
 
 
-def _insert(storage: Storage, rows: Sequence[PlayerEvent]) -> float:
+class _Insert(NamedTuple):
+    rows: Sequence[PlayerEvent]
+    token: str
+
+
+def _insert(storage: Storage, insert: _Insert) -> float:
     """Insert `rows`; the CPU time it took this thread (the engine inserts in the caller's)."""
     started = time.thread_time()
-    insert_events(storage, rows, _INSERT_SETTINGS)
+    insert_events(storage, insert.rows,
+                  {**_INSERT_SETTINGS, "insert_deduplication_token": insert.token})
     return time.thread_time() - started
 
 
@@ -86,6 +105,7 @@ class EmbeddedSink:
         self._stopping = False
         self._writer: asyncio.Task[None] | None = None
         self._refused = 0  # requests refused in the current burst
+        self._unsettled: _Insert | None = None  # a failed insert, maybe partly stored
 
     async def start(self) -> None:
         started = time.monotonic()
@@ -145,19 +165,37 @@ class EmbeddedSink:
     async def _write_loop(self) -> None:
         while (batch := await self._next_batch()) is not None:
             try:
+                await self._settle()
                 rows = self._dedup.unseen(batch.events)
                 if rows:
-                    started = time.perf_counter()
-                    self._insert_cost_s = await asyncio.to_thread(_insert, self._storage, rows)
-                    INSERT_SECONDS.observe(time.perf_counter() - started)
-                    BATCH_ROWS.observe(len(rows))
-                self._dedup.remember(rows)
+                    await self._write(_Insert(rows, f"embedded:{uuid.uuid4()}"))
             except Exception as exc:
                 batch.done.set_exception(exc)
             else:
                 batch.done.set_result(None)
             finally:
                 self._waiting -= len(batch.events)
+        with contextlib.suppress(Exception):
+            await self._settle()  # stopping: a last try, after which it is logged below
+
+    async def _write(self, insert: _Insert) -> None:
+        started = time.perf_counter()
+        try:
+            self._insert_cost_s = await asyncio.to_thread(_insert, self._storage, insert)
+        except Exception:
+            self._unsettled = insert
+            raise
+        INSERT_SECONDS.observe(time.perf_counter() - started)
+        BATCH_ROWS.observe(len(insert.rows))
+        self._dedup.remember(insert.rows)
+
+    async def _settle(self) -> None:
+        """Insert the failed insert's rows again, under its token, until the engine took them."""
+        if (unsettled := self._unsettled) is not None:
+            self._unsettled = None
+            await self._write(unsettled)
+            log.info("the %d events of a failed insert are stored now, each once",
+                     len(unsettled.rows))
 
     async def stop(self) -> None:
         """Write what was submitted, then end the writer."""
@@ -165,3 +203,7 @@ class EmbeddedSink:
         self._wake.set()
         if self._writer is not None:
             await self._writer
+        if self._unsettled is not None:
+            log.error("stopping with a failed insert of %d events unsettled: some of them may "
+                      "be in player_events or its rollups and not in the others",
+                      len(self._unsettled.rows))
