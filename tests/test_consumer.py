@@ -11,11 +11,10 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy.typing as npt
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -24,8 +23,9 @@ from aiokafka.errors import KafkaError
 
 from tests.support.database import fresh_client_id
 from tests.support.kafka import KafkaBroker
+from tests.support.storage_wrapper import StorageWrapper
 from viewstats.core.events import PlayerEvent
-from viewstats.core.storage import Params, QuerySettings, Row, Storage
+from viewstats.core.storage import QuerySettings, Storage
 from viewstats.devtools.processes import free_port, wait_for_http
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
@@ -307,19 +307,14 @@ class Crash(Exception):
     """A simulated crash at one precise point of the write path."""
 
 
-class CrashingStorage:
+class CrashingStorage(StorageWrapper):
     """The test database, but the process "dies" at the insert of the batch from offset 300:
     before it (the range is recorded, the rows are not) or right after it, before the commit.
     """
 
     def __init__(self, storage: Storage, *, after_insert: bool) -> None:
-        self._storage, self._after_insert = storage, after_insert
-        self.health, self.exclusive = storage.health, storage.exclusive
-
-    def insert(self, table: str, columns: Mapping[str, Sequence[object]],
-               settings: QuerySettings | None = None, *,
-               millis: Collection[str] = ()) -> int:
-        return self._storage.insert(table, columns, settings, millis=millis)
+        super().__init__(storage)
+        self._after_insert = after_insert
 
     def insert_json(self, table: str, lines: Sequence[bytes],
                     settings: QuerySettings | None = None) -> int:
@@ -331,20 +326,6 @@ class CrashingStorage:
         if crash:
             raise Crash
         return written
-
-    def query(self, sql: str, params: Params | None = None,
-              settings: QuerySettings | None = None) -> list[Row]:
-        return self._storage.query(sql, params, settings)
-
-    def query_columns(self, sql: str, params: Params | None = None,
-                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
-        return self._storage.query_columns(sql, params, settings)
-
-    def command(self, sql: str, settings: QuerySettings | None = None) -> None:
-        self._storage.command(sql, settings)
-
-    def close(self) -> None:
-        self._storage.close()
 
 
 def _recorded(storage: Storage, topic: str) -> list[tuple[int, int]]:

@@ -3,15 +3,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
 
-import numpy.typing as npt
 import pytest
 
 from tests.support.api import watch
 from tests.support.database import fresh_client_id
+from tests.support.storage_wrapper import StorageWrapper
 from viewstats.core.events import TABLE, PlayerEvent
-from viewstats.core.storage import Params, QuerySettings, Row, Storage, StorageError
+from viewstats.core.storage import QuerySettings, Storage, StorageError
 from viewstats.ingest.collector.embedded_sink import EmbeddedSink
 from viewstats.ingest.collector.sink import SinkUnavailable
 
@@ -23,14 +22,13 @@ HANG_GUARD_S = 120.0
 LINGER_S = 0.001
 
 
-class GatedStorage:
+class GatedStorage(StorageWrapper):
     """The test database, counting the rows of each insert into `player_events`. While `gate`
     is clear such an insert waits for it in the writer's thread (`entered` says one does);
     `fail_next` makes the next one fail instead of inserting."""
 
     def __init__(self, storage: Storage) -> None:
-        self._storage = storage
-        self.health, self.exclusive = storage.health, storage.exclusive
+        super().__init__(storage)
         self.inserts: list[int] = []
         self.entered, self.gate = threading.Event(), threading.Event()
         self.gate.set()
@@ -51,20 +49,6 @@ class GatedStorage:
     def insert_json(self, table: str, lines: Sequence[bytes],
                     settings: QuerySettings | None = None) -> int:
         raise AssertionError("the embedded sink inserts columns")
-
-    def query(self, sql: str, params: Params | None = None,
-              settings: QuerySettings | None = None) -> list[Row]:
-        return self._storage.query(sql, params, settings)
-
-    def query_columns(self, sql: str, params: Params | None = None,
-                      settings: QuerySettings | None = None) -> list[npt.NDArray[Any]]:
-        return self._storage.query_columns(sql, params, settings)
-
-    def command(self, sql: str, settings: QuerySettings | None = None) -> None:
-        self._storage.command(sql, settings)
-
-    def close(self) -> None:
-        self._storage.close()
 
 
 async def _submitted(sink: EmbeddedSink, groups: Sequence[Sequence[PlayerEvent]]
