@@ -125,7 +125,9 @@ def _arguments() -> argparse.Namespace:
                              "(the previous code), in turn with this one's; results beside "
                              "--out's, named with _before")
     parser.add_argument("--seconds", type=float, default=10, help="measured time (default 10)")
-    parser.add_argument("--warmup", type=float, default=2, help="unmeasured start (default 2)")
+    parser.add_argument("--warmup", type=float, default=2,
+                        help="unmeasured start (default 2; with the embedded sink at least its "
+                             "linger and a second)")
     parser.add_argument("--workers", type=_positive_list(int), default=[1], metavar="N[,N...]",
                         help="collector worker processes; several counts are measured in turn "
                              "(default 1)")
@@ -170,6 +172,13 @@ def _arguments() -> argparse.Namespace:
     if args.sink != ["counting"] and (args.http, args.loop) != ("viewstats", "auto"):
         parser.error("--http/--loop: the real sinks are served as `viewstats collector` serves "
                      "them, with its own protocol and loop")
+    # The embedded writer answers a beacon up to a linger after it came (group commit), so a
+    # warm-up shorter than that would end before any answer.
+    linger_s = Settings.from_env().embedded_linger_ms / 1000
+    if {"embedded", "run"} & set(args.sink) and args.warmup < linger_s + 1:
+        print(f"--warmup {args.warmup:g}: {linger_s + 1:g} s, the embedded writer's linger "
+              "(EMBEDDED_LINGER_MS) and a second", file=sys.stderr)
+        args.warmup = linger_s + 1
     return args
 
 
