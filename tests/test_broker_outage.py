@@ -42,6 +42,8 @@ PARTITIONS = 3  # not the broker's num.partitions (4): the count comes from the 
 PRODUCE_TIMEOUT_S = 5  # the default of KAFKA_PRODUCE_TIMEOUT_S
 # A request the collector has not answered by then counts as unanswered (old code: 17 s seen).
 ANSWER_TIMEOUT_S = 3 * PRODUCE_TIMEOUT_S
+# Only keeps a stop that never ends from hanging the run; a passing test takes seconds.
+HANG_GUARD_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +238,41 @@ def test_a_process_stopped_while_the_broker_is_away_exits_cleanly(
         assert not stream.unexpected, stream.unexpected[:5]
     finally:
         broker.start()  # for the module's other tests
+
+
+@pytest.mark.chdb
+@pytest.mark.kafka
+def test_a_stop_ends_while_taking_a_partition_waits_for_the_broker(
+        kafka: KafkaBroker, storage: Storage, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The broker went away right after an assignment: taking the partition asks it for the
+    committed offset, which then never comes (made so here). The stop gives the partition up
+    to its next owner; it used to wait until the stall guard replaced the clients, some 30 s
+    later, past an orchestrator's grace, and the process was killed."""
+    topic = f"taking-{uuid.uuid4().hex[:8]}"
+    asking = asyncio.Event()
+
+    async def never_answered(*_: object) -> None:
+        asking.set()
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        await create_topic(kafka.bootstrap, topic, partitions=1)
+        sink = KafkaSink(kafka.bootstrap, topic)
+        await sink.start()
+        try:
+            await sink.submit(_events(5, fresh_client_id()))
+        finally:
+            await sink.stop()
+        monkeypatch.setattr(AIOKafkaConsumer, "committed", never_answered)
+        consumer = Consumer(storage, kafka.bootstrap, topic=topic, group_id=f"g-{topic}")
+        running = asyncio.create_task(consumer.run())
+        async with asyncio.timeout(HANG_GUARD_S):
+            await asking.wait()
+            await consumer.stop()
+            await running
+
+    asyncio.run(scenario())
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("the fetch loop still waits for the broker" in m for m in messages)
+    assert not any("the consumer is stalled" in m for m in messages)

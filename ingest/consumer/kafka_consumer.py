@@ -64,6 +64,8 @@ RESTART_BACKOFF_S = 1.0  # between attempts to start new clients while the broke
 # A stop's last stores and commits, before they are left to a replay: with the sink's 5 s and
 # the clients' stop, a stop ends within an orchestrator's usual 30 s grace.
 SHUTDOWN_TIMEOUT_S = 8.0
+# How long a stop waits for the fetch loop's turn to end before it gives the partitions up.
+FETCH_STOP_TIMEOUT_S = 3.0
 
 
 class Consumer:
@@ -123,11 +125,12 @@ class Consumer:
         clients, writer = self._clients, asyncio.create_task(self._writer.run(self._queue))
         watch: asyncio.Task[None] | None = None
         fetching: asyncio.Task[None] | None = None
+        stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             await clients.start(self._topic, functools.partial(self._revoked_from, clients))
             watch = asyncio.create_task(self._liveness.watch())
             fetching = asyncio.create_task(self._fetch_loop(writer))
-            await asyncio.wait((fetching, watch), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((fetching, watch, stopping), return_when=asyncio.FIRST_COMPLETED)
             if watch.done() and not fetching.done():  # a fetch loop's error comes first
                 if not isinstance(watch.exception(), Stalled):
                     watch.result()  # the guard itself failed: a bug, raised as it is
@@ -136,17 +139,32 @@ class Consumer:
                           self._writer.describe(), self._queue.qsize())
                 await self._abandon(writer, fetching)
                 watch.result()  # raises Stalled
-            await fetching
-            if not await self._flushed(writer):
+            if not await self._fetching_ended(fetching):
+                log.warning("stopping: the fetch loop still waits for the broker after %g s "
+                            "(is it away?); the partitions' next owner replays their batches",
+                            FETCH_STOP_TIMEOUT_S)
+                await self._abandon(writer, fetching)
+            elif not await self._flushed(writer):
                 log.warning("stopping: the last batches were not stored and committed within "
                             "%g s (is the broker away?); their next owner replays them",
                             SHUTDOWN_TIMEOUT_S)
                 await self._abandon(writer, fetching)
         finally:
-            for task in (watch, fetching, writer):
+            for task in (watch, fetching, writer, stopping):
                 if task is not None and not task.done():
                     task.cancel()
             await clients.stop()
+
+    async def _fetching_ended(self, fetching: asyncio.Task[None]) -> bool:
+        """On a stop: whether the fetch loop ended (raising its error) within
+        FETCH_STOP_TIMEOUT_S. It sees the stop at its next turn, but a turn that takes a
+        partition asks the broker for its committed offset, which waits for as long as the
+        broker is away (the broker killed right after an assignment, say)."""
+        await asyncio.wait((fetching,), timeout=FETCH_STOP_TIMEOUT_S)
+        if not fetching.done():
+            return False
+        fetching.result()
+        return True
 
     async def _flushed(self, writer: asyncio.Task[None]) -> bool:
         """On a stop: the open batches and then the end to the writer; whether all of them were
