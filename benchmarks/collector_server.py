@@ -27,7 +27,13 @@ from typing import Any, NamedTuple
 from prometheus_client.parser import text_string_to_metric_families
 
 from viewstats.core.settings import Settings
-from viewstats.devtools.processes import VIEWSTATS, NotServing, stop, wait_for_http
+from viewstats.devtools.processes import (
+    VIEWSTATS,
+    NotServing,
+    shared_viewer_key,
+    stop,
+    wait_for_http,
+)
 
 ACCEPTED = "viewstats_events_accepted_total"
 # The environment that would send `viewstats collector` elsewhere than the sink under test.
@@ -102,6 +108,8 @@ def _viewstats_collector(served: Server, port: int, cpus: set[int],
 
     with tempfile.TemporaryDirectory(prefix=f"bench-collector-{served.sink}-") as data, \
             open(Path(data) / "collector.log", "wb") as log:
+        # A Kafka-mode collector refuses to start without a provisioned secret.
+        env["VIEWER_KEY_FILE"] = str(shared_viewer_key(Path(data)))
         # Its log (a JSON line per start and stop) to a file, so progress stays readable.
         options: dict[str, Any] = {"env": env, "cwd": served.source, "preexec_fn": pinned,
                                    "stdin": subprocess.DEVNULL, "stdout": log,

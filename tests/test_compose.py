@@ -75,6 +75,11 @@ def test_the_key_file_is_in_a_read_only_directory_mount() -> None:
         assert f"./secrets:{keys.parent}:ro" in VIEWSTATS[name]["volumes"], name
 
 
+def test_the_collector_reads_the_viewer_key_from_the_secrets_mount() -> None:
+    secret = Path(_resolved(VIEWSTATS["collector"]["environment"])["VIEWER_KEY_FILE"])
+    assert f"./secrets:{secret.parent}:ro" in VIEWSTATS["collector"]["volumes"]
+
+
 def test_long_running_services_have_healthchecks_on_their_own_port() -> None:
     for name, service in SERVICES.items():
         if _one_shot(service):

@@ -27,7 +27,13 @@ import pytest
 from tests.support.geoip_fixture import shared_test_mmdb
 from tests.support.kafka import KafkaBroker
 from tests.support.server_mode import clickhouse_url
-from viewstats.devtools.processes import VIEWSTATS, free_port, stop, wait_for_http
+from viewstats.devtools.processes import (
+    VIEWSTATS,
+    free_port,
+    shared_viewer_key,
+    stop,
+    wait_for_http,
+)
 from viewstats.workers import MAX_RESTARTS
 
 WITHIN = 120.0  # seconds for a process to exit that should (never a timing assertion)
@@ -143,10 +149,11 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def _kafka_env(bootstrap: str, database: str) -> dict[str, str]:
+def _kafka_env(bootstrap: str, database: str, folder: Path) -> dict[str, str]:
     topic = f"exit-codes-{uuid.uuid4().hex[:8]}"
     return {"CLICKHOUSE_URL": database, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"viewstats-{topic}"}
+            "VIEWSTATS_TOPIC": topic, "VIEWSTATS_CONSUMER_GROUP": f"viewstats-{topic}",
+            "VIEWER_KEY_FILE": str(shared_viewer_key(folder))}
 
 
 # --- 2: configuration and environment, one line -------------------------------------------
@@ -273,7 +280,7 @@ def test_workers_stop_on_a_failed_startup_with_3(tmp_path: Path, kafka: KafkaBro
                                                   database: str) -> None:
     result = _run(_with_fault(tmp_path, START_FAILS), "collector", "--workers", "2",
                   "--port", str(free_port()), "--data-dir", str(tmp_path / "data"),
-                  env=_kafka_env(kafka.bootstrap, database))
+                  env=_kafka_env(kafka.bootstrap, database, tmp_path))
     assert result.returncode == 3, result.stderr
     assert "ConnectionError: the sink cannot start" in result.stderr
     assert "exited with 3 before serving; stopping" in result.stderr
@@ -302,7 +309,7 @@ def test_workers_whose_flush_failed_exit_1(tmp_path: Path, kafka: KafkaBroker,
     log = tmp_path / "workers.log"
     code = _serve_until_sigterm(_with_fault(tmp_path, FLUSH_FAILS), "collector", "--workers",
                                 "2", "--data-dir", str(tmp_path / "data"), log=log,
-                                env=_kafka_env(kafka.bootstrap, database))
+                                env=_kafka_env(kafka.bootstrap, database, tmp_path))
     assert code == 1
     assert "workers stopped, exit codes [1, 1]" in log.read_text()
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import ipaddress
+import stat
 from pathlib import Path
 
 import pytest
 
 from tests.support.processes import viewstats
 from viewstats.core.settings import Settings, SettingsError
+from viewstats.ingest.collector.viewer_key import ViewerKeyError
+from viewstats.server import viewer_keys
 
 
 def test_defaults_are_the_embedded_platform() -> None:
@@ -22,6 +25,43 @@ def test_flags_override_the_environment() -> None:
     settings = Settings.from_env({"VIEWSTATS_DATA_DIR": "/srv/a", "API_KEYS_FILE": "/run/k"},
                                  data_dir=Path("/srv/b"))
     assert settings.data_dir == Path("/srv/b") and settings.keys_path == Path("/run/k")
+
+
+def test_the_viewer_key_file_is_in_the_data_dir_unless_set() -> None:
+    assert Settings.from_env({}).viewer_key_path == Path("data/viewer-key")
+    assert Settings.from_env({"VIEWER_KEY_FILE": "/run/v"}, data_dir=Path("/srv/b")
+                             ).viewer_key_path == Path("/run/v")
+
+
+def test_the_embedded_platform_makes_its_viewer_key_once(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    first = viewer_keys(settings).key(ipaddress.ip_address("203.0.113.7"))
+    assert stat.S_IMODE(settings.viewer_key_path.stat().st_mode) == 0o600
+    assert viewer_keys(settings).key(ipaddress.ip_address("203.0.113.7")) == first
+
+
+@pytest.mark.parametrize("env", [{"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"},
+                                 {"CLICKHOUSE_URL": "http://localhost:8123"}])
+def test_collectors_beside_others_refuse_a_missing_viewer_key(tmp_path: Path,
+                                                             env: dict[str, str]) -> None:
+    # They must share one secret, which none of them can make for the others.
+    settings = Settings.from_env(env, data_dir=tmp_path)
+    with pytest.raises(ViewerKeyError, match=f"^viewer key file {tmp_path}/viewer-key: missing"):
+        viewer_keys(settings)
+    assert not settings.viewer_key_path.exists()
+
+
+def test_the_cli_reports_an_open_viewer_key_and_exits_2(tmp_path: Path) -> None:
+    secret = tmp_path / "viewer-key"
+    secret.write_text("ab" * 32 + "\n")
+    secret.chmod(0o644)
+    result = viewstats("collector", "--data-dir", str(tmp_path), "--port", "0", check=False,
+                       env={"VIEWER_KEY_FILE": str(secret), "KAFKA_BOOTSTRAP_SERVERS": "",
+                            "CLICKHOUSE_URL": ""})
+    assert result.returncode == 2
+    assert f"viewstats: error: viewer key file {secret}: group or others may read it" \
+        in result.stderr
+    assert f"chmod 600 {secret}" in result.stderr
 
 
 def test_the_sealed_buckets_are_sized_from_the_environment() -> None:

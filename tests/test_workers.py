@@ -34,7 +34,13 @@ from tests.support.geoip_fixture import shared_test_mmdb
 from tests.support.kafka import KafkaBroker
 from tests.support.processes import key_token, total_views, viewstats
 from tests.support.server_mode import clickhouse_url
-from viewstats.devtools.processes import VIEWSTATS, free_port, stop, wait_for_http
+from viewstats.devtools.processes import (
+    VIEWSTATS,
+    free_port,
+    shared_viewer_key,
+    stop,
+    wait_for_http,
+)
 from viewstats.devtools.topics import create_topic
 from viewstats.ingest import wire
 
@@ -120,7 +126,8 @@ def _workers(role: str, env: dict[str, str], folder: Path) -> Iterator[Collector
              "--data-dir", str(folder / "data")],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "GEOIP_DB": str(shared_test_mmdb()),
-                 "PROMETHEUS_MULTIPROC_DIR": str(metrics), **env})
+                 "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+                 "VIEWER_KEY_FILE": str(shared_viewer_key(folder)), **env})
     served = Collectors(f"http://127.0.0.1:{port}", proc, env["VIEWSTATS_TOPIC"], metrics, log)
     try:
         wait_for_http(served.base + "/healthz", proc.poll)

@@ -17,6 +17,7 @@ from viewstats.core.logs import configure_logging
 from viewstats.core.settings import Settings, SettingsError
 from viewstats.core.storage import StorageUnavailable
 from viewstats.ingest.collector.geoip import GeoIPDatabaseError
+from viewstats.ingest.collector.viewer_key import ViewerKeyError
 from viewstats.npm_pack import NpmError
 from viewstats.schema.cluster import ClusterNameError
 
@@ -189,7 +190,7 @@ EXIT_CODES = ("Exit codes: 0 stopped cleanly (SIGTERM drains first); 1 a bug, wi
               "or a shutdown that could not flush or commit, or a consumer that stopped on an "
               "error; 2 configuration or environment, in one line (a bad setting or argument, "
               "an unreachable CLICKHOUSE_URL or KAFKA_BOOTSTRAP_SERVERS, a data dir another "
-              "process holds, no GeoIP database); "
+              "process holds, no GeoIP database, a missing or unsafe VIEWER_KEY_FILE); "
               "3 the server could not start (the port in use, the app's startup failed: the "
               "cause is logged).")
 
@@ -201,9 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Configuration comes from environment variables: VIEWSTATS_DATA_DIR, "
                     "CLICKHOUSE_URL (use a ClickHouse server instead of the embedded chDB), "
                     "KAFKA_BOOTSTRAP_SERVERS (go through Kafka), VIEWSTATS_TOPIC, "
-                    "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, GEOIP_DB, TRUSTED_PROXIES, "
-                    "CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR, VIEWSTATS_TOPIC_PARTITIONS, "
-                    "KAFKA_PRODUCE_TIMEOUT_S, DEDUP_HORIZON_S, SEALED_AFTER_S, SEALED_MAX_MB "
+                    "VIEWSTATS_CONSUMER_GROUP, API_KEYS_FILE, VIEWER_KEY_FILE, GEOIP_DB, "
+                    "TRUSTED_PROXIES, CHDB_POOL_SIZE, VIEWSTATS_CACHE_DIR, "
+                    "VIEWSTATS_TOPIC_PARTITIONS, KAFKA_PRODUCE_TIMEOUT_S, DEDUP_HORIZON_S, "
+                    "SEALED_AFTER_S, SEALED_MAX_MB "
                     "(see README, Configuration). Run `viewstats setup` once first.",
         epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -280,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # restarting the one (viewstats.workers). A statement the database refuses is a bug too (a
 # StorageError, not StorageUnavailable): a migration or query with a mistake in its SQL.
 OPERATOR_ERRORS = (SettingsError, StorageUnavailable, GeoIPDatabaseError, AssetError, NpmError,
-                   KeyFileError, UnknownKeyError, ClusterNameError)
+                   KeyFileError, UnknownKeyError, ClusterNameError, ViewerKeyError)
 
 
 def _guarded(command: Callable[[], int]) -> int:

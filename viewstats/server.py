@@ -36,6 +36,7 @@ from viewstats.ingest.collector.endpoint import Collector
 from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.ingest.collector.kafka_sink import KafkaSink
 from viewstats.ingest.collector.sink import EventSink
+from viewstats.ingest.collector.viewer_key import ViewerKeys, create_secret_file
 from viewstats.ingest.consumer.kafka_consumer import Consumer
 from viewstats.ingest.topic import dead_letter_topic, ensure_topic
 from viewstats.player.routes import media_routes, player_routes
@@ -143,7 +144,23 @@ async def _stopped(consumer: Consumer, consuming: asyncio.Task[None]) -> None:
 
 
 def _collector(settings: Settings, sink: EventSink) -> Collector:
+    viewer_keys(settings)  # read at start: a missing, open or malformed secret stops it here
     return Collector(sink, CountryResolver(settings.geoip_path), settings.trusted_proxies)
+
+
+def viewer_keys(settings: Settings) -> ViewerKeys:
+    """The secret viewer keys are hashed with, read from VIEWER_KEY_FILE.
+
+    On the embedded database (no Kafka, no ClickHouse server) the process owns its data dir and
+    is the only collector, so a missing file is made (mode 0600) at its first start. Otherwise
+    other collectors must hash with the same secret, which this one cannot make for them: a
+    missing file is an error that says how to provision one.
+    """
+    path = settings.viewer_key_path
+    if not (settings.clickhouse_url or settings.kafka_bootstrap_servers) \
+            and create_secret_file(path):
+        log.info("made the viewer key file %s", path)
+    return ViewerKeys.from_file(path)
 
 
 def migrate_database(settings: Settings) -> None:

@@ -76,6 +76,9 @@ class Settings:
     clickhouse_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     api_keys_file: Path | None = None
+    # The secret viewer keys are hashed with (ingest/collector/viewer_key.py): every collector
+    # of a platform must read the same file.
+    viewer_key_file: Path | None = None
     geoip_db: Path | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     trusted_proxies: tuple[IPNetwork, ...] = field(
@@ -121,6 +124,10 @@ class Settings:
         return self.api_keys_file or self.data_dir / "api_keys"
 
     @property
+    def viewer_key_path(self) -> Path:
+        return self.viewer_key_file or self.data_dir / "viewer-key"
+
+    @property
     def geoip_path(self) -> Path:
         """GEOIP_DB, else <data-dir>/geoip or the cache's copy from `viewstats setup`."""
         return self.geoip_db or self._local_or_cached(GEOIP_DIR)
@@ -160,6 +167,8 @@ class Settings:
             values["kafka_bootstrap_servers"] = raw
         if raw := env.get("API_KEYS_FILE"):
             values["api_keys_file"] = Path(raw)
+        if raw := env.get("VIEWER_KEY_FILE"):
+            values["viewer_key_file"] = Path(raw)
         if raw := env.get("GEOIP_DB"):
             values["geoip_db"] = Path(raw)
         values["cache_dir"] = Path(raw) if (raw := env.get("VIEWSTATS_CACHE_DIR")) \

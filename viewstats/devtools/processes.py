@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from viewstats.ingest.collector.viewer_key import create_secret_file
+
 VIEWSTATS = [sys.executable, "-m", "viewstats.cli"]
 START_TIMEOUT = 60.0
 
@@ -74,21 +76,36 @@ def serving(role: str, data_dir: Path, *, port: int | None = None,
     defaults to a free one, `env` is added to this process's environment, and the output goes
     to `log` (default: <role>-<port>.log beside `data_dir`). `cwd` is where it starts: `-m`
     imports from there first, so another checkout's folder runs that checkout's code.
+
+    A collector beside Kafka or a ClickHouse server needs a provisioned viewer key file; unless
+    VIEWER_KEY_FILE names one, it reads <data_dir's parent>/viewer-key, made if missing, which
+    every role started beside it shares as a platform's collectors do.
     """
     port = port or free_port()
     log = log or data_dir.parent / f"{role}-{port}.log"
+    environment = {**os.environ, **(env or {})}
+    if role in ("run", "collector") and not environment.get("VIEWER_KEY_FILE") and (
+            environment.get("KAFKA_BOOTSTRAP_SERVERS") or environment.get("CLICKHOUSE_URL")):
+        environment["VIEWER_KEY_FILE"] = str(shared_viewer_key(data_dir.parent))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*VIEWSTATS, role, "--host", "127.0.0.1", "--port", str(port),
              "--data-dir", str(data_dir)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, cwd=cwd)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=environment,
+            cwd=cwd)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(base + "/openapi.json", proc.poll)
         yield base, proc
     finally:
         stop(proc)
+
+
+def shared_viewer_key(folder: Path) -> Path:
+    """<folder>/viewer-key, made if missing: the secret of the collectors started there."""
+    path = folder / "viewer-key"
+    create_secret_file(path)
+    return path
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
