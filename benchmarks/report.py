@@ -11,8 +11,9 @@ freshness*.json (one per write path), statistics_latency.json (the family's endp
 benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak, whose
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
 dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness),
-beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran) and
-columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on). Optional:
+beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran),
+columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on) and
+user_agent_cost.json (benchmarks.user_agent_cost). Optional:
 query_latency_previous.json and statistics_latency_previous.json, the same runs with
 `--api-source` pointing at the previous code on the same data; with them the query sections
 show each countries cell, and both benchmarks' mix and settle modes, before and after; and
@@ -58,6 +59,7 @@ from benchmarks.report_parts import (
 )
 from benchmarks.soak_results import sections as soak_sections
 from benchmarks.statistics_report import exact_check, statistics_section
+from benchmarks.user_agent_cost_results import section as audience_section
 
 # architecture §10.
 EVENTS_TARGET = 1_000_000_000
@@ -96,6 +98,7 @@ class Results:
     columnar: list[Json] = field(default_factory=list)  # benchmarks.columnar_reads, per backend
     statistics_previous: Json | None = None  # statistics_latency of the previous code
     consumer_previous: Json | None = None  # consumer_throughput run from the previous code
+    audience: Json | None = None  # benchmarks.user_agent_cost
 
 
 def load(directory: Path) -> Results:
@@ -120,7 +123,8 @@ def load(directory: Path) -> Results:
                    [json.loads(p.read_text())
                     for p in sorted(directory.glob("columnar_reads*.json"))],
                    read("statistics_latency_previous.json"),
-                   read("consumer_throughput_previous.json"))
+                   read("consumer_throughput_previous.json"),
+                   read("user_agent_cost.json"))
 
 
 def _cell_name(cell: Json) -> str:
@@ -566,6 +570,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += fairness_section(results.fairness)
     lines += beacon_section(results.beacons)
     lines += columnar_section(results.columnar)
+    lines += audience_section(results.audience)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -147,6 +147,8 @@ OVERRIDES: Mapping[str, Override] = {
         flags={"--rows": "1000", "--runs": "1"},
         values={"--out": "{results}/{typed_name}", "--clickhouse-url": "{clickhouse}"},
         marks=("chdb",)),
+    "python -m benchmarks.user_agent_cost": Override(
+        flags={"--beacons": "200", "--rounds": "1"}, values={"--out": "{results}/{typed_name}"}),
     # As typed it rewrites the checkout's benchmarks/RESULTS.md and plots.
     "python -m benchmarks.report": Override(
         flags={"--results": "{results}", "--out": "{tmp}/RESULTS.md", "--plots": "{tmp}/plots"}),
