@@ -26,9 +26,15 @@ from viewstats.core.events import (
     COUNTRY,
     EVENTS,
     MAX_CLIENT_ID,
+    MAX_DEVICE_NAME,
     MAX_HOST,
+    MAX_PAGE_URL,
     MAX_TS_MS,
     MAX_VIDEO_ID,
+    MAX_VIEWER,
+    PLATFORMS,
+    REGION,
+    UNKNOWN,
     VIDEO_TYPES,
     VIEW_ID,
     PlayerEvent,
@@ -55,8 +61,8 @@ def _int(doc: dict[str, object], name: str) -> int:
     return value
 
 
-def _str(doc: dict[str, object], name: str) -> str:
-    value = doc.get(name)
+def _str(doc: dict[str, object], name: str, default: str | None = None) -> str:
+    value = doc.get(name, default)
     if not isinstance(value, str):
         raise DecodeError(f"{name}: expected a string, got {type(value).__name__}")
     return value
@@ -75,6 +81,13 @@ def decode(value: bytes | None) -> PlayerEvent:
     event, kind = _str(doc, "event"), _str(doc, "type")
     video_id, view_id = _str(doc, "video_id"), _str(doc, "view_id")
     country, host = _str(doc, "country"), _str(doc, "host")
+    # A message from a collector older than the audience fields has none of them: it reads as
+    # a row stored before they were collected (the defaults of PlayerEvent and schema/0011).
+    browser, os = _str(doc, "browser", UNKNOWN), _str(doc, "os", UNKNOWN)
+    platform, region = _str(doc, "platform", UNKNOWN), _str(doc, "region", "")
+    embed_url, viewer = _str(doc, "embed_url", ""), doc.get("viewer", 0)
+    if type(viewer) is not int or not 0 <= viewer <= MAX_VIEWER:
+        raise DecodeError("viewer: expected an integer from 0 to 2**64-1")
     if not 0 <= client_id <= MAX_CLIENT_ID:
         raise DecodeError("client_id: out of range")
     if not 0 <= ts < MAX_TS_MS:
@@ -91,7 +104,16 @@ def decode(value: bytes | None) -> PlayerEvent:
         raise DecodeError("country: not an ISO 3166-1 alpha-2 code")
     if len(host) > MAX_HOST:
         raise DecodeError("host: too long")
-    return PlayerEvent(client_id, ts, event, kind, video_id, view_id, country, host)
+    if not (0 < len(browser) <= MAX_DEVICE_NAME and 0 < len(os) <= MAX_DEVICE_NAME):
+        raise DecodeError("browser, os: empty or too long")
+    if platform not in PLATFORMS:
+        raise DecodeError(f"platform: unknown platform {platform[:32]!r}")
+    if not REGION.fullmatch(region):
+        raise DecodeError("region: not an ISO 3166-2 code")
+    if len(embed_url) > MAX_PAGE_URL:
+        raise DecodeError("embed_url: too long")
+    return PlayerEvent(client_id, ts, event, kind, video_id, view_id, country, host, browser,
+                       os, platform, region, embed_url, viewer)
 
 
 def dedup_key(client_id: int, view_id: str, event: str) -> bytes:
@@ -163,6 +185,12 @@ _FIELDS = {
     "view_id": rb'"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"',
     "country": b'"' + COUNTRY.pattern.encode() + b'"',
     "host": b'"' + _PLAIN + b"{0,%d}" % MAX_HOST + b'"',
+    "browser": b'"' + _PLAIN + b"{1,%d}" % MAX_DEVICE_NAME + b'"',
+    "os": b'"' + _PLAIN + b"{1,%d}" % MAX_DEVICE_NAME + b'"',
+    "platform": b'"(?:' + b"|".join(p.encode() for p in PLATFORMS) + b')"',
+    "region": b'"' + REGION.pattern.encode() + b'"',
+    "embed_url": b'"' + _PLAIN + b"{0,%d}" % MAX_PAGE_URL + b'"',
+    "viewer": _at_most(MAX_VIEWER),
 }
 # One message as `encode` writes it, fields in the record's order; the groups are the client,
 # the time, the event and the view. MULTILINE: in the joined text, one match per line at most.

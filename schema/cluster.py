@@ -49,6 +49,7 @@ _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w
                           re.DOTALL)
 _TABLE_REFERENCE = re.compile(r"\b(FROM|JOIN)\s+(\w+)\b")
 _TRUNCATE = re.compile(r"^TRUNCATE TABLE (\w+)$")
+_ALTER = re.compile(r"^ALTER TABLE (\w+)(\s+ADD COLUMN IF NOT EXISTS\s.*)$", re.DOTALL)
 _BACKFILL = re.compile(r"^INSERT INTO (\w+) SETTINGS ([^\n]+)\n(SELECT\s.*)$", re.DOTALL)
 
 
@@ -102,6 +103,17 @@ def _truncate(cluster: str, match: re.Match[str]) -> list[str]:
     return [f"TRUNCATE TABLE {name + LOCAL_SUFFIX} ON CLUSTER `{cluster}`"]
 
 
+def _alter(cluster: str, match: re.Match[str]) -> list[str]:
+    """A column added to a sharded table: to the local tables, then to the Distributed one,
+    which reads the columns it names (an insert through it with the new column would otherwise
+    fail); both rerun safely (IF NOT EXISTS)."""
+    name, change = match.groups()
+    if name not in SHARDING_KEYS:
+        raise ValueError(f"alter {name}: not a sharded table")
+    return [f"ALTER TABLE {name + LOCAL_SUFFIX} ON CLUSTER `{cluster}`{change}",
+            f"ALTER TABLE {name} ON CLUSTER `{cluster}`{change}"]
+
+
 def _backfill(match: re.Match[str]) -> list[str]:
     """A rollup's backfill (`INSERT INTO t SETTINGS ... SELECT`), run once through one node:
     Distributed to Distributed, so each row goes to the shard its client's events are on; a
@@ -123,8 +135,10 @@ def translate(statement: str, cluster: str) -> list[str]:
         return _truncate(cluster, match)
     if match := _BACKFILL.match(statement):
         return _backfill(match)
-    # Anything else (ALTER, a plain VIEW, a dictionary...) needs its own rule here rather than
-    # a guess: applying a half-translated schema to a cluster is hard to take back.
+    if match := _ALTER.match(statement):
+        return _alter(cluster, match)
+    # Anything else (another ALTER, a plain VIEW, a dictionary...) needs its own rule here
+    # rather than a guess: applying a half-translated schema to a cluster is hard to take back.
     raise ValueError(f"no cluster translation for: {statement.splitlines()[0]}")
 
 

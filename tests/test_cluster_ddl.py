@@ -31,6 +31,7 @@ TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS (\w+) ON CLUSTER `(\S+)`.*?ENGI
                    r"\s*(?:\n|$)", re.DOTALL)
 TRUNCATE = re.compile(r"^TRUNCATE TABLE (\w+)_local ON CLUSTER `(\S+)`$")
 BACKFILL = re.compile(r"^INSERT INTO (\w+) SETTINGS (.*?)\n(SELECT .*)$", re.DOTALL)
+ALTER = re.compile(r"^ALTER TABLE (\w+) ON CLUSTER `(\S+)`\s+ADD COLUMN IF NOT EXISTS ", re.DOTALL)
 VIEW = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) ON CLUSTER `(\S+)` TO (\w+) AS"
                   r"\s+(.*)$", re.DOTALL)
 SINGLE_SERVER_TABLES = {m[1] for migration in load_migrations() for s in migration.statements
@@ -47,7 +48,8 @@ def test_every_statement_creates_a_table_or_a_view_on_the_cluster() -> None:
     for statement in STATEMENTS:
         if BACKFILL.match(statement):
             continue
-        match = TABLE.match(statement) or VIEW.match(statement) or TRUNCATE.match(statement)
+        match = TABLE.match(statement) or VIEW.match(statement) or TRUNCATE.match(statement) \
+            or ALTER.match(statement)
         assert match is not None, statement
         assert match[2] == CLUSTER
 
@@ -56,7 +58,8 @@ def test_backfills_empty_the_local_tables_and_copy_through_the_distributed_ones(
     backfills = [m for s in STATEMENTS if (m := BACKFILL.match(s))]
     emptied = [m[1] for s in STATEMENTS if (m := TRUNCATE.match(s))]
     assert [m[1] for m in backfills] == emptied == [
-        f"{name}_{grain}" for name in ("views_by_video", "views_by_host", "events_by_country")
+        f"{name}_{grain}" for name in ("views_by_video", "views_by_host", "events_by_country",
+                                       "views_by_device", "views_by_region", "views_by_embed")
         for grain in ("hourly", "daily")]
     for backfill in backfills:
         # Synchronous: the migration is recorded only once the copied rows are stored.
@@ -91,7 +94,7 @@ def test_engine_arguments_and_keeper_paths_are_kept_apart() -> None:
 
 def test_rollups_shard_by_the_key_of_the_events_they_are_made_from() -> None:
     rollups = {t for t in SINGLE_SERVER_TABLES if t.endswith(("_hourly", "_daily"))}
-    assert len(rollups) == 8
+    assert len(rollups) == 16
     assert {SHARDING_KEYS[t] for t in {"player_events", *rollups}} == {"cityHash64(client_id)"}
 
 
@@ -112,6 +115,13 @@ def test_replicated_deduplication_replaces_the_single_server_window() -> None:
         (statement,) = [s for s in STATEMENTS if s.startswith(
             f"CREATE TABLE IF NOT EXISTS {name}_local ")]
         assert statement.endswith("SETTINGS replicated_deduplication_window = 10000")
+
+
+def test_a_column_is_added_to_the_local_tables_and_then_to_the_distributed_one() -> None:
+    altered = [m[1] for s in STATEMENTS if (m := ALTER.match(s))]
+    assert altered == ["player_events_local", "player_events"]
+    local, distributed = (s for s in STATEMENTS if ALTER.match(s))
+    assert local.replace("player_events_local", "player_events") == distributed
 
 
 def test_the_script_lists_every_migration_in_order() -> None:

@@ -16,7 +16,7 @@ from starlette.types import Message, Scope
 
 from tests.support.geoip_fixture import write_test_mmdb
 from viewstats.core.events import PlayerEvent
-from viewstats.ingest.collector.endpoint import MAX_BODY, Collector, request_host
+from viewstats.ingest.collector.endpoint import MAX_BODY, Collector, request_page
 from viewstats.ingest.collector.geoip import CountryResolver
 from viewstats.server import build_app
 
@@ -430,7 +430,7 @@ def test_a_page_on_another_origin_is_not_the_player_page(
     headers = {**BEACON, "Host": host, "Origin": origin}
     assert post(app, event(embed_url="https://news.example/a"), headers=headers).status_code \
         == 202
-    assert sink.events[0].host == request_host(origin, None)
+    assert sink.events[0].host == request_page(origin, None)[0]
 
 
 def test_a_bad_embed_url_refuses_its_event_only(app: Starlette, sink: RecordingSink) -> None:
@@ -441,10 +441,10 @@ def test_a_bad_embed_url_refuses_its_event_only(app: Starlette, sink: RecordingS
     assert [(e.video_id, e.host) for e in sink.events] == [("kept", "localhost")]
 
 
-def test_request_host_keeps_a_253_character_name() -> None:
+def test_request_page_keeps_a_253_character_name() -> None:
     name = ".".join(["a" * 63] * 3 + ["b" * 61])
     assert len(name) == 253
-    assert request_host(f"https://{name}", None) == name
+    assert request_page(f"https://{name}", None) == (name, f"https://{name}/")
 
 
 def test_a_sink_failure_is_a_503_that_leaks_nothing(

@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from viewstats.core.events import COLUMNS, EVENTS, TABLE, VIDEO_TYPES, PlayerEvent, as_row
+from viewstats.core.events import (
+    COLUMNS,
+    EVENTS,
+    PLATFORMS,
+    TABLE,
+    VIDEO_TYPES,
+    PlayerEvent,
+    as_row,
+)
 from viewstats.core.storage import Storage
 
 
@@ -25,6 +33,7 @@ def test_the_tables_enums_are_the_records_enums(storage: Storage) -> None:
     events = _column_types(storage, TABLE)
     assert events["event"] == _enum8(EVENTS)
     assert events["type"] == _enum8(VIDEO_TYPES)
+    assert events["platform"] == _enum8(PLATFORMS)
     for rollup in ("views_by_country_hourly", "views_by_country_daily"):
         assert _column_types(storage, rollup)["type"] == _enum8(VIDEO_TYPES), rollup
 

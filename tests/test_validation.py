@@ -12,19 +12,20 @@ from viewstats.ingest.collector.validation import (
     MAX_EMBED_URL,
     MAX_EVENTS,
     BodyError,
+    Stamp,
     parse_body,
     validate,
 )
 
 VIEW_ID = "3f2b8c1e-9d4a-4f6b-8a2c-1e5d7b9f0a3c"
+STAMP = Stamp(1_717_000_000_123, "AU", "example.com", "https://example.com/")
 GOOD = {"event": "watch", "client_id": 17, "video_id": "v-8812", "type": "vod",
         "view_id": VIEW_ID}
 
 
 def check(raw: object, index: int = 0, *,
           from_player_page: bool = True) -> PlayerEvent | list[str]:
-    return validate(raw, index, ts_ms=1_717_000_000_123, country="AU", host="example.com",
-                    from_player_page=from_player_page)
+    return validate(raw, index, STAMP, from_player_page=from_player_page)
 
 
 def errors_of(raw: object, index: int = 0) -> list[str]:
@@ -40,7 +41,7 @@ def with_field(name: str, value: object) -> dict[str, object]:
 def test_a_good_event_is_stamped_with_the_collector_fields() -> None:
     assert check(GOOD) == PlayerEvent(
         client_id=17, ts_ms=1_717_000_000_123, event="watch", type="vod", video_id="v-8812",
-        view_id=VIEW_ID, country="AU", host="example.com")
+        view_id=VIEW_ID, country="AU", host="example.com", embed_url="https://example.com/")
 
 
 def test_client_supplied_collector_fields_and_unknown_fields_are_ignored() -> None:

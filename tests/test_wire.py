@@ -74,7 +74,9 @@ def test_encode_writes_the_row_in_column_order() -> None:
     """`encode` builds the row without `as_row`; the consumer's pattern needs the same text."""
     assert wire.encode(EVENT) == orjson.dumps(as_row(EVENT))
     assert list(orjson.loads(wire.encode(EVENT))) == ["client_id", "ts", "event", "type",
-                                                      "video_id", "view_id", "country", "host"]
+                                                      "video_id", "view_id", "country", "host",
+                                                          "browser", "os", "platform", "region",
+                                                          "embed_url", "viewer"]
 
 
 def test_the_collectors_messages_are_taken_whole_as_they_are() -> None:

@@ -144,8 +144,9 @@ async def _stopped(consumer: Consumer, consuming: asyncio.Task[None]) -> None:
 
 
 def _collector(settings: Settings, sink: EventSink) -> Collector:
-    viewer_keys(settings)  # read at start: a missing, open or malformed secret stops it here
-    return Collector(sink, CountryResolver(settings.geoip_path), settings.trusted_proxies)
+    # Read at start: a missing, open or malformed secret stops the process here.
+    return Collector(sink, CountryResolver(settings.geoip_path), settings.trusted_proxies,
+                     viewer_keys=viewer_keys(settings))
 
 
 def viewer_keys(settings: Settings) -> ViewerKeys:

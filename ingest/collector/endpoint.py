@@ -29,16 +29,18 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from viewstats.core.events import UNKNOWN_COUNTRY, PlayerEvent
-from viewstats.core.hosts import url_host
+from viewstats.core.hosts import page_url, url_host
 from viewstats.core.metrics import EVENTS_ACCEPTED, EVENTS_REJECTED
 from viewstats.core.responses import capped_errors, error_response, json_response
 from viewstats.core.settings import IPNetwork
 from viewstats.core.storage import StorageError
 from viewstats.core.storage.write_health import RETRY_AFTER_S
 from viewstats.ingest.collector.client_ip import viewer_ip
-from viewstats.ingest.collector.geoip import CountryResolver
+from viewstats.ingest.collector.geoip import CountryResolver, Place
 from viewstats.ingest.collector.sink import EventSink, SinkUnavailable
-from viewstats.ingest.collector.validation import BodyError, parse_body, validate
+from viewstats.ingest.collector.user_agent import device
+from viewstats.ingest.collector.validation import BodyError, Stamp, parse_body, validate
+from viewstats.ingest.collector.viewer_key import ViewerKeys
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +67,20 @@ def epoch_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def request_host(origin: str | None, referer: str | None) -> str:
-    """The page's host name from Origin, else Referer ("null" and junk fall through), else ""."""
+def request_page(origin: str | None, referer: str | None) -> tuple[str, str]:
+    """The page's host name from Origin, else Referer ("null" and junk fall through), and its
+    URL (`page_url`) from Referer when that names the same host, as it does with a path when
+    the browser's referrer policy lets it, else from Origin; ("", "") when neither names one."""
     for url in (origin, referer):
         if url and (host := url_host(url)):
-            return host
-    return ""
+            if referer and url is not referer and url_host(referer) == host:
+                url = referer
+            return host, page_url(url)
+    return "", ""
 
 
 def from_own_page(origin: str | None, referer: str | None, authority: str | None) -> bool:
-    """Whether the page that sent the request (Origin, else Referer, as `request_host` picks
+    """Whether the page that sent the request (Origin, else Referer, as `request_page` picks
     it) has the host and port the request was sent to (`authority`, its Host header).
 
     That page is the built-in player's, served beside `/events` by the same process, so its
@@ -105,10 +111,11 @@ class Collector:
     """The `POST /events` endpoint over a sink, a GeoIP resolver and the trusted proxies."""
 
     def __init__(self, sink: EventSink, resolver: CountryResolver,
-                 trusted_proxies: Sequence[IPNetwork], *, max_body: int = MAX_BODY,
-                 clock: Callable[[], int] = epoch_ms) -> None:
+                 trusted_proxies: Sequence[IPNetwork], *, viewer_keys: ViewerKeys | None = None,
+                 max_body: int = MAX_BODY, clock: Callable[[], int] = epoch_ms) -> None:
         self._sink = sink
         self._resolver = resolver
+        self._viewer_keys = viewer_keys  # None: no viewer key (0), for tests of other fields
         self._trusted = tuple(trusted_proxies)
         self._max_body = max_body
         self._clock = clock
@@ -145,15 +152,13 @@ class Collector:
             EVENTS_REJECTED.labels("body").inc()
             return error_response(400, [str(exc)], _CORS)
 
-        country = self._country(request)
-        origin, referer = headers.get("origin"), headers.get("referer")
-        host = request_host(origin, referer)
-        player_page = from_own_page(origin, referer, headers.get("host"))
+        stamp = self._stamp(request, ts_ms)
+        player_page = from_own_page(headers.get("origin"), headers.get("referer"),
+                                    headers.get("host"))
         events: list[PlayerEvent] = []
         errors: list[str] = []
         for index, raw in enumerate(items):
-            checked = validate(raw, index, ts_ms=ts_ms, country=country, host=host,
-                               from_player_page=player_page)
+            checked = validate(raw, index, stamp, from_player_page=player_page)
             if isinstance(checked, PlayerEvent):
                 events.append(checked)
             else:
@@ -190,8 +195,15 @@ class Collector:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _country(self, request: Request) -> str:
-        client = request.client
-        address = viewer_ip(client.host if client else None,
-                            request.headers.getlist("x-forwarded-for"), self._trusted)
-        return UNKNOWN_COUNTRY if address is None else self._resolver.country(address)
+    def _stamp(self, request: Request, ts_ms: int) -> Stamp:
+        """What the request says of its events. The viewer's address is used here and
+        forgotten: only its country, region and keyed hash go on (architecture §3)."""
+        headers, client = request.headers, request.client
+        address = viewer_ip(client.host if client else None, headers.getlist("x-forwarded-for"),
+                            self._trusted)
+        place = Place(UNKNOWN_COUNTRY, "") if address is None else self._resolver.place(address)
+        host, page = request_page(headers.get("origin"), headers.get("referer"))
+        browser, os, platform = device(headers.get("user-agent"))
+        viewer = 0 if self._viewer_keys is None else self._viewer_keys.key(address)
+        return Stamp(ts_ms, place.country, host, page, place.region, browser, os, platform,
+                     viewer)

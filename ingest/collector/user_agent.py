@@ -38,11 +38,11 @@ from ua_parser import Domain, Resolver, load_lazy_builtins
 # import fails at start instead of silently parsing ~10x slower in pure Python.
 from ua_parser.regex import Resolver as RustResolver
 
+from viewstats.core.events import MAX_DEVICE_NAME as MAX_VALUE_CHARS
+from viewstats.core.events import UNKNOWN
+
 MAX_UA_CHARS: Final = 512
-MAX_VALUE_CHARS: Final = 64
 CACHE_SIZE: Final = 4096
-UNKNOWN: Final = "unknown"
-PLATFORMS: Final = frozenset({"desktop", "mobile", "tablet", "tv", "bot", UNKNOWN})
 
 DESKTOP_OS: Final = frozenset({
     "Windows", "Mac OS X", "Mac OS", "Chrome OS", "Linux", "Ubuntu", "Kubuntu", "Xubuntu",

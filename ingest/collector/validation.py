@@ -2,12 +2,15 @@
 
 `parse_body` rejects a body that is unusable as a whole; `validate` checks one event and names
 every bad field, so the good events of a request can be kept while the bad ones are reported.
-The fields the collector adds (`ts`, `country`, `host`) are never read from the client: a client
-that sends them is ignored like any other unknown field. `host` is derived from the request, or,
-when the platform's own player page sent it, from the event's `embed_url` (`validate`).
+The fields the collector adds (a `Stamp`: the time, where the viewer is, what it runs, the page
+and the viewer key) are never read from the client: a client that sends them is ignored like any
+other unknown field. `host` and `embed_url` are derived from the request, or, when the
+platform's own player page sent it, from the event's `embed_url` (`validate`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import orjson
 
@@ -19,7 +22,7 @@ from viewstats.core.events import (
     VIEW_ID,
     PlayerEvent,
 )
-from viewstats.core.hosts import url_host
+from viewstats.core.hosts import page_url, url_host
 
 # The collector's byte limit (collector.MAX_BODY) is 64 KiB because sendBeacon and keepalive
 # fetch refuse more than that in flight, so this limit must be reachable inside it. A typical
@@ -36,6 +39,20 @@ _CLIENT_ID_ERROR = f"must be an integer from 0 to {MAX_CLIENT_ID}"
 _VIDEO_ID_ERROR = f"must be a non-empty string of at most {MAX_VIDEO_ID} characters"
 _VIEW_ID_ERROR = "must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
 _EMBED_URL_ERROR = f"must be a string of at most {MAX_EMBED_URL} characters"
+
+
+class Stamp(NamedTuple):
+    """What the collector derives from one request, the same for each of its events."""
+
+    ts_ms: int  # receive time, epoch ms UTC
+    country: str
+    host: str  # the page that sent the request ("" when unknown)
+    embed_url: str  # that page's `page_url` ("" when unknown)
+    region: str = ""
+    browser: str = "unknown"
+    os: str = "unknown"
+    platform: str = "unknown"
+    viewer: int = 0
 
 
 class BodyError(ValueError):
@@ -57,15 +74,14 @@ def parse_body(body: bytes) -> list[object]:
     return doc
 
 
-def validate(raw: object, index: int, *, ts_ms: int, country: str, host: str,
+def validate(raw: object, index: int, stamp: Stamp, *,
              from_player_page: bool) -> PlayerEvent | list[str]:
     """The event `raw` stamped with the collector's fields, or one error per bad field.
 
-    `ts_ms` is the collector's receive time (epoch ms, UTC); `country` and `host` are what the
-    collector derived from the request. When the request came from the platform's own player
-    page (`from_player_page`), an event with `embed_url` takes its host from that instead, ""
-    for an empty URL or one without a valid host; from any other page `embed_url` is checked
-    but names nothing (architecture §3).
+    When the request came from the platform's own player page (`from_player_page`), an event
+    with `embed_url` takes its page and host from that instead of the stamp's, "" for an empty
+    URL or one that is no http(s) page with a valid host; from any other page `embed_url` is
+    checked but names nothing (architecture §3).
     """
     if not isinstance(raw, dict):
         return [f"events[{index}]: must be a JSON object"]
@@ -94,6 +110,7 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str, host: str,
                 for name, message in errors]
     assert isinstance(client_id, int) and isinstance(event, str) and isinstance(kind, str)
     assert isinstance(video_id, str) and isinstance(view_id, str)
+    host, page = stamp.host, stamp.embed_url
     if from_player_page and isinstance(embed_url, str):
         # Sent from inside an iframe, the request names the player's page, on the platform's
         # own host: the page embedding it is the site. The player sends "" when nothing embeds
@@ -101,5 +118,8 @@ def validate(raw: object, index: int, *, ts_ms: int, country: str, host: str,
         # Only the player page's word is taken: a customer's page that sends `embed_url` would
         # otherwise count its visitors' views under any site it names, where its Origin, set
         # by the browser, names its own.
-        host = url_host(embed_url) or ""
-    return PlayerEvent(client_id, ts_ms, event, kind, video_id, view_id.lower(), country, host)
+        page = page_url(embed_url)
+        host = (url_host(page) or "") if page else ""
+    return PlayerEvent(client_id, stamp.ts_ms, event, kind, video_id, view_id.lower(),
+                       stamp.country, host, stamp.browser, stamp.os, stamp.platform,
+                       stamp.region, page, stamp.viewer)

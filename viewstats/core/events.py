@@ -23,9 +23,15 @@ MAX_VIDEO_ID = 256
 MAX_HOST = 253  # the longest DNS name; anything longer did not come from a real page
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: DateTime64 and the query window stop before it
 UNKNOWN_COUNTRY = "ZZ"
+UNKNOWN = "unknown"  # a browser, operating system or platform the User-Agent does not name
+PLATFORMS = ("unknown", "desktop", "mobile", "tablet", "tv", "bot")  # Enum8 values 1..6
+MAX_DEVICE_NAME = 64  # of a browser or operating system name
+MAX_PAGE_URL = 1024  # embed_url as stored; a longer page URL is kept as its origin (core/hosts.py)
+MAX_VIEWER = 2**64 - 1  # viewer is a UInt64; 0 means no viewer key
 # Clients may send any case; the record holds the canonical lower-case text.
 VIEW_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 COUNTRY = re.compile(r"[A-Z]{2}")
+REGION = re.compile(r"(?:[A-Z]{2}-[A-Z0-9]{1,3})?")  # ISO 3166-2, "" when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +44,21 @@ class PlayerEvent:
     view_id: str  # canonical lower-case UUID text
     country: str  # ISO 3166-1 alpha-2, UNKNOWN_COUNTRY when unknown
     host: str  # the embedding page's host name, "" when unknown
+    # The audience dimensions. Their defaults are what a row stored before they were collected
+    # reads as (schema/0011), so an event made without them means the same.
+    browser: str = UNKNOWN  # from the User-Agent (ingest/collector/user_agent.py)
+    os: str = UNKNOWN
+    platform: str = UNKNOWN  # one of PLATFORMS
+    region: str = ""  # ISO 3166-2 code of the viewer's region, "" when unknown
+    embed_url: str = ""  # the embedding page's URL without query or fragment, "" when unknown
+    viewer: int = 0  # keyed hash of the viewer's IP (ingest/collector/viewer_key.py); 0: none
 
 
 # Column of `player_events` (and key of the Kafka message) -> the PlayerEvent field it holds.
 COLUMNS = {"client_id": "client_id", "ts": "ts_ms", "event": "event", "type": "type",
-           "video_id": "video_id", "view_id": "view_id", "country": "country", "host": "host"}
+           "video_id": "video_id", "view_id": "view_id", "country": "country", "host": "host",
+           "browser": "browser", "os": "os", "platform": "platform", "region": "region",
+           "embed_url": "embed_url", "viewer": "viewer"}
 _GETTERS = {column: attrgetter(field) for column, field in COLUMNS.items()}
 
 

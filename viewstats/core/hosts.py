@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv6Address
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from viewstats.core.events import MAX_HOST
+from viewstats.core.events import MAX_HOST, MAX_PAGE_URL
 
 # A host name as a browser's URL spells it: labels of ASCII letters, digits and hyphens (lower
 # case, as urllib gives them), 1 to 63 each. The host is shown on the dashboard and answered by
@@ -22,6 +22,32 @@ def url_host(url: str) -> str | None:
     except ValueError:
         return None
     return host_name(host) if host else None
+
+
+# What a path keeps unquoted: RFC 3986's path characters and `%` (a browser's own escapes stay as
+# they are). Everything else, `"` and `\\` and non-ASCII included, is percent-encoded, so an
+# embed_url is printable ASCII that needs no escaping in JSON.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+def page_url(url: str) -> str:
+    """The page `url` names, as `embed_url` stores it: scheme, host (as `url_host` spells it),
+    port and path, without user, query or fragment, which may carry a visitor's session or
+    search; "" when it has no valid host or is not http(s). Longer than MAX_PAGE_URL, it is
+    cut to its origin: a cut path would name a page that does not exist."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is no number, or out of range
+        return ""
+    scheme = parts.scheme.lower()
+    host = url_host(url)
+    if scheme not in ("http", "https") or host is None:
+        return ""
+    origin = f"{scheme}://{f'[{host}]' if ':' in host else host}" \
+        + (f":{port}" if port is not None else "")
+    page = origin + (quote(parts.path, safe=_PATH_SAFE) or "/")
+    return page if len(page) <= MAX_PAGE_URL else origin + "/"
 
 
 def host_name(host: str) -> str | None:
