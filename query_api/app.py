@@ -14,14 +14,16 @@ from viewstats.core.keys import KeyStore
 from viewstats.core.responses import error_response, internal_error, json_response
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage
+from viewstats.query_api.audience import BROWSERS, EMBEDS, REGIONS, SYSTEMS
 from viewstats.query_api.budget import QueryBudget
 from viewstats.query_api.countries import countries_endpoint
 from viewstats.query_api.dashboard import dashboard_routes
-from viewstats.query_api.hosts import hosts_endpoint
+from viewstats.query_api.hosts import HOSTS
 from viewstats.query_api.kept_answers import KeptAnswers
 from viewstats.query_api.openapi import OPENAPI
-from viewstats.query_api.popular import popular_endpoint
+from viewstats.query_api.popular import POPULAR
 from viewstats.query_api.row_cap import RowCap
+from viewstats.query_api.uniqs import uniqs_endpoint
 from viewstats.query_api.views import views_endpoint
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,9 @@ def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None
     kept = KeptAnswers(storage, settings.sealed_after_s, settings.sealed_max_mb << 20)
     cap = RowCap(settings.query_max_rows)
     endpoints = {"countries": countries_endpoint, "views": views_endpoint,
-                 "hosts": hosts_endpoint, "popular": popular_endpoint}
+                 "hosts": HOSTS.endpoint, "popular": POPULAR.endpoint, "uniqs": uniqs_endpoint,
+                 "browsers": BROWSERS.endpoint, "systems": SYSTEMS.endpoint,
+                 "regions": REGIONS.endpoint, "embeds": EMBEDS.endpoint}
     return [*([] if dashboard_assets is None else dashboard_routes(dashboard_assets)),
         *(Route(f"/streaming/statistics/{name}", endpoint(kept, keys, budget, cap).get,
                 methods=["GET"]) for name, endpoint in endpoints.items()),

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
-from viewstats.core.rollups import COLUMNS, FILTER_COLUMNS, RAW_TABLE, Rollup, choose_rollup
+from viewstats.core.rollups import (
+    COLUMNS,
+    FILTER_COLUMNS,
+    RAW_TABLE,
+    VIEWER_COLUMN,
+    Rollup,
+    choose_rollup,
+)
 from viewstats.core.storage import QuerySettings, Storage
 from viewstats.query_api.plan import plan_window, sql_date, sql_millis, sql_seconds
 from viewstats.query_api.window import Window
@@ -54,18 +61,21 @@ class Breakdown:
     filters: Mapping[str, str] = field(default_factory=dict)  # id / host / country -> value
     by_views: bool = False  # order by views desc, then keys; else by bucket, then keys
     limit: int | None = None
+    # Count distinct viewers (of every event unless `event` says which) rather than events.
+    distinct: bool = False
 
     @property
     def rollup(self) -> Rollup | None:
         """The rollup that holds every field the breakdown reads, or None (player_events)."""
-        needs_event = "event" in self.keys or self.event not in (None, "watch")
+        needs_event = "event" in self.keys or (self.event_rule == "bound" and (
+            self.distinct or self.event != "watch"))
         fields = {k for k in self.keys if k not in ("type", "event")} | set(self.filters)
-        return choose_rollup(fields, needs_event)
+        return choose_rollup(fields, needs_event, "distinct" if self.distinct else "sum")
 
     @property
     def event_rule(self) -> Literal["watch", "bound", "any"]:
         return ("bound" if self.event is not None else "any" if "event" in self.keys
-                else "watch")
+                or self.distinct else "watch")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,7 @@ class _Shape:
     by_views: bool
     limited: bool
     arrays: bool  # one row per key: groupArray of bucket ms and of counts (loads)
+    distinct: bool
 
 
 def _ranges(windows: Sequence[Window], rollup: Rollup | None,
@@ -111,10 +122,13 @@ _FORMATS = {"daily": sql_date, "hourly": sql_seconds, "raw": sql_millis}
 def _select(shape: _Shape, kind: Kind, count: int) -> str:
     rollup = shape.rollup
     if rollup is None or kind == "raw":
-        table, measure, counts_every_event = RAW_TABLE, "count()", True
+        table, counts_every_event = RAW_TABLE, True
+        # A distinct count keeps each part's set of viewers, merged by the outer statement.
+        measure = f"uniqExactState({VIEWER_COLUMN})" if shape.distinct else "count()"
     else:
         table, counts_every_event = rollup.table(kind), rollup.counts_every_event
-        measure = f"sum({rollup.measure})"
+        measure = (f"uniqExactMergeState({rollup.measure})" if shape.distinct
+                   else f"sum({rollup.measure})")
     columns = [f"{COLUMNS[k]} AS k_{k}" for k in shape.keys]
     if shape.bucket is not None:
         expression = _BUCKETS[shape.bucket][_KINDS.index(kind)]
@@ -128,6 +142,8 @@ def _select(shape: _Shape, kind: Kind, count: int) -> str:
         where.extend({"bound": ["event = {event:String}"], "watch": ["event = 'watch'"],
                       "any": []}[shape.event])
     where.extend(f"{FILTER_COLUMNS[name]} = {{{name}:String}}" for name in shape.filters)
+    if shape.distinct and table == RAW_TABLE:
+        where.append(f"{VIEWER_COLUMN} != 0")  # stored before viewers were keyed
     grouped = [c.rsplit(" AS ", 1)[1] for c in columns]
     return (f"SELECT {', '.join([*columns, measure + ' AS n'])}\nFROM {table}\n"
             f"WHERE {' AND '.join(where)}"
@@ -139,7 +155,7 @@ def _statement(shape: _Shape) -> str:
     union = "\nUNION ALL\n".join(_select(shape, kind, count) for kind, count in shape.parts)
     keys = [f"k_{k}" for k in shape.keys]
     if shape.arrays:
-        assert shape.bucket is not None
+        assert shape.bucket is not None and not shape.distinct
         inner = (f"SELECT bucket, {', '.join(keys)}, sum(n) AS n FROM (\n{union}\n)\n"
                  f"GROUP BY bucket, {', '.join(keys)}")
         return (f"SELECT {', '.join(keys)}, groupArray({_BUCKET_MS[shape.bucket]}),"
@@ -147,8 +163,11 @@ def _statement(shape: _Shape) -> str:
     grouped = ["bucket", *keys] if shape.bucket else keys
     columns = [f"{_BUCKET_TEXT[shape.bucket]} AS date"] if shape.bucket else []
     order = ["views DESC", *keys] if shape.by_views else grouped
-    return (f"SELECT {', '.join([*columns, *keys, 'sum(n) AS views'])}\nFROM (\n{union}\n)\n"
-            f"GROUP BY {', '.join(grouped)}\nORDER BY {', '.join(order)}"
+    total = "uniqExactMerge(n)" if shape.distinct else "sum(n)"
+    # Without keys or buckets, one row: the total over the window (0 when nothing is there).
+    return (f"SELECT {', '.join([*columns, *keys, total + ' AS views'])}\nFROM (\n{union}\n)"
+            + (f"\nGROUP BY {', '.join(grouped)}\nORDER BY {', '.join(order)}" if grouped
+               else "")
             + ("\nLIMIT {limit:UInt32}" if shape.limited else ""))
 
 
@@ -165,7 +184,7 @@ def breakdown_query(query: Breakdown, windows: Sequence[Window] | None = None, *
     shape = _Shape(rollup, query.keys, query.bucket, query.event_type is not None,
                    query.event_rule, tuple(sorted(query.filters)),
                    tuple((kind, len(r)) for kind, r in ranges.items() if r),
-                   query.by_views, query.limit is not None, arrays)
+                   query.by_views, query.limit is not None, arrays, query.distinct)
     params: dict[str, str | int] = {"client_id": query.client_id, **query.filters}
     if query.event_type is not None:
         params["type"] = query.event_type

@@ -16,8 +16,9 @@ from viewstats.query_api.params import single
 FILTERS = ("id", "country", "host")  # each compares its field to the value given
 # What every endpoint takes (the window and `type` are read by `params`); each adds its own.
 COMMON = ("date_from", "date_to", "type", *FILTERS, "event")
-GROUP_FIELDS = ("host", "country", "event", "id")  # the order rows are keyed and sorted in
-NOT_COLLECTED = ("os", "browser", "platform", "ip")  # Gcore's other groups: never collected
+# The order rows are keyed and sorted in.
+GROUP_FIELDS = ("host", "country", "event", "id", "browser", "os", "platform")
+NOT_STORED = "ip"  # Gcore's other group: the collector keeps no viewer's IP (architecture §3)
 GRANULARITIES: dict[str, Bucket] = {"1d": "day", "1h": "hour"}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 _MAX_LENGTHS = {"id": MAX_VIDEO_ID, "host": MAX_HOST}
@@ -64,17 +65,19 @@ def unknown(request: Request, errors: list[str], own: tuple[str, ...] = ()) -> N
                           f"{', '.join(takes)}")
 
 
-def group(request: Request, errors: list[str]) -> tuple[str, ...]:
-    """`group=host,country` or `group=host&group=country`, in GROUP_FIELDS order."""
+def group(request: Request, errors: list[str],
+          fields: tuple[str, ...] = GROUP_FIELDS) -> tuple[str, ...]:
+    """`group=host,country` or `group=host&group=country`, in the order of `fields`."""
     asked = {part.strip() for value in request.query_params.getlist("group")
              for part in value.split(",") if part.strip()}
-    for name in sorted(asked - set(GROUP_FIELDS)):
-        if name in NOT_COLLECTED:
-            errors.append(f"group: {name} is not collected; group by "
-                          f"{', '.join(GROUP_FIELDS)}")
+    for name in sorted(asked - set(fields)):
+        if name == NOT_STORED:
+            errors.append(f"group: ip cannot be grouped by: viewer IPs are not stored; group "
+                          f"by {', '.join(fields)}")
         else:
-            errors.append(f"group: unknown field {name!r}; group by {', '.join(GROUP_FIELDS)}")
-    return tuple(name for name in GROUP_FIELDS if name in asked)
+            errors.append(f"group: unknown field {name[:_MAX_NAME]!r}; group by "
+                          f"{', '.join(fields)}")
+    return tuple(name for name in fields if name in asked)
 
 
 def granularity(request: Request, errors: list[str]) -> Bucket:

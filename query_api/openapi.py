@@ -9,10 +9,14 @@ from typing import Any
 
 from viewstats.core.events import EVENTS, MAX_HOST, MAX_VIDEO_ID, VIDEO_TYPES
 from viewstats.core.settings import Settings
+from viewstats.query_api.audience import BROWSERS, EMBEDS, REGIONS, SYSTEMS
 from viewstats.query_api.countries import NARROW as COUNTRIES_NARROW
 from viewstats.query_api.filters import DEFAULT_LIMIT, GRANULARITIES, GROUP_FIELDS, MAX_LIMIT
-from viewstats.query_api.hosts import NARROW as HOSTS_NARROW
-from viewstats.query_api.popular import NARROW as POPULAR_NARROW
+from viewstats.query_api.hosts import HOSTS
+from viewstats.query_api.popular import POPULAR
+from viewstats.query_api.ranked import Ranked
+from viewstats.query_api.uniqs import GROUPS as UNIQS_GROUPS
+from viewstats.query_api.uniqs import NARROW as UNIQS_NARROW
 from viewstats.query_api.views import NARROW as VIEWS_NARROW
 
 _ERROR = {"$ref": "#/components/schemas/error_common"}
@@ -108,11 +112,23 @@ def _rows(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
         "type": "object", "required": required, "properties": properties}}}}
 
 
+def _ranked(operation_id: str, summary: str, ranked: Ranked, schema: str) -> dict[str, Any]:
+    unknown = '"unknown"' if ranked.field in ("browser", "os") else '""'
+    return _operation(
+        operation_id, summary + " in built-in player",
+        f"Views per {ranked.row_name}, most first; what the collector could not tell, and "
+        f"views stored before it was collected, count under {unknown}. " + _PLAYER_ONLY,
+        [*_FILTERS, _optional("limit", "How many rows at most, most viewed first; without "
+                              "it, every one up to the row cap.",
+                              {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})],
+        schema, ranked.narrow)
+
+
 _VIEWS_DESCRIPTION = (
     "Views per UTC day (or hour, `granularity=1h`) and type, sorted by date, then type, then "
-    "the group fields (host, country, event, id). `event` counts that event instead of watch; "
-    "`group` (a comma list, or repeated) splits the rows and adds each field to them; os, "
-    "browser, platform and ip are not collected and are a 400. A partial first or last day "
+    "the group fields (host, country, event, id, browser, os, platform). `event` counts that "
+    "event instead of watch; `group` (a comma list, or repeated) splits the rows and adds "
+    "each field to them; ip is not stored and is a 400. A partial first or last day "
     "counts only the part inside the window. " + _PLAYER_ONLY)
 
 OPENAPI: dict[str, Any] = {
@@ -143,14 +159,36 @@ OPENAPI: dict[str, Any] = {
             [*_FILTERS, _optional("limit", "How many hosts at most, most viewed first; without "
                                  "it, every host up to the row cap.",
                                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})],
-            "hosts", HOSTS_NARROW),
+            "hosts", HOSTS.narrow),
         "/streaming/statistics/popular": _operation(
             "getPopularVideos", "Get the most viewed videos in built-in player",
             "Views per video id, most viewed first. " + _PLAYER_ONLY,
             [*_FILTERS, _optional("limit", "How many videos at most.",
                                  {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                   "default": DEFAULT_LIMIT})],
-            "popular", POPULAR_NARROW),
+            "popular", POPULAR.narrow),
+        "/streaming/statistics/uniqs": _operation(
+            "getUniqueViewers", "Get unique viewers in the built-in player",
+            "The number of distinct viewers (`unique_ips`) among the events counted: every "
+            "event unless `event` names one. A viewer is a keyed hash of its IP; no IP is "
+            "stored, so `group=ip` is a 400. With `group=date` a row per UTC day; without it "
+            "the rows count the whole window and `date` is its first UTC day. Events stored "
+            "before viewers were keyed are left out. " + _PLAYER_ONLY,
+            [*_FILTERS,
+             {**_optional("group", "Split the rows by these fields.",
+                          {"type": "array", "items": {"type": "string",
+                                                      "enum": list(UNIQS_GROUPS)}}),
+              "style": "form", "explode": True}],
+            "uniqs", UNIQS_NARROW),
+        **{f"/streaming/statistics/{path}": _ranked(operation_id, summary, ranked, schema)
+           for path, operation_id, summary, ranked, schema in (
+               ("browsers", "getViewsByBrowsers", "Get views by browsers", BROWSERS,
+                "browsers"),
+               ("systems", "getViewsByOperatingSystem", "Get views by operating systems",
+                SYSTEMS, "systems"),
+               ("regions", "getViewsByRegion", "Get views by regions", REGIONS, "regions"),
+               ("embeds", "getViewsByReferer", "Get views by embedding pages", EMBEDS,
+                "embeds"))},
     },
     "components": {
         "schemas": {
@@ -168,6 +206,21 @@ OPENAPI: dict[str, Any] = {
                                                "host": {"type": "string"}}),
             "popular": _rows(["views", "id"], {"views": {"type": "integer"},
                                                "id": {"type": "string"}}),
+            "uniqs": _rows(["unique_ips", "date"], {
+                "unique_ips": {"type": "integer"},
+                "date": {"type": "string", "description": "2024-05-01"},
+                **{name: {"type": "string"} for name in GROUP_FIELDS}}),
+            "browsers": _rows(["views", "browser"], {"views": {"type": "integer"},
+                                                     "browser": {"type": "string"}}),
+            "systems": _rows(["views", "os"], {"views": {"type": "integer"},
+                                               "os": {"type": "string"}}),
+            "regions": _rows(["views", "region", "region_name"], {
+                "views": {"type": "integer"},
+                "region": {"type": "string", "description": "ISO 3166-2, e.g. US-CA; \"\" "
+                                                            "when unknown"},
+                "region_name": {"type": "string"}}),
+            "embeds": _rows(["views", "embed_url"], {"views": {"type": "integer"},
+                                                     "embed_url": {"type": "string"}}),
             "error_common": {"type": "object", "required": ["data", "errors"], "properties": {
                 "data": {"type": "array", "items": {"type": "string"}},
                 "errors": {"type": "array", "items": {"type": "string"}}}},

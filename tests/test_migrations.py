@@ -78,29 +78,39 @@ def test_migrate_applies_to_an_empty_data_dir_and_twice_is_a_no_op(tmp_path: Pat
         assert "non_replicated_deduplication_window = 10000" in engines[table]
 
 
-# Events stored before the rollups of 0008-0010 existed, then those migrations, then one of them
-# run again as after an interruption: every rollup must count each stored event once.
+# Events stored before the rollups of 0008-0010 and the audience columns existed (only the columns
+# of 0002), then those migrations, then two of them run again as after an interruption: every
+# rollup must count each stored event once, the audience ones under unknown dimensions.
 _BACKFILL = """
 import json, sys
 from pathlib import Path
 from viewstats.core.storage.embedded import EmbeddedStorage
-from viewstats.core.events import PlayerEvent, insert_events
+from viewstats.core.events import PlayerEvent, to_columns
 from viewstats.schema.migrations import apply_plan, load_migrations, migrate
 storage = EmbeddedStorage(Path(sys.argv[1]), 1)
 migrations = load_migrations()
 apply_plan(storage, [(m, m.statements) for m in migrations if m.version < 8])
 events = json.loads(sys.argv[2])
-insert_events(storage, [PlayerEvent(*e) for e in events])
+columns = to_columns([PlayerEvent(*e) for e in events])
+storage.insert("player_events", {name: columns[name] for name in list(columns)[:8]},
+               millis=("ts",))
 migrate(storage)
-for statement in next(m for m in migrations if m.version == 8).statements:
-    storage.command(statement)
+for version in (8, 12):
+    for statement in next(m for m in migrations if m.version == version).statements:
+        storage.command(statement)
 counts = {}
 for table, measure, key in (("views_by_video_hourly", "views", "video_id"),
                             ("views_by_video_daily", "views", "video_id"),
                             ("views_by_host_hourly", "views", "host"),
                             ("views_by_host_daily", "views", "host"),
                             ("events_by_country_hourly", "events", "concat(event, country)"),
-                            ("events_by_country_daily", "events", "concat(event, country)")):
+                            ("events_by_country_daily", "events", "concat(event, country)"),
+                            ("views_by_device_hourly", "views", "concat(browser, os, platform)"),
+                            ("views_by_device_daily", "views", "concat(browser, os, platform)"),
+                            ("views_by_region_hourly", "views", "concat(country, region)"),
+                            ("views_by_region_daily", "views", "concat(country, region)"),
+                            ("views_by_embed_hourly", "views", "embed_url"),
+                            ("views_by_embed_daily", "views", "embed_url")):
     counts[table] = dict(storage.query(f"SELECT {key}, sum({measure}) FROM {table} GROUP BY 1"))
 print(json.dumps(counts))
 storage.close()
@@ -124,6 +134,9 @@ def test_new_rollups_count_the_events_stored_before_them_once(tmp_path: Path) ->
         assert counts[f"views_by_video_{grain}"] == by_video
         assert counts[f"views_by_host_{grain}"] == {h: n for h, n in by_host.items() if n}
         assert counts[f"events_by_country_{grain}"] == by_event
+        assert counts[f"views_by_device_{grain}"] == {"unknownunknownunknown": len(watched)}
+        assert counts[f"views_by_region_{grain}"] == {"AU": len(watched)}
+        assert counts[f"views_by_embed_{grain}"] == {"": len(watched)}
 
 
 @pytest.mark.chdb

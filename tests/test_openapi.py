@@ -103,7 +103,7 @@ def test_every_served_statistics_endpoint_is_documented(
     routes = {getattr(route, "path", "") for route in app.routes}
     served_paths = {path for path in routes if path.startswith("/streaming/")}
     assert served_paths == set(OPENAPI["paths"])
-    assert len(served_paths) == 4
+    assert len(served_paths) == 9
 
 
 @pytest.mark.parametrize("path", list(OPENAPI["paths"]))

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.chdb
 
 STORED = [rollup for rollup in ROLLUPS if rollup.stored]  # the others have no tables
 TIME_COLUMNS = {"hourly": ("hour", "DateTime('UTC')"), "daily": ("day", "Date")}
-# A sum counts into UInt64; a distinct count would keep an aggregate state instead.
-MEASURE_TYPES = {"sum": "UInt64"}
+# A sum counts into UInt64; a distinct count keeps the exact set of viewer keys.
+MEASURE_TYPES = {"sum": "UInt64", "distinct": "AggregateFunction(uniqExact, UInt64)"}
+# What a materialized view counts into the measure, and which rows it takes (beyond its event).
+MEASURES = {"sum": ("count() AS {}", None), "distinct": ("uniqExactState(viewer) AS {}",
+                                                       "viewer != 0")}
 Columns = list[tuple[str, str]]
 
 
@@ -56,12 +59,13 @@ def problems(storage: Storage, rollup: Rollup, grain: str) -> list[str]:
     database = str(storage.query("SELECT currentDatabase()")[0][0])
     source = re.search(r" FROM (\S+)", select)
     where = re.search(r" WHERE (.+?) GROUP BY ", select)
-    counted = None if rollup.counts_every_event else "event = 'watch'"
+    measure, taken = MEASURES[rollup.measure_kind]
+    counted = taken or (None if rollup.counts_every_event else "event = 'watch'")
     checks = {
         f"writes to {table}": f" TO {database}.{table} " in create,
         f"reads {RAW_TABLE}": source is not None and source[1] == f"{database}.{RAW_TABLE}",
         f"filters {counted or 'no event'}": (where[1] if where else None) == counted,
-        f"counts into {rollup.measure}": f"count() AS {rollup.measure}" in select,
+        f"counts into {rollup.measure}": measure.format(rollup.measure) in select,
         # Its rows go into the table by column name: one it does not give would be a default.
         "gives every column": _describe(storage, select) == expected,
     }

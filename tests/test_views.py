@@ -97,11 +97,14 @@ def test_rows_per_day_with_a_partial_first_and_last_day(storage: Storage, tmp_pa
          "country": "AU"}]
 
 
+GROUP_BY = "group by host, country, event, id, browser, os, platform"
+
+
 @pytest.mark.parametrize(("params", "errors"), [
-    ({"group": "os"}, ["group: os is not collected; group by host, country, event, id"]),
-    ({"group": "host,browser"}, ["group: browser is not collected; group by host, country, "
-                                 "event, id"]),
-    ({"group": "colour"}, ["group: unknown field 'colour'; group by host, country, event, id"]),
+    ({"group": "date"}, ["group: unknown field 'date'; " + GROUP_BY]),
+    ({"group": "host,ip"}, ["group: ip cannot be grouped by: viewer IPs are not stored; "
+                            + GROUP_BY]),
+    ({"group": "colour"}, ["group: unknown field 'colour'; " + GROUP_BY]),
     ({"event": "play"}, ["event: must be one of init, start, watch"]),
     ({"granularity": "2h"}, ["granularity: must be one of 1d, 1h"]),
     ({"country": "AUS"}, ["country: must be an ISO 3166-1 alpha-2 code, e.g. AU"]),
@@ -109,8 +112,8 @@ def test_rows_per_day_with_a_partial_first_and_last_day(storage: Storage, tmp_pa
     ({"type": "film", "host": ""}, ["type: must be one of vod, live, playlist",
                                     "host: query param is empty"]),
     ({"date_from": None, "group": "ip"}, ["date_from: query param is not set",
-                                          "group: ip is not collected; group by host, country, "
-                                          "event, id"]),
+                                          "group: ip cannot be grouped by: viewer IPs are not "
+                                          "stored; " + GROUP_BY]),
     ({"limit": "5", "event": "play", "Group": "host"}, [
         "event: must be one of init, start, watch",
         f"limit: unknown query param; this endpoint takes {TAKES}",

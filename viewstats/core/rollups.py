@@ -5,12 +5,14 @@ nothing of each other. The planner (query_api/planner.py) picks a rollup for a b
 builds its statement from these entries, the sealed buckets key their columns by them, the
 cluster DDL shards their tables by `client_id`, and tests/test_rollups.py checks every entry
 against a migrated database (its tables' columns and the materialized views that feed them).
-The migrations that create the tables stay as they were written (schema/0003, 0004, 0008-0010).
+The migrations that create the tables stay as they were written (schema/0003, 0004, 0008-0010,
+0012).
 
-A rollup without an `event` column counts only `watch` (views); `events_by_country_*` counts
-every event. `host` with `country` is a rollup without tables, read from `player_events` and
-kept in memory; `id` with `host` or `country` is in no rollup: such a request reads
-`player_events` over its whole window (README, "Statistics endpoints").
+A sum rollup without an `event` column counts only `watch` (views); `events_by_country_*`
+counts every event, and so does the distinct count of viewers (without an `event` column).
+`host` with `country` is a rollup without tables, read from `player_events` and kept in memory;
+`id` with `host` or `country` is in no rollup: such a request reads `player_events` over its
+whole window (README, "Statistics endpoints").
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from typing import Literal
 
 # The API's field -> the column expression that holds it, in every table of this module.
 COLUMNS = {"type": "toString(type)", "host": "toString(host)", "country": "toString(country)",
-           "event": "toString(event)", "id": "video_id"}
+           "event": "toString(event)", "id": "video_id", "browser": "toString(browser)",
+           "os": "toString(os)", "platform": "toString(platform)", "region": "toString(region)",
+           "embed_url": "embed_url"}
 # The API's field -> the column that holds it in the tables (filters compare it to a bound
 # parameter of the field's name).
 FIELD_COLUMNS = {"type": "type", "event": "event", "id": "video_id", "host": "host",
-                 "country": "country"}
+                 "country": "country", "browser": "browser", "os": "os", "platform": "platform",
+                 "region": "region", "embed_url": "embed_url"}
 FILTER_COLUMNS = {name: FIELD_COLUMNS[name] for name in ("id", "host", "country")}
 # How a measure combines over time: a sum adds, so a window is any union of its units. A
-# distinct count (the audience issue's unique viewers) would keep a mergeable state per unit
-# instead, and the sealed buckets would merge states rather than subtract prefix sums; no rollup
-# has one yet, so the buckets only take sums (sealed.py).
+# distinct count (unique viewers) keeps a mergeable state per unit instead (an exact set of
+# viewer keys), merged in the statement; the sealed buckets only take sums (sealed.py).
 MeasureKind = Literal["sum", "distinct"]
+VIEWER_COLUMN = "viewer"  # what a distinct count counts; 0 is no key and never counted
 RAW_TABLE = "player_events"
 GRAINS = ("hourly", "daily")  # the tables of every rollup: <name>_hourly, <name>_daily
 
@@ -78,13 +83,25 @@ ROLLUPS = (
     # times its countries, too many to keep, and stay on the engine.
     Rollup("views_by_host_country", ("host", "country"), "views", counts_every_event=False,
            stored=False),
+    # The audience (schema/0012): browser, os and platform share one rollup, so that ingest
+    # pays one materialized view per grain for the three.
+    Rollup("views_by_device", ("browser", "os", "platform"), "views", counts_every_event=False),
+    Rollup("views_by_region", ("country", "region"), "views", counts_every_event=False),
+    Rollup("views_by_embed", ("embed_url",), "views", counts_every_event=False),
+    # Distinct viewers of every event. It has no `event` column (a set of viewers cannot be
+    # split by event after the fact), so a count that filters or groups by event, or by any
+    # field but `type`, reads player_events; the request that it serves needs no event filter.
+    Rollup("viewers", (), "viewers", counts_every_event=False, measure_kind="distinct"),
 )
 
 
-def choose_rollup(fields: Collection[str], needs_event: bool) -> Rollup | None:
-    """The first rollup holding `fields` (and every event when `needs_event`), or None."""
+def choose_rollup(fields: Collection[str], needs_event: bool,
+                  measure_kind: MeasureKind = "sum") -> Rollup | None:
+    """The first rollup of `measure_kind` holding `fields` (and an `event` column when
+    `needs_event`), or None."""
     for rollup in ROLLUPS:
-        if set(fields) <= set(rollup.fields) and (rollup.counts_every_event or not needs_event):
+        if rollup.measure_kind == measure_kind and set(fields) <= set(rollup.fields) \
+                and (rollup.counts_every_event or not needs_event):
             return rollup
     return None
 
