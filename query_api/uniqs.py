@@ -45,6 +45,8 @@ def _shape(query: Breakdown, rows: list[Row]) -> list[dict[str, Any]]:
         return [{"unique_ips": row[-1], **dict(zip(names, row[:-1], strict=True))}
                 for row in rows]
     first_day = sql_date(query.window.start_ms)
+    if not query.keys and not rows:  # a window too short to hold a millisecond reads nothing
+        return [{"unique_ips": 0, "date": first_day}]
     return [{"unique_ips": row[-1], "date": first_day,
              **dict(zip(query.keys, row[:-1], strict=True))} for row in rows]
 

@@ -1,9 +1,11 @@
 """Gcore's official Python SDK (`gcore` on PyPI), unchanged, reads a running viewstats
-(architecture §15): countries, views, hosts and popular, with the numbers of a brute-force
+(architecture §15, §18): countries, views, hosts, popular and the audience (uniqs, browsers,
+systems, regions, embeds), with the numbers of a brute-force
 count over known events, and the request it sends is what our auth takes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import subprocess
@@ -15,7 +17,7 @@ import gcore
 import httpx
 import pytest
 
-from tests.support.breakdowns import brute_force
+from tests.support.breakdowns import brute_force, bucket_of
 from tests.support.processes import key_token, serving, viewstats
 from tests.support.windows import DrawnWindow
 from viewstats.core.events import PlayerEvent
@@ -42,15 +44,24 @@ storage.close()
 """
 
 
+DEVICES = (("Chrome", "Windows", "desktop"), ("Mobile Safari", "iOS", "mobile"),
+           ("unknown", "unknown", "unknown"))
+REGIONS = {"AU": ("AU-NSW", "AU-VIC", ""), "US": ("US-CA", ""), "ZZ": ("",)}
+
+
 def _events() -> list[PlayerEvent]:
     rng = random.Random(12)
-    return [PlayerEvent(rng.choice([CLIENT, CLIENT, OTHER]),
-                        START_MS + rng.randrange(3 * 86_400_000),
-                        rng.choice(["watch", "watch", "init", "start"]),
-                        rng.choice(["vod", "live"]), rng.choice(["v-1", "v-2", "v-3"]),
-                        f"00000000-0000-4000-8000-{i:012x}", rng.choice(["AU", "US", "ZZ"]),
-                        rng.choice(["example.com", "b.example", ""]))
-            for i in range(400)]
+    events = []
+    for i in range(400):
+        country, host = rng.choice(["AU", "US", "ZZ"]), rng.choice(["example.com", "b.example", ""])
+        page = f"https://{host}/{rng.choice(['a', 'b'])}" if host else ""
+        events.append(PlayerEvent(
+            rng.choice([CLIENT, CLIENT, OTHER]), START_MS + rng.randrange(3 * 86_400_000),
+            rng.choice(["watch", "watch", "init", "start"]), rng.choice(["vod", "live"]),
+            rng.choice(["v-1", "v-2", "v-3"]), f"00000000-0000-4000-8000-{i:012x}", country,
+            host, *rng.choice(DEVICES), rng.choice(REGIONS[country]), page,
+            rng.randrange(40)))  # 0: an event without a viewer key, as stored before them
+    return events
 
 
 EVENTS = _events()
@@ -68,8 +79,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory
     """The SDK pointed at a `viewstats run` holding EVENTS, and the requests it sent."""
     data = tmp_path_factory.mktemp("gcore") / "data"
     viewstats("migrate", "--data-dir", str(data))
-    rows = [[e.client_id, e.ts_ms, e.event, e.type, e.video_id, e.view_id, e.country, e.host]
-            for e in EVENTS]
+    rows = [dataclasses.astuple(e) for e in EVENTS]
     subprocess.run([sys.executable, "-c", _INSERT, str(data / "clickhouse")],
                    input=json.dumps(rows), text=True, check=True, timeout=120)
     token = key_token(data, CLIENT)
@@ -119,6 +129,8 @@ def test_popular(sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
     (["event"], {"type": "live"}),
     (["id"], {"host": "example.com"}),
     ([], {"id": "v-2", "country": "AU", "event": "start"}),
+    (["os", "platform"], {}),
+    (["browser"], {"country": "AU"}),
 ])
 def test_views(sdk: tuple[gcore.Gcore, list[httpx.Request]], group: list[str],
                filters: dict[str, str]) -> None:
@@ -200,3 +212,57 @@ def test_a_parameter_an_endpoint_does_not_take_reaches_the_sdk_as_its_400(
     assert raised.value.body == {"data": [], "errors": [
         "limit: unknown query param; this endpoint takes date_from, date_to, type, id, country, "
         "host, event"]}
+
+
+def _watched(**filters: str) -> list[PlayerEvent]:
+    return [e for e in EVENTS if e.client_id == CLIENT and e.event == "watch"
+            and WINDOW.start_ms <= e.ts_ms < WINDOW.end_ms
+            and all(getattr(e, name) == value for name, value in filters.items())]
+
+
+def _ranked(events: list[PlayerEvent], field: str) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[getattr(e, field)] = counts.get(getattr(e, field), 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def test_browsers_systems_regions_and_embeds(
+        sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
+    stats = sdk[0].streaming.statistics
+    window = {"date_from": DATE_FROM, "date_to": DATE_TO}
+    browsers = stats.get_views_by_browsers(**window)
+    assert [(r.browser, r.views) for r in browsers.data or []] == _ranked(_watched(), "browser")
+    systems = stats.get_views_by_operating_system(**window, type="live")
+    assert [(r.os, r.views) for r in systems.data or []] == _ranked(_watched(type="live"), "os")
+    regions = stats.get_views_by_region(**window)
+    assert [(r.region, r.views) for r in regions.data or []] == _ranked(_watched(), "region")
+    assert {r.region: r.region_name for r in regions.data or []} == {
+        "AU-NSW": "New South Wales", "AU-VIC": "Victoria", "US-CA": "California", "": ""}
+    embeds = stats.get_views_by_referer(**window)
+    assert [(r.embed_url, r.views) for r in embeds.data or []] == _ranked(_watched(),
+                                                                        "embed_url")
+
+
+@pytest.mark.parametrize(("group", "filters"), [
+    ([], {}),
+    (["date"], {}),
+    (["date", "browser"], {"type": "vod"}),
+    (["country", "platform"], {"event": "watch"}),
+])
+def test_unique_viewers(sdk: tuple[gcore.Gcore, list[httpx.Request]], group: list[str],
+                        filters: dict[str, str]) -> None:
+    arguments: dict[str, Any] = {**filters, **({"group": group} if group else {})}
+    got = sdk[0].streaming.statistics.get_unique_viewers(date_from=DATE_FROM, date_to=DATE_TO,
+                                                         **arguments)
+    grouped = [name for name in group if name != "date"]
+    viewers: dict[tuple[str, ...], set[int]] = {}
+    for e in EVENTS:
+        if e.client_id != CLIENT or not WINDOW.start_ms <= e.ts_ms < WINDOW.end_ms \
+                or not e.viewer or any(getattr(e, k) != v for k, v in filters.items()):
+            continue
+        day = bucket_of(e.ts_ms, "day") if "date" in group else "2024-05-01"
+        viewers.setdefault((day, *(getattr(e, k) for k in grouped)), set()).add(e.viewer)
+    assert {(row.date, *(getattr(row, k) for k in grouped)): row.unique_ips
+            for row in got.data or []} == {key: len(found) for key, found in viewers.items()}
+    assert len(viewers) > 1 or not group

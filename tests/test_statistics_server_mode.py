@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import tests.test_audience as audience_tests
 import tests.test_bounded_answers as bounded_tests
 import tests.test_budget as budget_tests
 import tests.test_country_filters as country_filter_tests
@@ -45,6 +46,9 @@ test_rows_per_day_with_a_partial_first_and_last_day = (
     views_tests.test_rows_per_day_with_a_partial_first_and_last_day)
 test_hosts_match_brute_force = hosts_tests.test_hosts_match_brute_force
 test_popular_matches_brute_force = popular_tests.test_popular_matches_brute_force
+# The audience's rollups, and the viewers' uniqExact sets merged across parts by the server.
+test_ranked_audience_matches_brute_force = audience_tests.test_ranked_endpoints_match_brute_force
+test_unique_viewers_match_brute_force = audience_tests.test_unique_viewers_match_brute_force
 test_filtered_countries_match_brute_force = (
     country_filter_tests.test_filtered_countries_match_brute_force)
 # The engine limits travel as settings of the HTTP request, and the server's error names them.

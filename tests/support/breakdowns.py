@@ -24,7 +24,7 @@ HOSTS = ("example.com", "b.example", "")
 rich_events = st.lists(st.tuples(event_fields, st.sampled_from(VIDEOS), st.sampled_from(HOSTS)),
                        max_size=120)
 FIELDS = {"country": "country", "event": "event", "type": "type", "id": "video_id",
-          "host": "host"}
+          "host": "host", "browser": "browser", "os": "os", "platform": "platform"}
 # The filters every statistics endpoint takes (an empty host is a 400), and the event counted.
 filter_values = st.fixed_dictionaries({}, optional={
     "id": st.sampled_from(VIDEOS), "country": st.sampled_from(["AU", "US", "ZZ"]),
