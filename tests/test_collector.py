@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
+from pathlib import Path
 
 import httpx
 import orjson
@@ -14,10 +16,11 @@ import pytest
 from starlette.applications import Starlette
 from starlette.types import Message, Scope
 
-from tests.support.geoip_fixture import write_test_mmdb
+from tests.support.geoip_fixture import dbip_city_record, write_raw_mmdb, write_test_mmdb
 from viewstats.core.events import PlayerEvent
 from viewstats.ingest.collector.endpoint import MAX_BODY, Collector, request_page
 from viewstats.ingest.collector.geoip import CountryResolver
+from viewstats.ingest.collector.viewer_key import ViewerKeys
 from viewstats.server import build_app
 
 NOW_MS = 1_717_000_000_123
@@ -483,3 +486,41 @@ def test_the_default_limit_and_clock(sink: RecordingSink, resolver: CountryResol
     stamped = sink.events[0].ts_ms
     assert 1_700_000_000_000 < stamped < 4_102_444_800_000
     assert post_raw(app, padded(64 * 1024 + 1)).status_code == 413
+
+
+def test_each_event_carries_the_audience_the_request_names(tmp_path: Path) -> None:
+    """Browser, os and platform from the User-Agent, region with country from one City
+    lookup, the embedding page without its query, and the viewer's keyed hash: every event of
+    the request gets the same, and the address itself is in none of them."""
+    city = write_raw_mmdb(tmp_path / "city.mmdb",
+                          {"203.0.113.0/24": dbip_city_record("US", "California")}, "city")
+    keys = ViewerKeys(b"k" * 32)
+    sink = RecordingSink()
+    with CountryResolver(city) as resolver:
+        app = build_app(Collector(sink, resolver, TRUSTED, viewer_keys=keys,
+                                  clock=lambda: NOW_MS).routes())
+        response = request(app, orjson.dumps([GOOD, {**GOOD, "event": "init"}]), headers={
+            **BEACON, "X-Forwarded-For": "203.0.113.9", "Origin": "https://site.example",
+            "Referer": "https://site.example/films/7?session=abc#t=5",
+            "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
+                          "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 "
+                          "Safari/604.1"})
+    assert response.status_code == 202, response.text
+    audience = {(e.country, e.region, e.host, e.embed_url, e.browser, e.os, e.platform, e.viewer)
+                for e in sink.events}
+    assert audience == {("US", "US-CA", "site.example", "https://site.example/films/7",
+                         "Mobile Safari", "iOS", "mobile", keys.key(ip_address("203.0.113.9")))}
+    assert not any("203.0.113.9" in str(value) for e in sink.events
+                   for value in dataclasses.astuple(e))
+
+
+@pytest.mark.parametrize(("origin", "referer", "expected"), [
+    ("https://a.example", "https://b.example/x", ("a.example", "https://a.example/")),
+    (None, "https://b.example/x?y=1", ("b.example", "https://b.example/x")),
+    ("null", None, ("", "")),
+    ("https://a.example:8443", "https://a.example:8443/p", ("a.example",
+                                                             "https://a.example:8443/p")),
+])
+def test_the_page_is_the_referer_only_when_it_names_the_origins_host(
+        origin: str | None, referer: str | None, expected: tuple[str, str]) -> None:
+    assert request_page(origin, referer) == expected
