@@ -230,16 +230,15 @@ def _ranked(events: list[PlayerEvent], field: str) -> list[tuple[str, int]]:
 def test_browsers_systems_regions_and_embeds(
         sdk: tuple[gcore.Gcore, list[httpx.Request]]) -> None:
     stats = sdk[0].streaming.statistics
-    window = {"date_from": DATE_FROM, "date_to": DATE_TO}
-    browsers = stats.get_views_by_browsers(**window)
+    browsers = stats.get_views_by_browsers(date_from=DATE_FROM, date_to=DATE_TO)
     assert [(r.browser, r.views) for r in browsers.data or []] == _ranked(_watched(), "browser")
-    systems = stats.get_views_by_operating_system(**window, type="live")
+    systems = stats.get_views_by_operating_system(date_from=DATE_FROM, date_to=DATE_TO, type="live")
     assert [(r.os, r.views) for r in systems.data or []] == _ranked(_watched(type="live"), "os")
-    regions = stats.get_views_by_region(**window)
+    regions = stats.get_views_by_region(date_from=DATE_FROM, date_to=DATE_TO)
     assert [(r.region, r.views) for r in regions.data or []] == _ranked(_watched(), "region")
     assert {r.region: r.region_name for r in regions.data or []} == {
         "AU-NSW": "New South Wales", "AU-VIC": "Victoria", "US-CA": "California", "": ""}
-    embeds = stats.get_views_by_referer(**window)
+    embeds = stats.get_views_by_referer(date_from=DATE_FROM, date_to=DATE_TO)
     assert [(r.embed_url, r.views) for r in embeds.data or []] == _ranked(_watched(),
                                                                         "embed_url")
 

@@ -102,7 +102,8 @@ def test_lz4_bodies_both_ways(server: tuple[str, ServerStorage]) -> None:
     client_id = fresh_client_id()
     row = f"{client_id}\t2024-05-01 12:00:00.000\twatch\tvod\tv-1\t{uuid.uuid4()}\tGB\tx.org\n"
     sent = httpx.post(server[0], headers={"Content-Encoding": "lz4"}, content=lz4.frame.compress(
-        b"INSERT INTO player_events FORMAT TabSeparated\n" + row.encode()))
+        b"INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host) "
+        b"FORMAT TabSeparated\n" + row.encode()))
     assert sent.status_code == 200, sent.text
     answer = httpx.post(server[0], params={"enable_http_compression": "1", "param_c": client_id},
                         headers={"Accept-Encoding": "lz4"},

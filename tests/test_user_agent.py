@@ -7,12 +7,12 @@ import ua_parser.basic
 import ua_parser.regex
 from ua_parser import load_builtins
 
+from viewstats.core.events import MAX_DEVICE_NAME as MAX_VALUE_CHARS
 from viewstats.core.events import PLATFORMS
 from viewstats.ingest.collector import user_agent
 from viewstats.ingest.collector.user_agent import (
     CACHE_SIZE,
     MAX_UA_CHARS,
-    MAX_VALUE_CHARS,
     Device,
     device,
     parse_device,
