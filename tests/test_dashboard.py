@@ -13,40 +13,41 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
-import subprocess
-import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, ViewportSize
+from playwright.sync_api import Page, Request
 
-from tests.support.assets import asset_cache
-from tests.support.browser import ARTIFACTS, PLAYER_READY, open_player, play, wait_until
-from tests.support.processes import key_token, serving
-from viewstats.core.settings import DASHBOARD_ASSETS_DIR, PLAYER_ASSETS_DIR
+from tests.support.browser import PLAYER_READY, open_player, play, wait_until
+from tests.support.dashboard import (
+    DESKTOP,
+    PHONE,
+    REFRESHED,
+    STATS,
+    NewPage,
+    Platform,
+    country_point,
+    customer_site,
+    has_row,
+    open_dashboard,
+    platform_with,
+    screenshot,
+    share,
+    table,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.chdb, pytest.mark.slow]
 
 CLIENT, OTHER_CLIENT = 17, 18
-DESKTOP: ViewportSize = {"width": 1366, "height": 1000}
-PHONE: ViewportSize = {"width": 390, "height": 844}
-STATS = "/streaming/statistics/"
 LOOPBACK_COUNTRY = "NZ"  # where the shared test GeoIP database puts the browser
-NewPage = Callable[..., Page]
-REFRESHED = "viewstatsDashboard.refreshes >= 1 && !viewstatsDashboard.busy"
 NO_VIEWS_FILL = "rgb(231, 235, 241)"  # #e7ebf1
-MAP_DRAWN = "document.querySelectorAll('#map path.country').length > 100"
 
 
 @dataclass(frozen=True)
@@ -67,141 +68,28 @@ KNOWN = [View((i * 11 + j * 17) % 130 + 1, country, VIDEOS[(i + j) % 3], HOSTS[j
               "live" if j % 4 == 3 else "vod")
          for i, (country, views) in enumerate(COUNTRY_VIEWS.items()) for j in range(views)]
 
-# Runs in its own process before the server starts (one owner per chDB path).
-_WRITE_EVENTS = """
-import json, sys, uuid
-from pathlib import Path
-from viewstats.core.events import PlayerEvent, insert_events
-from viewstats.core.storage.embedded import EmbeddedStorage
-from viewstats.schema.migrations import migrate
-storage = EmbeddedStorage(Path(sys.argv[1]), 1)
-migrate(storage)
-events = []
-for client, ts, country, video, host, type_ in json.loads(sys.stdin.read()):
-    view = str(uuid.uuid4())
-    for offset, event in enumerate(("init", "start", "watch")):
-        events.append(PlayerEvent(client, ts + offset * 1000, event, type_, video, view,
-                                  country, host))
-insert_events(storage, events)
-storage.close()
-"""
-
-
-def write_known_events(data: Path, now: datetime) -> None:
+def known_views(now: datetime) -> list[dict[str, Any]]:
     now_ms = int(now.timestamp() * 1000)
-    rows = [(CLIENT, now_ms - view.hours_ago * 3_600_000 - 120_000, view.country, view.video,
-             view.host, view.type) for view in KNOWN]
-    rows += [(OTHER_CLIENT, now_ms - 7_200_000, "US", "v-other", "other.example", "vod")] * 20
-    subprocess.run([sys.executable, "-c", _WRITE_EVENTS, str(data / "clickhouse")],
-                   input=json.dumps(rows), text=True, check=True, timeout=300)
-
-
-@dataclass(frozen=True)
-class Platform:
-    base: str
-    token: str
-    date_from: str
-    date_to: str
-
-    def url(self, key: str | None = None, **extra: str) -> str:
-        fragment = {"key": key or self.token, "date_from": self.date_from,
-                    "date_to": self.date_to, **extra}
-        return f"{self.base}/#" + "&".join(f"{k}={v}" for k, v in fragment.items())
-
-    def api(self, endpoint: str, **params: str) -> list[dict[str, Any]]:
-        response = httpx.get(self.base + STATS + endpoint, headers={
-            "Authorization": f"apikey {self.token}"}, params={
-            "date_from": self.date_from, "date_to": self.date_to, **params})
-        assert response.status_code == 200, response.text
-        data: list[dict[str, Any]] = response.json()["data"]
-        return data
+    views: list[dict[str, Any]] = [
+        {"client_id": CLIENT, "ts_ms": now_ms - view.hours_ago * 3_600_000 - 120_000,
+         "country": view.country, "video_id": view.video, "host": view.host, "type": view.type}
+        for view in KNOWN]
+    views += [{"client_id": OTHER_CLIENT, "ts_ms": now_ms - 7_200_000, "country": "US",
+               "video_id": "v-other", "host": "other.example", "type": "vod"}] * 20
+    return views
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, hls_media: Path) -> Iterator[Platform]:
-    data = tmp_path_factory.mktemp("dashboard") / "data"
     now = datetime.now(UTC)
-    write_known_events(data, now)
-    shutil.copytree(hls_media, data / "media")
-    cache = asset_cache()
-    assert (cache / DASHBOARD_ASSETS_DIR / "countries-110m.json").is_file()
-    assert (cache / PLAYER_ASSETS_DIR / "hls.min.js").is_file()
-    # The week up to the end of today (UTC): it includes now, so the page refreshes itself.
-    today = now.date()
-    # The key before the start: a running server picks new keys up within 2 s, and a page
-    # opened sooner would meet a 401, which the dashboard rightly does not retry.
-    token = key_token(data, CLIENT)
-    with serving("run", data, {"VIEWSTATS_CACHE_DIR": str(cache)}) as (base, _):
-        yield Platform(base, token, str(today - timedelta(days=6)), str(today))
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=path, full_page=True)
-    print(f"screenshot: {path}")
-
-
-@pytest.fixture
-def new_page(chromium: Browser) -> Iterator[NewPage]:
-    """Pages of a given viewport and time zone, each in a fresh browser context (closed after
-    the test, which fails if a script threw or the page's CSP refused anything)."""
-    contexts: list[BrowserContext] = []
-    faults: list[str] = []
-
-    def make(viewport: ViewportSize, timezone: str = "UTC") -> Page:
-        contexts.append(chromium.new_context(viewport=viewport, timezone_id=timezone,
-                                             accept_downloads=True))
-        page = contexts[-1].new_page()
-        page.on("pageerror", lambda error: faults.append(f"script error: {error}"))
-        page.on("console", lambda message: faults.append(message.text) if (
-            "Content Security Policy" in message.text) else None)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert faults == []
-
-
-def open_dashboard(page: Page, url: str) -> Page:
-    response = page.goto(url)
-    assert response is not None and response.ok
-    wait_until(page, REFRESHED, 20)
-    wait_until(page, MAP_DRAWN, 20)
-    return page
-
-
-def table(page: Page, selector: str) -> list[list[str]]:
-    rows: list[list[str]] = page.eval_on_selector_all(
-        f"{selector} tbody tr:not(.empty)",
-        "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))")
-    return rows
-
-
-def has_row(selector: str, label: str, views: int) -> str:
-    """A page expression: the table has the row `label`, `views`."""
-    return (f"Array.from(document.querySelectorAll('{selector} tbody tr')).some(r => "
-            f"r.cells[0].textContent.trim() === '{label}' && "
-            f"r.cells[1].textContent.trim() === '{views}')")
-
-
-def share(views: int, total: int) -> str:
-    return f"{100 * views / total:.1f}%"
+    data = tmp_path_factory.mktemp("dashboard") / "data"
+    with platform_with(data, known_views(now), CLIENT, hls_media, now) as running:
+        yield running
 
 
 def hover_country(page: Page, code: str) -> str:
     """Move the real mouse onto a point inside the country's shape; the tooltip's text."""
-    point = page.evaluate("""code => {
-        const el = document.querySelector(`#map path[data-code="${code}"]`);
-        const box = el.getBoundingClientRect();
-        for (let y = box.top + 2; y < box.bottom; y += 3)
-          for (let x = box.left + 2; x < box.right; x += 3)
-            if (document.elementFromPoint(x, y) === el) return [x, y];
-        return null;
-    }""", code)
-    assert point is not None, f"{code} has no visible point on the map"
-    page.mouse.move(*point)
+    page.mouse.move(*country_point(page, code))
     wait_until(page, f"!document.getElementById('tooltip').hidden && "
                      f"document.getElementById('tooltip').dataset.code === '{code}'")
     text: str = page.inner_text("#tooltip")
@@ -339,7 +227,8 @@ def test_the_type_filter_and_a_preset_in_a_time_zone(new_page: NewPage, platform
 def test_the_page_fits_a_phone(new_page: NewPage, platform: Platform) -> None:
     page = open_dashboard(new_page(PHONE), platform.url())
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    for selector in ("#map svg", "#chart canvas", "#countries", "#popular", "#hosts", "#csv"):
+    for selector in ("#map svg", "#chart canvas", "#countries", "#popular", "#hosts", "#csv",
+                     "#uniques-chart canvas", "#regions", "#embeds", "#browsers", "#systems"):
         box = page.locator(selector).bounding_box()
         assert box is not None and box["width"] > 0, selector
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 0.5, selector
@@ -426,36 +315,6 @@ ARTICLE = """<!doctype html>
         width="640" height="360"></iframe>
 </body></html>
 """
-
-
-@contextmanager
-def customer_site(html: str) -> Iterator[str]:
-    """`html` at /article.html on http://localhost:<port>, another origin (and site) than the
-    platform's 127.0.0.1, until the block ends; its base URL."""
-    body = html.encode()
-
-    class Article(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == "/article.html"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body) if found else 0))
-            self.end_headers()
-            if found:
-                self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # pytest shows what matters
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Article)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_a_player_embedded_on_another_site_counts_under_that_sites_host(

@@ -37,7 +37,8 @@ def test_the_page_is_static_and_allows_only_its_own_origin(client: TestClient) -
 def test_its_scripts_and_the_libraries_from_setup_are_served(client: TestClient) -> None:
     html = (STATIC_DIR / "dashboard.html").read_text()
     for name in ("dashboard.js", "dash-state.js", "dash-api.js", "dash-map.js", "dash-chart.js",
-                 "dash-tables.js", "dash-window.js", "dashboard.css", "country-codes.json"):
+                 "dash-regions.js", "dash-tables.js", "dash-window.js", "dashboard.css",
+                 "country-codes.json"):
         assert client.get(f"/dashboard/static/{name}").status_code == 200, name
     assert client.get("/dashboard/static/vendor/uPlot.iife.min.js").text == "/* uPlot */"
     # Every library the page loads comes from the platform; a missing one is a 404, not a 500.

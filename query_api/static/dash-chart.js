@@ -1,17 +1,20 @@
-// Views over time (uPlot): the API's rows per UTC hour or day, summed over types, as bars; the
-// buckets the API leaves out (no views) are drawn as zero. The same numbers, as the API gives
-// them, fill the table under the chart.
+// A count over time (uPlot): views, or unique viewers, per UTC hour or day as the API's rows give
+// them, summed over their other fields, as bars; the buckets the API leaves out (none counted)
+// are drawn as zero. The same numbers, as the API gives them, fill the table under the chart.
 
 const HOUR_S = 3600;
 const DAY_S = 86400;
 const HEIGHT = 260;
-// Whole views only on the y axis: 1, 2, 5, 10, 20, 50, ...
+// Ticks on whole buckets only (uPlot would mark half hours or hours of a day chart).
+const TIME_STEPS = [...[1, 2, 3, 6, 12].map((h) => h * HOUR_S),
+  ...[1, 2, 7, 14, 30, 61, 91, 182, 365].map((d) => d * DAY_S)];
+// Whole counts only on the y axis: 1, 2, 5, 10, 20, 50, ...
 const COUNT_STEPS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));
 
-// API rows -> [[date text, views]] in time order, one per date.
-export function byDate(rows) {
+// API rows -> [[date text, count]] in time order, one per date; `field` holds the count.
+export function byDate(rows, field = "views") {
   const sums = new Map();
-  for (const row of rows) sums.set(row.date, (sums.get(row.date) || 0) + row.views);
+  for (const row of rows) sums.set(row.date, (sums.get(row.date) || 0) + row[field]);
   return Array.from(sums).sort((a, b) => seconds(a[0]) - seconds(b[0]));
 }
 
@@ -29,11 +32,16 @@ function tickLabel(ts, tz, step) {
     .format(when);
 }
 
-export class ViewsChart {
-  constructor(container, table, format) {
+const VIEWS = { field: "views", label: "Views", colour: [37, 99, 235] };
+export const UNIQUES = { field: "unique_ips", label: "Unique viewers", colour: [13, 148, 136] };
+
+export class CountChart {
+  // series: what is counted (VIEWS, UNIQUES): the rows' field, its name, its colour.
+  constructor(container, table, format, series = VIEWS) {
     this.container = container;
     this.table = table;
     this.format = format;
+    this.series = series;
     this.plot = null;
     this.key = "";
     new ResizeObserver(() => this.plot?.setSize(this.size())).observe(container);
@@ -45,7 +53,7 @@ export class ViewsChart {
 
   // span: {from, to} in ms; hourly: whether the rows are per hour; tz: for the axis labels.
   update(rows, span, hourly, tz) {
-    const dates = byDate(rows);
+    const dates = byDate(rows, this.series.field);
     this.fillTable(dates);
     if (!window.uPlot) {
       this.container.textContent = "The chart needs `viewstats setup` (its files are missing).";
@@ -54,10 +62,11 @@ export class ViewsChart {
     const step = hourly ? HOUR_S : DAY_S;
     const first = Math.floor(span.from / 1000 / step) * step;
     const last = Math.floor(span.to / 1000 / step) * step;
-    const views = new Map(dates.map(([date, v]) => [seconds(date), v]));
+    const counts = new Map(dates.map(([date, v]) => [seconds(date), v]));
     const xs = [];
     for (let x = first; x <= last; x += step) xs.push(x);
-    const data = [xs, xs.map((x) => views.get(x) || 0)];
+    const data = [xs, xs.map((x) => counts.get(x) || 0)];
+    this.bounds = [first, last];
     // Days are UTC days (the API's); hours are shown in the chosen zone.
     const key = `${step}|${hourly ? tz : "UTC"}`;
     if (this.plot && this.key === key) {
@@ -71,6 +80,7 @@ export class ViewsChart {
 
   options(tz, step) {
     const grid = { stroke: "#eef1f6", width: 1 };
+    const rgb = this.series.colour.join(", ");
     const axis = { stroke: "#5f6b7f", grid, ticks: { show: false } };
     return {
       ...this.size(),
@@ -78,32 +88,39 @@ export class ViewsChart {
       legend: { show: true, live: true },
       cursor: { points: { show: false }, drag: { x: false, y: false } },
       scales: {
-        // Half a bucket of room on each side, so that the first and last bars show whole.
-        x: { time: true, range: (u, min, max) => [min - step / 2, max + step / 2] },
+        // Half a bucket of room on each side, so that the first and last bars show whole. From
+        // the window, not the data's min and max: uPlot widens one bucket alone by 1000 days.
+        x: {
+          time: true,
+          range: (u, min, max) => {
+            const [first, last] = Number.isFinite(this.bounds[0]) ? this.bounds : [min, max];
+            return [first - step / 2, last + step / 2];
+          },
+        },
         y: { range: (u, min, max) => [0, Math.max(4, max * 1.15)] },
       },
       series: [
         { label: step === DAY_S ? "Day (UTC)" : `Hour (${tz})` },
         {
-          label: "Views", stroke: "#2563eb", fill: "rgba(37, 99, 235, 0.75)", width: 0,
+          label: this.series.label, stroke: `rgb(${rgb})`, fill: `rgba(${rgb}, 0.75)`, width: 0,
           paths: uPlot.paths.bars({ size: [0.75, 40] }), points: { show: false },
           value: (u, v) => (v == null ? "–" : this.format(v)),
         },
       ],
-      axes: [{ ...axis, values: (u, ticks) => ticks.map((t) => tickLabel(t, tz, step)) }, { ...axis, size: 56, incrs: COUNT_STEPS, values: (u, ticks) => ticks.map((t) => this.format(t)) }],
+      axes: [{ ...axis, incrs: TIME_STEPS.filter((s) => s >= step), values: (u, ticks) => ticks.map((t) => tickLabel(t, tz, step)) }, { ...axis, size: 56, incrs: COUNT_STEPS, values: (u, ticks) => ticks.map((t) => this.format(t)) }],
     };
   }
 
   fillTable(dates) {
     const body = this.table.tBodies[0];
-    body.replaceChildren(...dates.map(([date, views]) => {
+    body.replaceChildren(...dates.map(([date, count]) => {
       const tr = document.createElement("tr");
       const when = document.createElement("td");
       when.textContent = date;
-      const count = document.createElement("td");
-      count.className = "num";
-      count.textContent = String(views);
-      tr.append(when, count);
+      const number = document.createElement("td");
+      number.className = "num";
+      number.textContent = String(count);
+      tr.append(when, number);
       return tr;
     }));
   }

@@ -1,5 +1,6 @@
 // The world map: Natural Earth 1:110m countries (world-atlas) drawn with d3-geo, each country
-// filled by its views, with a tooltip. world-atlas ids are ISO 3166-1 numeric; the API speaks
+// filled by its views, with a tooltip; a click on a country selects it (the region table shows
+// its regions) and a click on the sea lets it go. world-atlas ids are ISO 3166-1 numeric; the API speaks
 // alpha-2, so country-codes.json (from CLDR, see its "source") maps one to the other.
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -33,10 +34,13 @@ export function colour(views, max) {
 }
 
 export class WorldMap {
-  constructor(container, tooltip, format) {
+  // onSelect(code): a country was clicked ("" for the sea).
+  constructor(container, tooltip, format, onSelect = () => {}) {
     this.container = container;
     this.tooltip = tooltip;
     this.format = format;
+    this.onSelect = onSelect;
+    this.selected = "";
     this.paths = new Map(); // alpha-2 -> [path elements] (a code may have several features)
     this.rows = new Map();
     this.total = 0;
@@ -69,15 +73,31 @@ export class WorldMap {
       el.addEventListener("pointerleave", (event) => {
         if (event.pointerType === "mouse") this.tooltip.hidden = true;
       });
+      el.addEventListener("click", () => { if (code) this.onSelect(code); });
       if (code) this.paths.set(code, [...(this.paths.get(code) || []), el]);
       svg.append(el);
     }
     svg.addEventListener("pointerdown", (event) => {
       if (!event.target.classList.contains("country")) this.tooltip.hidden = true;
     });
-    svg.append(this.legend());
+    svg.addEventListener("click", (event) => {
+      if (!event.target.classList.contains("country")) this.onSelect("");
+    });
+    this.legendGroup = this.legend();
+    svg.append(this.legendGroup);
     this.container.replaceChildren(svg);
     this.update(this.rows, this.total);
+    this.select(this.selected);
+  }
+
+  // Outlines the country `code` ("" none).
+  select(code) {
+    this.selected = code;
+    for (const [other, els] of this.paths) {
+      for (const el of els) el.classList.toggle("selected", other === code);
+    }
+    // Last drawn, so that its neighbours do not cover its outline.
+    for (const el of this.paths.get(code) || []) el.parentNode.insertBefore(el, this.legendGroup);
   }
 
   legend() {

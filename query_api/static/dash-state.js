@@ -1,5 +1,5 @@
-// What the dashboard shows: key, window, time zone, type. The URL fragment
-// (#key=…&date_from=…&date_to=…&type=…&tz=…) sets it; browsers never send a fragment to the
+// What the dashboard shows: key, window, time zone, type, the country whose regions are listed.
+// The URL fragment (#key=…&date_from=…&date_to=…&type=…&tz=…&regions=…) sets it; browsers never send a fragment to the
 // server. The key is kept in sessionStorage (this tab only) and taken out of the address bar at
 // once, so that a copied address does not carry it; the rest stays there, so a reload shows
 // the same window.
@@ -17,6 +17,7 @@ export const state = {
   dateTo: "",
   tz: zones.local,
   type: "",
+  regionsOf: "", // alpha-2 code, "" for every country's regions
   rows: [],
   live: false,
   refreshes: 0, // answers shown so far (tests wait on it)
@@ -51,6 +52,8 @@ export function readFragment() {
   if (fragment.get("key")) setKey(fragment.get("key"));
   if (fragment.get("tz") && isTimeZone(fragment.get("tz"))) state.tz = fragment.get("tz");
   if (fragment.has("type")) state.type = fragment.get("type");
+  const regions = (fragment.get("regions") || "").toUpperCase();
+  state.regionsOf = /^[A-Z]{2}$/.test(regions) ? regions : "";
   if (fragment.get("date_from") && fragment.get("date_to")) {
     state.preset = "custom";
     state.dateFrom = fragment.get("date_from");
@@ -69,6 +72,7 @@ export function writeFragment() {
     fragment.set("date_to", state.dateTo);
   }
   if (state.type) fragment.set("type", state.type);
+  if (state.regionsOf) fragment.set("regions", state.regionsOf);
   fragment.set("tz", state.tz);
   history.replaceState(null, "", `${location.pathname}${location.search}#${fragment}`);
 }

@@ -1,4 +1,4 @@
-// The country table, the top lists, and the country table as CSV. Every value enters the page
+// The country and region tables, the top lists, and the country table as CSV. Every value enters the page
 // as text (textContent), never as HTML.
 
 function cell(text, className = "") {
@@ -29,8 +29,8 @@ function emptyRow(columns, text) {
 
 export const percent = (share) => `${(share * 100).toFixed(1)}%`;
 
-// rows: the countries endpoint's data; colourOf(code): the map's fill for the swatch.
-export function fillCountries(table, rows, format, colourOf) {
+// A ranked table: label(row) (text or a node), code(row), views, share of the rows' total.
+export function fillRanked(table, rows, format, label, code) {
   const total = rows.reduce((sum, row) => sum + row.views, 0);
   const body = table.tBodies[0];
   if (!rows.length) {
@@ -39,23 +39,34 @@ export function fillCountries(table, rows, format, colourOf) {
   }
   body.replaceChildren(...rows.map((row) => {
     const tr = document.createElement("tr");
-    tr.dataset.code = row.country;
+    tr.dataset.code = code(row);
+    const codeCell = cell("");
+    if (code(row)) {
+      const text = document.createElement("code");
+      text.textContent = code(row);
+      codeCell.append(text);
+    }
+    const share = total ? row.views / total : 0;
+    const shareCell = cell(percent(share), "num");
+    shareCell.append(shareBar(share));
+    tr.append(cell(label(row), "label"), codeCell, cell(format(row.views), "num"), shareCell);
+    return tr;
+  }));
+}
+
+// rows: the countries endpoint's data; colourOf(code): the map's fill for the swatch.
+export function fillCountries(table, rows, format, colourOf) {
+  fillRanked(table, rows, format, (row) => {
     const name = document.createElement("span");
     const swatch = document.createElement("span");
     swatch.className = "swatch";
     swatch.style.background = colourOf(row.country);
     name.append(swatch, row.country_name);
-    const code = document.createElement("code");
-    code.textContent = row.country;
-    const share = total ? row.views / total : 0;
-    const shareCell = cell(percent(share), "num");
-    shareCell.append(shareBar(share));
-    tr.append(cell(name, "label"), cell(code), cell(format(row.views), "num"), shareCell);
-    return tr;
-  }));
+    return name;
+  }, (row) => row.country);
 }
 
-// A top list (popular videos or hosts): label(row) names the row.
+// A top list (videos, hosts, browsers, systems, pages) as bars: label(row) names the row.
 export function fillTop(table, rows, format, label, limit = 10) {
   const body = table.tBodies[0];
   if (!rows.length) {

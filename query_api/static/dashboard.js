@@ -1,10 +1,12 @@
 // The dashboard (architecture §14): reads the public statistics endpoints with the user's key
-// (dash-state.js keeps it) and shows them as a map, a chart, tables and a CSV, again every few
-// seconds while the window includes now.
+// (dash-state.js keeps it) and shows them as a map, charts, tables and a CSV, again every few
+// seconds while the window includes now: views and unique viewers, where (countries, regions),
+// what (videos), on which sites and pages, and with which browsers and systems.
 
-import { ApiError, getRows } from "./dash-api.js";
-import { ViewsChart } from "./dash-chart.js";
+import { ApiError, getRows, unavailableText } from "./dash-api.js";
+import { CountChart, UNIQUES } from "./dash-chart.js";
 import { WorldMap, colour } from "./dash-map.js";
+import { RegionsPanel } from "./dash-regions.js";
 import { countriesCsv, download, fillCountries, fillTop, unavailable } from "./dash-tables.js";
 import {
   currentWindow, readFragment, setKey, state, writeFragment, zones,
@@ -21,8 +23,18 @@ const format = (n) => number.format(n);
 
 window.viewstatsDashboard = state;
 
-const map = new WorldMap($("map"), $("tooltip"), format);
-const chart = new ViewsChart($("chart"), $("series"), format);
+const map = new WorldMap($("map"), $("tooltip"), format, selectCountry);
+const chart = new CountChart($("chart"), $("series"), format);
+const uniquesChart = new CountChart($("uniques-chart"), $("uniques-series"), format, UNIQUES);
+const regions = new RegionsPanel($("regions"), $("regions-title"), $("regions-all"), format);
+// The top lists: the endpoint and how a row is named.
+const TOP_LISTS = {
+  popular: (row) => row.id,
+  hosts: (row) => row.host || "(no host)",
+  embeds: (row) => row.embed_url || "(no page)",
+  browsers: (row) => row.browser,
+  systems: (row) => row.os,
+};
 
 function showMessage(title, detail, kind = "error") {
   const box = $("message");
@@ -37,10 +49,14 @@ function clearPanels() {
   state.rows = [];
   map.update(new Map(), 0);
   unavailable($("countries"), 4, "–");
-  chart.update([], spanOf(...Object.values(currentWindow())), false, state.tz);
-  unavailable($("popular"), 2, "–");
-  unavailable($("hosts"), 2, "–");
-  for (const id of ["kpi-views", "kpi-countries", "kpi-top"]) $(id).textContent = "–";
+  const span = spanOf(...Object.values(currentWindow()));
+  chart.update([], span, false, state.tz);
+  uniquesChart.update([], span, false, state.tz);
+  regions.clear();
+  for (const table of Object.keys(TOP_LISTS)) unavailable($(table), 2, "–");
+  for (const id of ["kpi-views", "kpi-uniques", "kpi-countries", "kpi-top"]) {
+    $(id).textContent = "–";
+  }
   $("csv").disabled = true;
 }
 
@@ -59,15 +75,20 @@ async function refresh() {
   const span = spanOf(dateFrom, dateTo);
   const hourly = span.to - span.from < HOURLY_UP_TO_MS;
   const params = { date_from: dateFrom, date_to: dateTo, type: state.type };
+  const lists = Object.keys(TOP_LISTS);
+  const regionsLoaded = regions.load(state.key, params, state.regionsOf, countryNames());
   const answers = await Promise.allSettled([
     getRows("countries", state.key, params),
     getRows("views", state.key, { ...params, granularity: hourly ? "1h" : "" }),
-    getRows("popular", state.key, { ...params, limit: TOP }),
-    getRows("hosts", state.key, { ...params, limit: TOP }),
+    // Viewers of the views the page counts (watch events), not everyone who loaded a player.
+    getRows("uniqs", state.key, { ...params, event: "watch" }),
+    getRows("uniqs", state.key, { ...params, event: "watch", group: "date" }),
+    ...lists.map((list) => getRows(list, state.key, { ...params, limit: TOP })),
   ]);
+  await regionsLoaded;
   if (generation !== state.generation) return; // a newer window or key took over
   state.busy = false;
-  const [countries, views, popular, hosts] = answers;
+  const [countries, views, uniques, uniquesByDay, ...tops] = answers;
   if (countries.status === "rejected") {
     failed(countries.reason);
     return;
@@ -79,18 +100,17 @@ async function refresh() {
   $("granularity").textContent = hourly ? "· per hour" : "· per UTC day";
   if (views.status === "fulfilled") chart.update(views.value, span, hourly, state.tz);
   else chart.container.textContent = unavailableText(views.reason);
-  showTop($("popular"), popular, (row) => row.id);
-  showTop($("hosts"), hosts, (row) => row.host || "(no host)");
+  $("kpi-uniques").textContent = uniques.status === "fulfilled"
+    ? format(uniques.value.reduce((sum, row) => sum + row.unique_ips, 0)) : "–";
+  if (uniquesByDay.status === "fulfilled") {
+    uniquesChart.update(uniquesByDay.value, span, false, state.tz);
+  } else uniquesChart.container.textContent = unavailableText(uniquesByDay.reason);
+  lists.forEach((list, i) => showTop($(list), tops[i], TOP_LISTS[list]));
   state.refreshes += 1;
   const time = new Date().toLocaleTimeString("en-GB", { timeZone: state.tz });
   $("status").textContent = state.live ? `Live · updated ${time} · every ${REFRESH_MS / 1000} s`
     : `Updated ${time}`;
   $("status").classList.toggle("live", state.live);
-}
-
-function unavailableText(reason) {
-  return reason instanceof ApiError && reason.status === 404
-    ? "Not available on this server" : `Could not load: ${reason.message}`;
 }
 
 function showTop(table, answer, label) {
@@ -109,6 +129,24 @@ function showCountries(rows) {
   $("kpi-countries").textContent = format(rows.filter((r) => r.country !== "ZZ").length);
   $("kpi-top").textContent = rows.length ? rows[0].country_name : "–";
   $("csv").disabled = false;
+}
+
+// A country picked on the map or in the country table ("" for all): the region table shows its
+// regions, on the same window and filters, without waiting for the next refresh.
+function selectCountry(code) {
+  if (code === state.regionsOf) return;
+  state.regionsOf = code;
+  map.select(code);
+  writeFragment();
+  if (!state.key || state.stopped) return;
+  const { dateFrom, dateTo } = currentWindow();
+  regions.load(state.key, { date_from: dateFrom, date_to: dateTo, type: state.type }, code,
+    countryNames());
+}
+
+// Code -> name as the latest country answer gives them, for the region table's title.
+function countryNames() {
+  return new Map(state.rows.map((row) => [row.country, row.country_name]));
 }
 
 function failed(error) {
@@ -194,6 +232,11 @@ function wire() {
     writeFragment();
     refresh();
   });
+  $("regions-all").addEventListener("click", () => selectCountry(""));
+  $("countries").tBodies[0].addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-code]");
+    if (row) selectCountry(row.dataset.code);
+  });
   $("csv").addEventListener("click", () => {
     const { dateFrom, dateTo } = currentWindow();
     const name = `viewstats-countries_${dateFrom}_${dateTo}.csv`.replace(/[:+]/g, "-");
@@ -203,6 +246,7 @@ function wire() {
     if (!new URLSearchParams(location.hash.slice(1)).has("key")) return; // our own rewrite
     readFragment();
     $("key").value = state.key;
+    map.select(state.regionsOf);
     selectPreset(state.preset);
     fillCustomInputs();
     refresh();
@@ -211,6 +255,7 @@ function wire() {
 
 readFragment();
 wire();
+map.select(state.regionsOf);
 refresh();
 map.load();
 setInterval(() => {

@@ -1,4 +1,5 @@
-"""The simulated players: viewer addresses from the GeoIP database, and their beacons."""
+"""The simulated players: viewer addresses from the GeoIP database, their browsers and pages
+(demo/audience.py), and their beacons."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from viewstats.demo.audience import Page, pick_agent, pick_page
 from viewstats.demo.web import DemoError, open_url
 from viewstats.ingest.collector.geoip import CountryResolver
 
@@ -48,6 +50,13 @@ def country_ips(geoip: Path, countries: int = COUNTRIES) -> dict[str, list[str]]
     return {code: found[code] for code in biggest}
 
 
+@dataclass(frozen=True)
+class Viewer:
+    ip: str  # a public address of the viewer's country, sent in X-Forwarded-For
+    agent: str  # User-Agent header
+    page: Page  # where the viewer watches
+
+
 @dataclass
 class Outcome:
     watched: Counter[str] = field(default_factory=Counter)  # country -> views counted
@@ -72,16 +81,16 @@ class Viewers:
         for _ in range(players):
             code = rng.choices(codes, weights)[0]
             watches = rng.random() < WATCH_SHARE
-            plans.append((code, rng.choice(ips[code]), watches,
-                          watches and rng.random() < RESEND_SHARE))
+            plans.append((code, Viewer(rng.choice(ips[code]), pick_agent(rng), pick_page(rng)),
+                          watches, watches and rng.random() < RESEND_SHARE))
         outcome = Outcome()
         lock = threading.Lock()
         progress = Progress(players)
 
-        def play(code: str, ip: str, watches: bool, resends: bool) -> None:
+        def play(code: str, viewer: Viewer, watches: bool, resends: bool) -> None:
             view_id = str(uuid.uuid4())
             events = ["init", "start"] + ["watch"] * (watches + resends)
-            accepted = [self.send(ip, event, view_id) for event in events]
+            accepted = [self.send(viewer, event, view_id) for event in events]
             with lock:
                 outcome.failed += accepted.count(False)
                 outcome.watched[code] += any(accepted[2:])
@@ -95,14 +104,21 @@ class Viewers:
         outcome.watched = +outcome.watched  # drop countries whose players all left early
         return outcome
 
-    def send(self, ip: str, event: str, view_id: str) -> bool:
+    def send(self, viewer: Viewer, event: str, view_id: str) -> bool:
         """One beacon as the player sends it; a network error or a 5xx is retried, as it does."""
-        # As the built-in player opened by itself: no site embeds it, so its views count under
-        # the host "" rather than its Referer's, the platform's own.
-        body = json.dumps({"event": event, "client_id": self.client_id, "video_id": VIDEO_ID,
-                           "type": "vod", "view_id": view_id, "embed_url": ""}).encode()
-        headers = {"Content-Type": "text/plain;charset=UTF-8", "X-Forwarded-For": ip,
-                   "Referer": self.player_url}
+        beacon: dict[str, object] = {"event": event, "client_id": self.client_id,
+                                     "video_id": VIDEO_ID, "type": "vod", "view_id": view_id}
+        headers = {"Content-Type": "text/plain;charset=UTF-8", "X-Forwarded-For": viewer.ip,
+                   "User-Agent": viewer.agent}
+        if viewer.page.own_player:
+            # From the customer's page itself: the browser names it in Origin and Referer.
+            headers |= {"Origin": viewer.page.origin, "Referer": viewer.page.url}
+        else:
+            # From the built-in player's page, which names the page that frames it ("" when
+            # opened by itself) without query or fragment, as player.js does.
+            headers["Referer"] = self.player_url
+            beacon["embed_url"] = viewer.page.url.split("?", 1)[0]
+        body = json.dumps(beacon).encode()
         for attempt in range(SEND_ATTEMPTS):
             try:
                 with open_url(self.events_url, headers, body) as response:
