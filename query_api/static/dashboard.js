@@ -80,9 +80,10 @@ async function refresh() {
   const answers = await Promise.allSettled([
     getRows("countries", state.key, params),
     getRows("views", state.key, { ...params, granularity: hourly ? "1h" : "" }),
-    // Viewers of the views the page counts (watch events), not everyone who loaded a player.
-    getRows("uniqs", state.key, { ...params, event: "watch" }),
-    getRows("uniqs", state.key, { ...params, event: "watch", group: "date" }),
+    // Everyone who loaded a player (the API's default): that is what the viewers rollup keeps,
+    // so it stays fast at any window, where a count of watchers only reads every event.
+    getRows("uniqs", state.key, params),
+    getRows("uniqs", state.key, { ...params, group: "date" }),
     ...lists.map((list) => getRows(list, state.key, { ...params, limit: TOP })),
   ]);
   await regionsLoaded;
