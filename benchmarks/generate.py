@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pycountry
+
 from benchmarks.record import write_result
 from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
@@ -27,10 +29,28 @@ COUNTRIES = ("US IN BR GB DE FR JP ID MX RU TR IT ES CA KR PH VN PL AR TH EG NG 
 START = "2024-01-01 00:00:00"
 DAYS = 731
 
-# r1..r8 are independent uniform draws per row (distinct arguments keep them apart). The
-# values formatted in are this module's constants and integers, never outside input.
+# The audience columns: ~20 browsers and ~10 systems, most of the views on the first few;
+# a viewer's region is one of its country's first REGIONS_PER_COUNTRY ISO 3166-2 codes, or ""
+# (unknown) for 10%; a client's pages are PAGES pages of its host; its viewers are keys drawn
+# from a pool of its expected events / EVENTS_PER_VIEWER (a few return often), so that its
+# unique viewers are a few per cent of its events, not one per event.
+BROWSERS = ("Chrome", "Mobile Safari", "Chrome Mobile", "Safari", "Edge", "Firefox",
+            "Samsung Internet", "Chrome Mobile WebView", "Opera", "Chrome Mobile iOS",
+            "Facebook", "Instagram", "Yandex Browser", "UC Browser", "Firefox Mobile",
+            "Mobile Safari UI/WKWebView", "Silk", "Opera Mobile", "MiuiBrowser", "unknown")
+SYSTEMS = ("Android", "Windows", "iOS", "Mac OS X", "Linux", "Chrome OS", "Tizen", "webOS",
+           "Ubuntu", "unknown")
+REGIONS_PER_COUNTRY = 6
+PAGES = 50
+EVENTS_PER_VIEWER = 20
+
+# r1..r14 are independent uniform draws per row (distinct arguments keep them apart). The
+# values formatted in are this module's constants and integers, never outside input. A
+# client's share of the events (for its pool of viewers) follows the client draw: client 1
+# has 5%, any other 95% of the probability that the 1/rank draw lands on it.
 INSERT = """
-INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host)
+INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host,
+                           browser, os, platform, region, embed_url, viewer)
 SELECT
     if(r1 < 0.05, 1, toUInt32(1 + floor(pow({clients}, pow(r2, 0.7))))) AS client,
     toDateTime64('{start}', 3, 'UTC')
@@ -40,20 +60,54 @@ SELECT
     multiIf(r6 < 0.7, 'vod', r6 < 0.95, 'live', 'playlist'),
     concat('v-', toString(client), '-', toString(number % 997)),
     generateUUIDv4(number),
-    if(r7 < 0.02, 'ZZ', arrayElement({countries},
-        1 + toUInt32((cityHash64(client) % 8) * 7
-            + floor(pow({n_countries}, pow(r8, 1.6)) - 1)) % {n_countries})),
-    concat('site', toString(client % 100), '.example')
+    if((if(r7 < 0.02, 0, 1 + toUInt32((cityHash64(client) % 8) * 7
+        + floor(pow({n_countries}, pow(r8, 1.6)) - 1)) % {n_countries}) AS country_at) = 0,
+        'ZZ', arrayElement({countries}, country_at)),
+    concat('site', toString(client % 100), '.example') AS site,
+    arrayElement({browsers}, 1 + toUInt32(floor({n_browsers} * pow(r9, 2.5)))),
+    arrayElement({systems}, 1 + toUInt32(floor({n_systems} * pow(r10, 2)))),
+    multiIf(r11 < 0.45, 'mobile', r11 < 0.85, 'desktop', r11 < 0.92, 'tablet', r11 < 0.96, 'tv',
+            r11 < 0.97, 'bot', 'unknown'),
+    if(country_at = 0 OR r12 < 0.1, '', arrayElement(arrayElement({regions}, country_at),
+        1 + toUInt32(floor(length(arrayElement({regions}, country_at)) * pow(r12, 1.5))))),
+    concat('https://', site, '/page', toString(toUInt32(floor({pages} * pow(r13, 2))))),
+    greatest(1, cityHash64(client, toUInt64(floor(greatest(1, {events} * if(client = 1, 0.05,
+        0.95 * (pow(log(client) / log({clients}), 1 / 0.7)
+                - pow(log(client - 1) / log({clients}), 1 / 0.7))) / {events_per_viewer})
+        * pow(r14, 2)))))
 FROM
 (
     SELECT number,
         randCanonical(1) AS r1, randCanonical(2) AS r2,
         randCanonical(3) AS r3, randCanonical(4) AS r4,
         randCanonical(5) AS r5, randCanonical(6) AS r6,
-        randCanonical(7) AS r7, randCanonical(8) AS r8
+        randCanonical(7) AS r7, randCanonical(8) AS r8,
+        randCanonical(9) AS r9, randCanonical(10) AS r10,
+        randCanonical(11) AS r11, randCanonical(12) AS r12,
+        randCanonical(13) AS r13, randCanonical(14) AS r14
     FROM numbers({offset}, {count})
 )
 """
+
+
+def _regions(country: str) -> list[str]:
+    """The country's first top-level ISO 3166-2 codes (pycountry, as the collector's)."""
+    return sorted(s.code for s in pycountry.subdivisions if s.country_code == country
+                  and s.parent_code is None)[:REGIONS_PER_COUNTRY]
+
+
+def _statement(values: dict[str, int | float]) -> str:
+    constants: dict[str, object] = {
+        "countries": repr(list(COUNTRIES)), "n_countries": len(COUNTRIES),
+        "'{start}'": f"'{START}'", "days": DAYS, "browsers": repr(list(BROWSERS)),
+        "n_browsers": len(BROWSERS), "systems": repr(list(SYSTEMS)),
+        "n_systems": len(SYSTEMS), "pages": PAGES, "events_per_viewer": EVENTS_PER_VIEWER,
+        "regions": repr([_regions(c) for c in COUNTRIES]), **values}
+    statement = INSERT
+    for name, value in constants.items():
+        statement = statement.replace(name if name.startswith("'") else f"{{{name}}}",
+                                      str(value))
+    return statement
 
 
 def _disk(storage: Storage) -> tuple[int, int]:
@@ -70,13 +124,8 @@ def generate(storage: Storage, events: int, clients: int, chunk: int) -> dict[st
     with announcing_rewrite(storage):
         while done < events:
             count = min(chunk, events - done)
-            storage.command(INSERT.replace("{countries}", repr(list(COUNTRIES)))
-                            .replace("'{start}'", f"'{START}'")
-                            .replace("{days}", str(DAYS))
-                            .replace("{clients}", str(float(clients)))
-                            .replace("{n_countries}", str(len(COUNTRIES)))
-                            .replace("{offset}", str(done))
-                            .replace("{count}", str(count)),
+            storage.command(_statement({"offset": done, "count": count, "events": events,
+                                        "clients": float(clients)}),
                             settings={"max_insert_threads": 2, "insert_deduplicate": 0,
                                       "min_insert_block_size_rows": 4_000_000,
                                       "min_insert_block_size_bytes": 0})
