@@ -5,7 +5,11 @@ shaped like real traffic (architecture §10); the materialized views fill the ro
 
 Shape: two years from 2024-01-01; client sizes Zipf-like (client 1 carries ~5%, the rest follow
 1/rank over `--clients`); countries skewed from each client's home region with a `ZZ` share;
-a daily cycle (busiest around midnight UTC, quietest at noon); 40% of events are `watch`.
+a daily cycle (busiest around midnight UTC, quietest at noon); 40% of events are `watch`. The
+audience columns as the collector fills them (see BROWSERS below): most views on a few
+browsers and systems, regions of the row's country, 50 pages per client, and viewer keys from
+a pool per client of its share of `--events` / 20, so a run that stops early has fewer events
+per viewer than planned.
 """
 
 from __future__ import annotations
