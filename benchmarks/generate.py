@@ -2,6 +2,7 @@
 shaped like real traffic (architecture §10); the materialized views fill the rollups as it goes.
 
     python -m benchmarks.generate --data-dir data-bench --events 1e9
+    python -m benchmarks.generate --data-dir data-bench-heaviest --events 1e9 --heaviest-days 40
 
 Shape: two years from 2024-01-01; client sizes Zipf-like (client 1 carries ~5%, the rest follow
 1/rank over `--clients`); countries skewed from each client's home region with a `ZZ` share;
@@ -9,7 +10,8 @@ a daily cycle (busiest around midnight UTC, quietest at noon); 40% of events are
 audience columns as the collector fills them (see BROWSERS below): most views on a few
 browsers and systems, regions of the row's country, 50 pages per client, and viewer keys from
 a pool per client of its share of `--events` / 20, so a run that stops early has fewer events
-per viewer than planned.
+per viewer than planned. `--heaviest-days` writes client 1's events alone, as dense as among
+`--events`, over its first days: its queries at a scale whose whole does not fit on the disk.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ COUNTRIES = ("US IN BR GB DE FR JP ID MX RU TR IT ES CA KR PH VN PL AR TH EG NG 
              "IR IQ KZ VE EC").split()
 START = "2024-01-01 00:00:00"
 DAYS = 731
+# Client 1 has 5% of the events; every other follows 1/rank over --clients.
+HEAVIEST_SHARE = 0.05
+CLIENT = "if(r1 < 0.05, 1, toUInt32(1 + floor(pow({clients}, pow(r2, 0.7)))))"
 
 # The audience columns: ~20 browsers and ~10 systems, most of the views on the first few;
 # a viewer's region is one of its country's first REGIONS_PER_COUNTRY ISO 3166-2 codes, or ""
@@ -56,7 +61,7 @@ INSERT = """
 INSERT INTO player_events (client_id, ts, event, type, video_id, view_id, country, host,
                            browser, os, platform, region, embed_url, viewer)
 SELECT
-    if(r1 < 0.05, 1, toUInt32(1 + floor(pow({clients}, pow(r2, 0.7))))) AS client,
+    {client} AS client,
     toDateTime64('{start}', 3, 'UTC')
         + toIntervalMillisecond(toInt64(floor(r3 * {days})) * 86400000
             + toInt64(86400000 * (r4 - 0.2 * sin(2 * pi() * r4) / (2 * pi())))),
@@ -100,9 +105,9 @@ def _regions(country: str) -> list[str]:
                   and s.parent_code is None)[:REGIONS_PER_COUNTRY]
 
 
-def _statement(values: dict[str, int | float]) -> str:
+def _statement(values: dict[str, object]) -> str:
     constants: dict[str, object] = {
-        "countries": repr(list(COUNTRIES)), "n_countries": len(COUNTRIES),
+        "client": CLIENT, "countries": repr(list(COUNTRIES)), "n_countries": len(COUNTRIES),
         "'{start}'": f"'{START}'", "days": DAYS, "browsers": repr(list(BROWSERS)),
         "n_browsers": len(BROWSERS), "systems": repr(list(SYSTEMS)),
         "n_systems": len(SYSTEMS), "pages": PAGES, "events_per_viewer": EVENTS_PER_VIEWER,
@@ -121,15 +126,22 @@ def _disk(storage: Storage) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
-def generate(storage: Storage, events: int, clients: int, chunk: int) -> dict[str, object]:
-    done = 0
+def generate(storage: Storage, events: int, clients: int, chunk: int,
+             heaviest_days: int | None = None) -> dict[str, object]:
+    """`events` events; with `heaviest_days`, only client 1's share of them over its first
+    that many days (its density at `events`, viewers from the pool it has there)."""
+    scale, done = events, 0
+    only: dict[str, object] = {}
+    if heaviest_days is not None:
+        only = {"client": "toUInt32(1)", "days": heaviest_days}
+        events = round(scale * HEAVIEST_SHARE * heaviest_days / DAYS)
     started = time.monotonic()
     # INSERT ... SELECT: no record can name what it wrote, so it is announced as anything.
     with announcing_rewrite(storage):
         while done < events:
             count = min(chunk, events - done)
-            storage.command(_statement({"offset": done, "count": count, "events": events,
-                                        "clients": float(clients)}),
+            storage.command(_statement({**only, "offset": done, "count": count,
+                                        "events": scale, "clients": float(clients)}),
                             settings={"max_insert_threads": 2, "insert_deduplicate": 0,
                                       "min_insert_block_size_rows": 4_000_000,
                                       "min_insert_block_size_bytes": 0})
@@ -144,7 +156,8 @@ def generate(storage: Storage, events: int, clients: int, chunk: int) -> dict[st
           f"player_events holds {rows:,} rows, {size / 2**30:,.2f} GiB on disk, "
           f"{size / max(rows, 1):.1f} bytes/row")
     return {"events": events, "seconds": elapsed, "rows_per_s": events / elapsed,
-            "bytes_per_row": size / max(rows, 1), "disk_bytes": size, "clients": clients}
+            "bytes_per_row": size / max(rows, 1), "disk_bytes": size, "clients": clients,
+            "heaviest_days": heaviest_days, "scale_events": scale}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,12 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=float, default=1e6, help="how many (default 1e6)")
     parser.add_argument("--clients", type=int, default=20_000, help="client count (default 20000)")
     parser.add_argument("--chunk", type=float, default=2e7, help="rows per INSERT (default 2e7)")
+    parser.add_argument("--heaviest-days", type=int, default=None, metavar="DAYS",
+                        help="only the heaviest client's events, as dense as among --events, "
+                             "over its first DAYS days (a heavy client's queries at a scale "
+                             "whose whole would not fit)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     storage = open_storage(Settings.from_env(data_dir=args.data_dir))
     try:
         migrate(storage)
-        result = generate(storage, int(args.events), args.clients, int(args.chunk))
+        result = generate(storage, int(args.events), args.clients, int(args.chunk),
+                          args.heaviest_days)
     finally:
         storage.close()
     if args.out:
