@@ -122,13 +122,15 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     codes = {"after": HERE, **({"before": args.before.resolve()} if args.before else {})}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
-    load_before = os.getloadavg()
+    load_before, started = os.getloadavg(), time.monotonic()
     for number in range(args.rounds):
         # Alternate which code goes first, so neither always follows the other's merges.
         for name in (list(codes) if number % 2 else list(reversed(codes))):
             runs[name].append(_run(codes[name], args))
             print(f"round {number + 1}: {name} done", file=sys.stderr, flush=True)
+    # The machine is shared: how long the run took and how busy it was move every figure.
     result: dict[str, Any] = {"rounds": args.rounds, "inserts": args.inserts,
+                              "run_seconds": time.monotonic() - started,
                               "load_average": {"start": load_before, "end": os.getloadavg()},
                               "codes": {name: {"source": str(codes[name]), **_summary(found)}
                                         for name, found in runs.items()}}
