@@ -67,26 +67,32 @@ def iso(ms: int, zone_minutes: int = 0, timespec: str = "milliseconds") -> str:
 
 
 class Windows:
-    """Random windows inside the data's two years."""
+    """Random windows inside the data's two years; an `edges` window's ends fall on whole
+    `edge_unit_ms` and are written at the UTC offset `edge_zone` (minutes)."""
 
-    def __init__(self, rng: random.Random, first_day_ms: int, end_day_ms: int) -> None:
+    def __init__(self, rng: random.Random, first_day_ms: int, end_day_ms: int,
+                 edge_unit_ms: int = 1, edge_zone: int = 0) -> None:
         self.rng, self.first, self.end = rng, first_day_ms, end_day_ms
+        self.edge_unit, self.edge_zone = edge_unit_ms, edge_zone
 
     @classmethod
-    def of(cls, storage: Storage, rng: random.Random) -> Windows:
+    def of(cls, storage: Storage, rng: random.Random, edge_unit_ms: int = 1,
+           edge_zone: int = 0) -> Windows:
         """Windows over the days the daily rollup holds, but its last (it may be partial)."""
         first, last = storage.query("SELECT toUnixTimestamp(toDateTime(min(day), 'UTC')) * 1000,"
                                     " toUnixTimestamp(toDateTime(max(day), 'UTC')) * 1000"
                                     " FROM views_by_country_daily")[0]
-        return cls(rng, int(first), int(last) - DAY_MS)
+        return cls(rng, int(first), int(last) - DAY_MS, edge_unit_ms, edge_zone)
 
     def new(self, client: int, days: int, shape: str) -> Ask:
         last_start = (self.end - self.first) // DAY_MS - days
         start = self.first + self.rng.randrange(max(last_start, 1)) * DAY_MS
         if shape == "aligned":
             return Ask(client, start, start + days * DAY_MS, True)
-        start += self.rng.randrange(DAY_MS - HOUR_MS)  # ends inside hours
-        return Ask(client, start, start + days * DAY_MS - self.rng.randrange(HOUR_MS), False)
+        unit = self.edge_unit
+        start += self.rng.randrange(DAY_MS - HOUR_MS) // unit * unit  # ends inside hours
+        end = (start + days * DAY_MS - self.rng.randrange(HOUR_MS)) // unit * unit
+        return Ask(client, start, end, False, self.edge_zone)
 
     def near(self, ask: Ask) -> Ask:
         """A new window over what `ask` loaded: aligned anywhere, or its ends moved by random

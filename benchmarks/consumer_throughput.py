@@ -15,9 +15,11 @@ versions of the code can drain the same backlog in turn. `--clickhouse-url` writ
 ClickHouse server instead, into a fresh database per run: the consumer's process then loads no
 chDB (the result says so), as in server mode. `--sweep` drains the same events once per batch
 size, each time in a new consumer group. The producer and every consumer run in processes of
-their own, so each consumer's memory and CPU time are its own. `--out FILE` writes the results
-as JSON for benchmarks.report (benchmarks/results/consumer_throughput.json, or
-consumer_sweep.json).
+their own, so each consumer's memory and CPU time are its own. The events carry the audience
+fields (browser, os, platform, region, embed_url, viewer) with the cardinalities a collector
+sees; an earlier checkout's own copy of this module produces its collectors' events, without
+them. `--out FILE` writes the results as JSON for benchmarks.report
+(benchmarks/results/consumer_throughput.json, or consumer_sweep.json).
 """
 
 from __future__ import annotations
@@ -52,11 +54,40 @@ START_MS = 1_714_521_600_000
 CHUNK = MAX_PENDING
 
 
+# The audience fields as a collector stamps them, with the cardinalities it sees: ~20
+# browsers, ~10 systems, 6 platforms, ~200 regions (20 per country but ZZ's, which has none),
+# 50 pages per client, and viewer keys (random-looking 64-bit hashes) from a pool of VIEWERS.
+BROWSERS = tuple(f"Browser {n}" for n in range(20))
+SYSTEMS = tuple(f"OS {n}" for n in range(10))
+VIEWERS = 100_000
+_PLATFORMS = ("mobile", "desktop", "tablet", "tv", "unknown", "bot")  # most seen first
+_MIX = 0x9E3779B97F4A7C15  # an odd 64-bit multiplier: consecutive n land far apart
+
+
+def _draw(n: int, salt: int, size: int) -> int:
+    """A fixed pseudo-random pick in range(size) for event n, most often the first few."""
+    u = ((n * _MIX + salt * 0x632BE59BD9B4E5) & 0xFFFFFFFF) / 2**32
+    return int(size * u * u)
+
+
+def _audience(n: int, client: int, country: str) -> tuple[str, str, str, str, str, int]:
+    """browser, os, platform, region, embed_url and viewer of event n."""
+    return (BROWSERS[_draw(n, 1, 20)], SYSTEMS[_draw(n, 2, 10)],
+            _PLATFORMS[_draw(n, 3, len(_PLATFORMS))],
+            "" if country == "ZZ" else f"{country}-R{_draw(n, 4, 20)}",
+            f"https://site{client % 100}.example/page{_draw(n, 5, 50)}",
+            1 + ((1 + _draw(n, 6, VIEWERS)) * _MIX) % (2**64 - 1))
+
+
 def _events(start: int, count: int) -> list[PlayerEvent]:
     kinds = ("init", "start", "watch", "watch", "watch")
-    return [PlayerEvent(1 + n % 500, START_MS + n * 37, kinds[n % 5], "vod", f"v-{n % 997}",
-                        str(uuid.UUID(int=n, version=4)), COUNTRIES[n % len(COUNTRIES)],
-                        "player.example.com") for n in range(start, start + count)]
+    events = []
+    for n in range(start, start + count):
+        client, country = 1 + n % 500, COUNTRIES[n % len(COUNTRIES)]
+        events.append(PlayerEvent(client, START_MS + n * 37, kinds[n % 5], "vod",
+                                  f"v-{n % 997}", str(uuid.UUID(int=n, version=4)), country,
+                                  "player.example.com", *_audience(n, client, country)))
+    return events
 
 
 def produce(bootstrap: str, topic: str, count: int) -> None:

@@ -29,6 +29,11 @@ class Query:
     hourly: bool = False
     by_views: bool = False  # rows ordered by views descending, then key; else by the fields
     limit: int | None = None
+    distinct: bool = False  # counts distinct viewers (uniqs), in a row's `unique_ips`
+
+    @property
+    def measure(self) -> str:
+        return "unique_ips" if self.distinct else "views"
 
     def target(self, ask: Ask, values: dict[str, str]) -> str:
         extra = self.params.format(**{k: quote(v, safe="") for k, v in values.items()})
@@ -64,6 +69,14 @@ QUERIES = (
           by_views=True),
     Query("countries-of-host", "countries", "host={host}", ("country",), reads="player_events",
           by_views=True),
+    # The audience (architecture §18): unique viewers of every event, over the window and per
+    # day, and the four ranked breakdowns.
+    Query("uniqs", "uniqs", "", (), event=None, distinct=True),
+    Query("uniqs-by-date", "uniqs", "group=date", ("date",), event=None, distinct=True),
+    Query("browsers", "browsers", "", ("browser",), by_views=True),
+    Query("systems", "systems", "", ("os",), by_views=True),
+    Query("regions", "regions", "", ("region",), by_views=True),
+    Query("embeds", "embeds", "", ("embed_url",), by_views=True),
 )
 WARMUP = QUERIES[0]  # asked for other clients first on each cold process; needs no top values
 _NAMED = {q.name: q for q in QUERIES}
@@ -74,7 +87,9 @@ MIX_QUERIES = (Query("countries", "countries", "", ("country",), by_views=True),
                Query("of-country", "views", "country={country}", ("date", "type")),
                _NAMED["hosts"], _NAMED["popular"], _NAMED["countries-of-host"])
 _EXPRESSIONS = {"type": "toString(type)", "host": "toString(host)",
-                "country": "toString(country)", "event": "toString(event)", "id": "video_id"}
+                "country": "toString(country)", "event": "toString(event)", "id": "video_id",
+                "browser": "toString(browser)", "os": "toString(os)",
+                "region": "toString(region)", "embed_url": "embed_url"}
 _DATES = {False: "toString(toDate(ts, 'UTC'))",
           True: "formatDateTime(toStartOfHour(ts), '%Y-%m-%dT%H:00:00Z')"}
 TOP_VALUES_SQL = {  # a client's most viewed video, country and host
@@ -97,12 +112,17 @@ def raw_sql(query: Query) -> str:
              "ts < fromUnixTimestamp64Milli({end:Int64}, 'UTC')"]
     if query.event is not None:
         where.append(f"event = '{query.event}'")
+    if query.distinct:
+        where.append("viewer != 0")  # no key: stored before viewers were keyed
     where += [f"{'video_id' if f == 'id' else f} = {{{f}:String}}" for f in query.filters]
     keys = [f"f_{f}" for f in query.fields]
     order = ["views DESC", *keys] if query.by_views else keys
-    return (f"SELECT {', '.join([*columns, 'count() AS views'])} FROM player_events "
-            f"WHERE {' AND '.join(where)} GROUP BY {', '.join(keys)} "
-            f"ORDER BY {', '.join(order)}" + (f" LIMIT {query.limit}" if query.limit else ""))
+    count = "uniqExact(viewer)" if query.distinct else "count()"
+    # Without fields, one row: the window's total (0 when it holds nothing).
+    return (f"SELECT {', '.join([*columns, count + ' AS views'])} FROM player_events "
+            f"WHERE {' AND '.join(where)}"
+            + (f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(order)}" if keys else "")
+            + (f" LIMIT {query.limit}" if query.limit else ""))
 
 
 def raw_answer(storage: Storage, query: Query, ask: Ask, values: dict[str, str],
@@ -115,7 +135,8 @@ def raw_answer(storage: Storage, query: Query, ask: Ask, values: dict[str, str],
 
 def rows(query: Query, body: Any) -> Answer:
     """A JSON answer's rows in the order the API gave them, as raw_answer gives them."""
-    return [(*(str(row[f]) for f in query.fields), int(row["views"])) for row in body["data"]]
+    return [(*(str(row[f]) for f in query.fields), int(row[query.measure]))
+            for row in body["data"]]
 
 
 def api_answer(url: str, token: str, query: Query, ask: Ask, values: dict[str, str]

@@ -12,8 +12,10 @@ benchmarks.statistics_report), soak-*.json (one per topology of benchmarks.soak,
 plots it names), outage_loop*.json (benchmarks.outage_loop, one per code it ran),
 dedup_window_memory.json (benchmarks.dedup_window_memory), fairness.json (benchmarks.fairness),
 beacon_under_reads*.json (benchmarks.beacon_under_reads, one per code it ran),
-columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on) and
-user_agent_cost.json (benchmarks.user_agent_cost). Optional:
+columnar_reads*.json (benchmarks.columnar_reads, one per backend it ran on),
+user_agent_cost.json (benchmarks.user_agent_cost) and insert_cost.json
+(benchmarks.insert_cost). Optional: statistics_latency_audience*.json, statistics_latency's
+runs of the audience endpoints (its docstring's last command), a section each;
 query_latency_previous.json and statistics_latency_previous.json, the same runs with
 `--api-source` pointing at the previous code on the same data; with them the query sections
 show each countries cell, and both benchmarks' mix and settle modes, before and after; and
@@ -44,6 +46,7 @@ from benchmarks.capacity_results import section as collector_sinks_section
 from benchmarks.columnar_reads_results import section as columnar_section
 from benchmarks.dedup_window_results import section as dedup_window_section
 from benchmarks.fairness_results import section as fairness_section
+from benchmarks.insert_cost_results import section as insert_cost_section
 from benchmarks.mix_report import mix_section
 from benchmarks.outage_results import section as outage_section
 from benchmarks.record import machine
@@ -58,7 +61,7 @@ from benchmarks.report_parts import (
     table,
 )
 from benchmarks.soak_results import sections as soak_sections
-from benchmarks.statistics_report import exact_check, statistics_section
+from benchmarks.statistics_report import AUDIENCE_TITLE, exact_check, statistics_section
 from benchmarks.user_agent_cost_results import section as audience_section
 
 # architecture §10.
@@ -99,6 +102,9 @@ class Results:
     statistics_previous: Json | None = None  # statistics_latency of the previous code
     consumer_previous: Json | None = None  # consumer_throughput run from the previous code
     audience: Json | None = None  # benchmarks.user_agent_cost
+    insert_cost: Json | None = None  # benchmarks.insert_cost
+    # statistics_latency's runs of the audience endpoints, one per data set
+    statistics_audience: list[Json] = field(default_factory=list)
 
 
 def load(directory: Path) -> Results:
@@ -124,7 +130,9 @@ def load(directory: Path) -> Results:
                     for p in sorted(directory.glob("columnar_reads*.json"))],
                    read("statistics_latency_previous.json"),
                    read("consumer_throughput_previous.json"),
-                   read("user_agent_cost.json"))
+                   read("user_agent_cost.json"), read("insert_cost.json"),
+                   [json.loads(p.read_text())
+                    for p in sorted(directory.glob("statistics_latency_audience*.json"))])
 
 
 def _cell_name(cell: Json) -> str:
@@ -559,6 +567,8 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += _generate_section(results.generate)
     lines += _query_section(results.query, results.query_previous, plots, out)
     lines += statistics_section(results.statistics, results.statistics_previous)
+    for audience in results.statistics_audience:
+        lines += statistics_section(audience, title=AUDIENCE_TITLE)
     lines += _consumer_section(results.consumer, results.consumer_previous,
                               results.consumer_server, results.sweep, plots, out)
     lines += _collector_section(results.collector)
@@ -571,6 +581,7 @@ def render(results: Results, plots: Path, out: Path) -> str:
     lines += beacon_section(results.beacons)
     lines += columnar_section(results.columnar)
     lines += audience_section(results.audience)
+    lines += insert_cost_section(results.insert_cost)
     return "\n".join(lines).rstrip() + "\n"
 
 

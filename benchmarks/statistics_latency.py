@@ -8,6 +8,10 @@ a filter; architecture §15), in the modes benchmarks.query_latency measures cou
         --out benchmarks/results/statistics_latency_previous.json
     python -m benchmarks.statistics_latency --data-dir data-bench --modes mix settle \
         --mix-seconds 5
+    python -m benchmarks.statistics_latency --data-dir data-bench --modes cold repeated \
+        --who heaviest --windows 31d 365d --edge-unit-ms 60000 --edge-zone 330 \
+        --queries views uniqs uniqs-by-date browsers systems regions embeds \
+        --out benchmarks/results/statistics_latency_audience.json
 
 Cells: each query of QUERIES x {heaviest, median, a random tail client} x {1, 31, 365 days} x
 {day-aligned, partial-hour edges}, in three modes:
@@ -29,6 +33,12 @@ the baseline of the speed-up. Queries marked `player_events` are those the API a
 raw events alone (the README lists them; tests/test_benchmarks.py ties the mark to the API's
 choice). `--modes` runs some of the modes only; `--api-source DIR` runs another checkout's API
 on the same data (the report reads such a run saved as statistics_latency_previous.json).
+`--who` and `--windows` keep some clients and window lengths only; `--edge-unit-ms` and
+`--edge-zone` put the `edges` windows' ends on whole minutes (say) written in a zone whose days
+start off the hour (the audience run above: minute edges at +05:30, its report section reads
+statistics_latency_audience.json). The audience endpoints count as follows: `uniqs` counts
+distinct viewer keys of every event (over the window, or per UTC day with `group=date`),
+`browsers`, `systems`, `regions` and `embeds` rank views by their field.
 """
 
 from __future__ import annotations
@@ -75,6 +85,7 @@ from viewstats.core.settings import Settings
 from viewstats.core.storage import Storage, open_storage
 
 CELL_MODES = {"cold", "warm", "repeated"}
+WHO = ("heaviest", "median", "tail")  # benchmarks.asks.pick_clients
 
 
 @dataclass(frozen=True)
@@ -91,8 +102,9 @@ class Plan:
 
 def plan(storage: Storage, args: argparse.Namespace, queries: dict[str, Query],
          clients: dict[str, int], values: dict[int, dict[str, str]], windows: Windows) -> Plan:
-    base = {(q, who, w, s): windows.new(c, days, s) for q in queries
-            for who, c in clients.items() for w, days in DAYS.items() for s in SHAPES}
+    base = {(q, who, w, s): windows.new(c, DAYS[w], s) for q in queries
+            for who, c in clients.items() if who in args.who for w in args.windows
+            for s in SHAPES}
     cold = [{key: windows.new(ask.client, DAYS[key[2]], key[3]) for key, ask in base.items()}
             for _ in range(args.cold_runs if "cold" in args.modes else 0)]
     warm = {(key, concurrency): [windows.near(ask) for _ in range(args.requests)]
@@ -112,7 +124,7 @@ def plan(storage: Storage, args: argparse.Namespace, queries: dict[str, Query],
         "SELECT DISTINCT client_id FROM views_by_country_daily WHERE client_id NOT IN "
         "{ids:Array(UInt32)} LIMIT {n:UInt32}",
         {"ids": str(list(clients.values())),
-         "n": args.cold_warmup * len(cold) * len(DAYS) * len(SHAPES)})]
+         "n": args.cold_warmup * len(cold) * len(args.windows) * len(SHAPES)})]
     return Plan(base, cold, warm, others, checks, raw_ms)
 
 
@@ -148,7 +160,7 @@ class _Cells:
         args, run, others = self.args, self.run, list(self.run.others)
         cold_ms: dict[tuple[str, str, str, str], list[float]] = {key: [] for key in run.base}
         for number, cold in enumerate(run.cold):
-            for window, shape in ((w, sh) for w in DAYS for sh in SHAPES):
+            for window, shape in ((w, sh) for w in args.windows for sh in SHAPES):
                 with api_process(args, self.keys) as (url, port):
                     for other in others[:args.cold_warmup]:
                         self.ask_once(url, port, WARMUP, other)
@@ -194,13 +206,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         clients = pick_clients(storage, rng)
         values = {c: {name: str(storage.query(sql, {"client": c})[0][0])
                       for name, sql in TOP_VALUES_SQL.items()} for c in clients.values()}
-        windows = Windows.of(storage, rng)
+        windows = Windows.of(storage, rng, args.edge_unit_ms, args.edge_zone)
         run = plan(storage, args, queries, clients, values, windows) if CELL_MODES & modes else None
         mixed = (mix.plan(storage, args, clients,
                           [endpoint(q, values[clients[args.mix_client]]) for q in MIX_QUERIES],
                           ClassWindows(windows))
                  if {"mix", "settle"} & modes else None)
         floor = Floor(storage, clients["median"], windows.first, args.floor_runs)
+        events = int(storage.query(
+            "SELECT sum(rows) FROM system.parts WHERE active AND database = currentDatabase() "
+            "AND table = 'player_events'")[0][0] or 0)
     finally:
         storage.close()  # the API process needs the embedded data path
     keys = args.data_dir / "bench_api_keys"
@@ -226,7 +241,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                  clients)
     for found in result["cells"]:
         found["reads"] = queries[found["query"]].reads
-    return {**floor.summary(), **result, "values": {str(c): v for c, v in values.items()},
+    return {**floor.summary(), **result, "events": events,
+            "values": {str(c): v for c, v in values.items()},
             "queries": [{"name": q.name, "target": q.template, "reads": q.reads}
                         for q in queries.values()],
             "checked": len(checked) + (session.checked if mixed else 0),
@@ -251,6 +267,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="measured requests per warm and repeated cell and concurrency (40)")
     parser.add_argument("--cold-runs", type=int, default=3,
                         help="cold requests per cell, each on a fresh API process (3)")
+    parser.add_argument("--who", nargs="+", choices=WHO, default=list(WHO),
+                        help="measure only these clients (default: all of " + ", ".join(WHO)
+                             + ")")
+    parser.add_argument("--windows", nargs="+", choices=list(DAYS), default=list(DAYS),
+                        help=f"measure only these window lengths (default: {', '.join(DAYS)})")
+    parser.add_argument("--edge-unit-ms", type=int, default=1,
+                        help="the `edges` windows' ends fall on whole units of this many ms "
+                             "(1; 60000: whole minutes)")
+    parser.add_argument("--edge-zone", type=int, default=0,
+                        help="the UTC offset in minutes the `edges` windows are written at "
+                             "(0; 330: +05:30)")
     mix.add_options(parser)
     return run_benchmark("statistics_latency", measure, parser.parse_args(argv))
 

@@ -235,11 +235,14 @@ def test_statistics_queries_say_what_the_api_reads() -> None:
         keys = query.fields  # hosts, popular, countries
         if query.path == "views":  # rows by date first
             keys, bucket = query.fields[1:], "hour" if query.hourly else "day"
+        if query.path == "uniqs":  # `date` is the bucket, when grouped by it
+            keys, bucket = (), "day" if query.fields else None
         event = query.event if query.event != "watch" else None
         built = breakdown_query(Breakdown(1, window, keys, bucket, None, event,
-                                          dict.fromkeys(query.filters, "x")))
+                                          dict.fromkeys(query.filters, "x"),
+                                          distinct=query.distinct))
         assert built is not None
-        reads_rollup = any(name in built[0] for name in ("views_by_", "events_by_"))
+        reads_rollup = any(name in built[0] for name in ("views_by_", "events_by_", "viewers_"))
         assert reads_rollup == (query.reads == "rollups"), query.name
     assert {q.reads for q in QUERIES} == {"rollups", "player_events"}
 
@@ -450,3 +453,24 @@ def test_report_shows_columnar_reads_per_backend(tmp_path: Path) -> None:
     section = report[report.index("## Large answers as rows and as columns"):]
     assert "### embedded (ClickHouse 26.9)" in section and "### server" in section
     assert section.count("| 1,000 | 4.000 | 250,000 | 1.000 | 1,000,000 | 4.0x |") == 2
+
+
+@pytest.mark.chdb
+def test_insert_cost_measures_each_code_and_reports_the_ratio(tmp_path: Path) -> None:
+    """Both codes (here this checkout twice) time every block size in every round, each in a
+    process that ran its own checkout's code, and the report shows the ratio per size."""
+    results = tmp_path / "results"
+    _bench("insert_cost", "--before", REPO, "--rounds", 2, "--inserts", 2, "--warmup", 0,
+           "--out", results / "insert_cost.json")
+    result = _json(results / "insert_cost.json")
+    assert result.keys() >= {"codes", "rounds", "load_average", *RECORD_KEYS}
+    for code in result["codes"].values():
+        assert code["viewstats"].startswith(str(REPO))
+        assert code["audience_fields"] and code["views"] >= 16
+        assert list(code["sizes"]) == ["1", "100", "1000"]
+        assert all(s["inserts"] == 4 and s["cpu_ms"] > 0 for s in code["sizes"].values())
+    _report(results, tmp_path)
+    report = (tmp_path / "RESULTS.md").read_text()
+    section = report[report.index("## CPU per insert into embedded storage"):]
+    assert [line.split("|")[1].strip() for line in section.splitlines()
+            if line.startswith("| 1")] == ["1", "100", "1,000"]

@@ -147,6 +147,10 @@ OVERRIDES: Mapping[str, Override] = {
         flags={"--rows": "1000", "--runs": "1"},
         values={"--out": "{results}/{typed_name}", "--clickhouse-url": "{clickhouse}"},
         marks=("chdb",)),
+    # This checkout's code on both sides: the typed other checkout is the developer's.
+    "python -m benchmarks.insert_cost": Override(
+        flags={"--rounds": "1", "--inserts": "2", "--warmup": "0"},
+        values={"--out": "{results}/{typed_name}", "--before": "."}, marks=("chdb",)),
     "python -m benchmarks.user_agent_cost": Override(
         flags={"--beacons": "200", "--rounds": "1"}, values={"--out": "{results}/{typed_name}"}),
     # As typed it rewrites the checkout's benchmarks/RESULTS.md and plots.
