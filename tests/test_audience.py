@@ -5,6 +5,7 @@ clients apart, and `group=ip` is a 400 saying that IPs are not stored."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -119,14 +120,14 @@ def test_unique_viewers_match_brute_force(
         viewers: dict[tuple[str, ...], set[int]] = {}
         for e in selected(rows, client_id, window, filters, event):
             day = bucket_of(e.ts_ms, "day") if "date" in group \
-                else bucket_of(int(window.start_ms), "day")
+                else bucket_of(math.ceil(window.start_ms), "day")
             key = (day, *(getattr(e, FIELDS[name]) for name in grouped))
             found = viewers.setdefault(key, set())
             if e.viewer:
                 found.add(e.viewer)
         if not group:  # one row for the window, 0 when it holds no one
-            viewers = {(bucket_of(int(window.start_ms), "day"),): viewers.get(
-                (bucket_of(int(window.start_ms), "day"),), set())}
+            viewers = {(bucket_of(math.ceil(window.start_ms), "day"),): viewers.get(
+                (bucket_of(math.ceil(window.start_ms), "day"),), set())}
         expected = sorted(({"date": key[0], **dict(zip(grouped, key[1:], strict=True)),
                             "unique_ips": len(found)} for key, found in viewers.items()
                            if found or not group),
