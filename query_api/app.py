@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from viewstats.core import regions
 from viewstats.core.keys import KeyStore
 from viewstats.core.responses import error_response, internal_error, json_response
 from viewstats.core.settings import Settings
@@ -39,6 +40,7 @@ def query_routes(storage: Storage, keys: KeyStore, dashboard_assets: Path | None
     `settings` sizes the sealed buckets, each client's query budget and the row cap (defaults
     when None)."""
     settings = settings or Settings()
+    regions.preload()
     budget = QueryBudget.from_settings(settings)
     # Queries made inside `budget.run` carry its limits; the bucket filler's carry none.
     storage = budget.limited(storage)

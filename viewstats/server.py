@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from viewstats import http_layers, workers
+from viewstats.core import regions
 from viewstats.core.keys import KeyStore
 from viewstats.core.metrics import metrics_endpoint
 from viewstats.core.settings import Settings, SettingsError
@@ -144,6 +145,7 @@ async def _stopped(consumer: Consumer, consuming: asyncio.Task[None]) -> None:
 
 
 def _collector(settings: Settings, sink: EventSink) -> Collector:
+    regions.preload()
     # Read at start: a missing, open or malformed secret stops the process here.
     return Collector(sink, CountryResolver(settings.geoip_path), settings.trusted_proxies,
                      viewer_keys=viewer_keys(settings))

@@ -114,6 +114,12 @@ def _table() -> _Table:
     return _Table(codes, by_first_word, names)
 
 
+def preload() -> None:
+    """Build the table now (~0.5 s, pycountry's data): a process calls it at start, so that
+    the first beacon or `regions` answer does not wait for it on the event loop."""
+    _table()
+
+
 def region_code(country: str, name: str) -> str:
     """ISO 3166-2 code of subdivision `name` of `country` (alpha-2), or "" when unknown."""
     table = _table()
