@@ -71,12 +71,12 @@ def request_page(origin: str | None, referer: str | None) -> tuple[str, str]:
     """The page's host name from Origin, else Referer ("null" and junk fall through), and its
     URL (`page_url`) from Referer when that names the same host, as it does with a path when
     the browser's referrer policy lets it, else from Origin; ("", "") when neither names one."""
-    for url in (origin, referer):
-        if url and (host := url_host(url)):
-            if referer and url is not referer and url_host(referer) == host:
-                url = referer
-            return host, page_url(url)
-    return "", ""
+    host = next((found for url in (origin, referer) if url and (found := url_host(url))), None)
+    if host is None:
+        return "", ""
+    page = referer if referer and url_host(referer) == host else origin
+    assert page is not None  # the host came from one of them
+    return host, page_url(page)
 
 
 def from_own_page(origin: str | None, referer: str | None, authority: str | None) -> bool:

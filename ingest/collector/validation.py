@@ -18,6 +18,7 @@ from viewstats.core.events import (
     EVENTS,
     MAX_CLIENT_ID,
     MAX_VIDEO_ID,
+    UNKNOWN,
     VIDEO_TYPES,
     VIEW_ID,
     PlayerEvent,
@@ -49,9 +50,9 @@ class Stamp(NamedTuple):
     host: str  # the page that sent the request ("" when unknown)
     embed_url: str  # that page's `page_url` ("" when unknown)
     region: str = ""
-    browser: str = "unknown"
-    os: str = "unknown"
-    platform: str = "unknown"
+    browser: str = UNKNOWN
+    os: str = UNKNOWN
+    platform: str = UNKNOWN
     viewer: int = 0
 
 
